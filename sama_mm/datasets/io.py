@@ -1,0 +1,130 @@
+"""Safe readers for annotation files and cheap probes of videos (file or frame folder)."""
+import json
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence
+
+from .errors import DataError, PickleInputError, VideoReadError
+
+FRAME_EXTENSIONS = ('.jpg', '.jpeg', '.png')
+VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
+PICKLE_SUFFIXES = ('.pkl', '.pickle', '.p')
+# Protocol 2+ pickles start with PROTO (0x80); protocol 0/1 pickles of dicts/lists start with these opcodes.
+_PICKLE_MAGIC = (b'\x80', b'(dp', b'(lp', b'}q', b']q')
+
+
+def is_pickle_file(path: str) -> bool:
+    """Whether ``path`` looks like a Python pickle (by suffix or by its first bytes)."""
+    if path.endswith(PICKLE_SUFFIXES):
+        return True
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(3)
+    except OSError:
+        return False
+    return head.startswith(_PICKLE_MAGIC)
+
+
+def pickle_refusal(path: str) -> PickleInputError:
+    """The error for a pickle given as data, pointing at the explicit converter."""
+    return PickleInputError(
+        'pickle_file', path,
+        'this is a Python pickle; unpickling can execute arbitrary code, so sama_mm never loads pickles '
+        'implicitly. Convert it once, if you trust its source, with '
+        f'`python data_converters/pickle_to_json.py {path} OUT.json --trust-pickle-code-execution`.')
+
+
+def load_json(path: str) -> Any:
+    """Load a JSON annotation file; a pickle or broken JSON is a ``DataError`` naming the file."""
+    if not osp.isfile(path):
+        raise DataError('missing_file', path, 'file not found')
+    if is_pickle_file(path):
+        raise pickle_refusal(path)
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except json.JSONDecodeError as exc:
+        raise DataError('invalid_json', path, f'not valid JSON: {exc}') from None
+    except UnicodeDecodeError as exc:
+        raise DataError('invalid_json', path, f'not UTF-8 text: {exc}') from None
+
+
+@dataclass
+class VideoInfo:
+    """What a cheap probe learns about a video.
+
+    Attributes:
+        path: The video file or frame folder.
+        num_frames: Number of frames.
+        height: Frame height in pixels.
+        width: Frame width in pixels.
+        frame_files: For frame folders, the frame file of each frame; None for video files.
+    """
+    path: str
+    num_frames: int
+    height: int
+    width: int
+    frame_files: Optional[List[str]] = None
+
+
+def frame_file(folder: str, name: str) -> Optional[str]:
+    """The file of frame ``name`` (given without extension, as in annotation files) in ``folder``."""
+    if name.lower().endswith(FRAME_EXTENSIONS):
+        path = osp.join(folder, name)
+        return path if osp.isfile(path) else None
+    for ext in FRAME_EXTENSIONS:
+        path = osp.join(folder, name + ext)
+        if osp.isfile(path):
+            return path
+    return None
+
+
+def probe_video(path: str, frames: Optional[Sequence[str]] = None, record: Any = None) -> VideoInfo:
+    """Count the frames of a video and read its size without decoding more than one frame.
+
+    Args:
+        path: A video file (decoded with decord) or a folder of frame images.
+        frames: For frame folders, the frame names the annotation lists (without extension); when None,
+            every image in the folder is a frame, in sorted order.
+        record: The annotation record that names this video, for error messages.
+
+    Raises:
+        VideoReadError: If the video is missing or unreadable, or a listed frame is missing.
+    """
+    if osp.isdir(path):
+        if frames is None:
+            names = sorted(f for f in os.listdir(path) if f.lower().endswith(FRAME_EXTENSIONS))
+            if not names:
+                raise VideoReadError('missing_frames', path, 'frame folder holds no images', record)
+            files = [osp.join(path, n) for n in names]
+        else:
+            files = []
+            missing = []
+            for name in frames:
+                found = frame_file(path, name)
+                (files if found else missing).append(found or name)
+            if missing:
+                shown = ', '.join(missing[:5]) + (' ...' if len(missing) > 5 else '')
+                raise VideoReadError('missing_frames', path,
+                                     f'{len(missing)} of {len(frames)} listed frames are missing: {shown}',
+                                     record)
+        from PIL import Image
+        try:
+            with Image.open(files[0]) as img:
+                width, height = img.size
+        except OSError as exc:
+            raise VideoReadError('unreadable_video', files[0], f'cannot read frame: {exc}', record) from None
+        return VideoInfo(path, len(files), height, width, files)
+    if not osp.exists(path):
+        raise VideoReadError('missing_video', path, 'video file or frame folder not found', record)
+    import decord
+    try:
+        reader = decord.VideoReader(path, num_threads=1)
+        num_frames = len(reader)
+        if num_frames == 0:
+            raise VideoReadError('unreadable_video', path, 'video has no frames', record)
+        height, width = reader[0].shape[:2]
+    except decord.DECORDError as exc:
+        raise VideoReadError('unreadable_video', path, f'decord cannot read it: {exc}', record) from None
+    return VideoInfo(path, num_frames, int(height), int(width), None)

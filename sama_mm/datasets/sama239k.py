@@ -1,0 +1,261 @@
+"""SAMA-239K annotations: multi-turn region conversations and region descriptions on videos.
+
+Record schema (one JSON list of records; see docs of the format in the project README):
+
+* ``video``: path relative to ``data_root`` (a frame folder, or a video file);
+* ``video_id``, ``height``, ``width`` (optional; the size is read from the video when null);
+* ``frames``: frame names without extension, VidSTG-style dicts with ``raw_filename``, or null for video files;
+* ``anno_map``: local object number N (``objN``) -> key into the record's mask dict;
+* ``conversation``: alternating ``{"from": "human"|"gpt", "value": str}`` turns, one ``<mask>`` per region;
+* ``obj_masks``: per round, the mask keys of the ``<mask>`` regions in order;
+* ``groundtruth``: per round, one list of mask keys (OR-ed) per ``[SEG]`` of the answer;
+* ``description``: ``{"objN": caption}``.
+
+The mask dict of a record is chosen by a substring of its ``video`` path (``mask_dicts`` maps substring to
+file), as the released data is organised by source (``mevis``, ``lvvis``, ``ref_youtube_vos``, ``VidSTG``,
+``sav``).
+"""
+import os.path as osp
+import re
+from typing import Any, Dict, List, Optional, Tuple
+
+from mmengine.dataset import BaseDataset
+
+from ..registry import DATASETS
+from .check import CheckReport, raise_first
+from .errors import DataError
+from .io import load_json, probe_video
+from .mask_dict import check_track, load_mask_dict, missing_keys
+
+REGION_TOKEN = '<mask>'
+SEG_TOKEN = '[SEG]'
+_OBJ_KEY = re.compile(r'obj(\d+)')
+
+
+def _is_key(value: Any) -> bool:
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+@DATASETS.register_module()
+class SAMA239KDataset(BaseDataset):
+    """SAMA-239K records (conversation and/or description) of videos with RLE mask dicts.
+
+    Args:
+        ann_file (str): The annotation JSON (a list of records), relative to ``data_root``.
+        mask_dicts (dict[str, str]): Substring of a record's ``video`` path -> mask dict file (relative to
+            ``data_root``). The first substring (in the given order) that occurs in the path wins.
+        data_root (str): Root of the videos, annotation and mask files.
+        data_prefix (dict): ``video``: folder the ``video`` paths are relative to, below ``data_root``.
+        **kwargs: Passed to :class:`mmengine.dataset.BaseDataset` (``pipeline``, ``test_mode``,
+            ``lazy_init``, ``indices``, ...).
+    """
+
+    METAINFO = dict(dataset_name='SAMA-239K')
+
+    def __init__(self, ann_file: str, mask_dicts: Dict[str, str], data_root: str = '',
+                 data_prefix: Optional[dict] = None, **kwargs):
+        if not isinstance(mask_dicts, dict) or not mask_dicts:
+            raise TypeError(f'mask_dicts must be a non-empty dict of video-path substring -> file, got {mask_dicts!r}')
+        self.mask_dicts = {sub: osp.join(data_root, path) for sub, path in mask_dicts.items()}
+        super().__init__(ann_file=ann_file, data_root=data_root,
+                         data_prefix=data_prefix if data_prefix is not None else dict(video=''), **kwargs)
+
+    # ------------------------------------------------------------------ parsing
+    def mask_dict_for(self, video: str) -> Optional[str]:
+        """The mask dict file of a record's ``video`` path, or None when no substring matches."""
+        for sub, path in self.mask_dicts.items():
+            if sub in video:
+                return path
+        return None
+
+    def parse_record(self, record: Any, index: int) -> Tuple[Optional[dict], List[DataError]]:
+        """Turn one raw record into a data info dict, collecting every format problem.
+
+        Returns:
+            tuple: ``(data_info or None, problems)``; ``data_info`` is None when the record has problems.
+        """
+        ann = self.ann_file
+        if not isinstance(record, dict):
+            return None, [DataError('schema', ann, f'a record must be an object, got {type(record).__name__}', index)]
+        rid = f'{index} ({record.get("video_id") or record.get("video")})'
+        problems = []
+
+        def bad(kind, message):
+            problems.append(DataError(kind, ann, message, rid))
+
+        video = record.get('video')
+        if not isinstance(video, str) or not video:
+            bad('schema', f'"video" must be a non-empty path, got {video!r}')
+            return None, problems
+        frames = record.get('frames')
+        if frames is not None:
+            if not isinstance(frames, list) or not frames:
+                bad('schema', f'"frames" must be a non-empty list or null, got {type(frames).__name__}')
+                frames = None
+            else:
+                names = []
+                for f in frames:
+                    name = f.get('raw_filename') if isinstance(f, dict) else f
+                    if not isinstance(name, str):
+                        bad('schema', f'frame entries must be names or {{"raw_filename": ...}}, got {f!r}')
+                        break
+                    names.append(name)
+                frames = names
+        for dim in ('height', 'width'):
+            value = record.get(dim)
+            if value is not None and (not isinstance(value, int) or value <= 0):
+                bad('schema', f'"{dim}" must be a positive integer or null, got {value!r}')
+        anno_map = record.get('anno_map', [])
+        if not isinstance(anno_map, list) or not all(_is_key(k) for k in anno_map):
+            bad('schema', f'"anno_map" must be a list of mask keys, got {anno_map!r}')
+            anno_map = []
+        mask_file = self.mask_dict_for(video)
+        if mask_file is None:
+            bad('unknown_source', f'video path {video!r} contains none of the mask-dict substrings '
+                f'{list(self.mask_dicts)}')
+
+        rounds = self._parse_rounds(record, bad)
+        descriptions = {}
+        raw_desc = record.get('description')
+        if raw_desc is not None:
+            if not isinstance(raw_desc, dict):
+                bad('schema', f'"description" must map "objN" to text, got {type(raw_desc).__name__}')
+            else:
+                for obj, text in raw_desc.items():
+                    match = _OBJ_KEY.fullmatch(obj)
+                    if match is None or not isinstance(text, str):
+                        bad('schema', f'description entry {obj!r}: expected "objN": text')
+                    elif int(match.group(1)) >= len(anno_map) or anno_map[int(match.group(1))] == -1:
+                        bad('unknown_object', f'description of {obj} but "anno_map" has no object '
+                            f'{match.group(1)} (anno_map: {anno_map})')
+                    else:
+                        descriptions[str(anno_map[int(match.group(1))])] = text
+        if not rounds and not descriptions and not problems:
+            bad('empty_record', 'record has neither a conversation nor descriptions')
+        if problems:
+            return None, problems
+        info = dict(
+            record_index=index, video_id=record.get('video_id') or video,
+            video_path=osp.join(self.data_prefix.get('video', ''), video), frames=frames,
+            height=record.get('height'), width=record.get('width'), anno_map=anno_map,
+            mask_file=mask_file, rounds=rounds, descriptions=descriptions)
+        return info, problems
+
+    @staticmethod
+    def _parse_rounds(record: dict, bad) -> List[dict]:
+        """Pair the human/gpt turns into rounds and check them against ``obj_masks``/``groundtruth``."""
+        conv = record.get('conversation')
+        if conv is None:
+            return []
+        if not isinstance(conv, list) or len(conv) % 2 or not all(
+                isinstance(t, dict) and isinstance(t.get('value'), str) for t in conv):
+            bad('schema', '"conversation" must be a list of human/gpt pairs of {"from", "value"} turns')
+            return []
+        if not conv:
+            bad('empty_conversation', '"conversation" is empty')
+            return []
+        obj_masks = record.get('obj_masks', [])
+        groundtruth = record.get('groundtruth', [])
+        n_rounds = len(conv) // 2
+        for name, value in (('obj_masks', obj_masks), ('groundtruth', groundtruth)):
+            if not isinstance(value, list) or len(value) != n_rounds:
+                bad('schema', f'"{name}" must have one entry per round ({n_rounds}), got '
+                    f'{len(value) if isinstance(value, list) else type(value).__name__}')
+                return []
+        rounds = []
+        for r in range(n_rounds):
+            human, gpt = conv[2 * r], conv[2 * r + 1]
+            if human.get('from') != 'human' or gpt.get('from') != 'gpt':
+                bad('schema', f'round {r}: turns must alternate human, gpt; got {human.get("from")!r}, '
+                    f'{gpt.get("from")!r}')
+                continue
+            regions = obj_masks[r]
+            if not isinstance(regions, list) or not all(_is_key(k) for k in regions):
+                bad('schema', f'round {r}: "obj_masks" entry must be a list of mask keys, got {regions!r}')
+                continue
+            n_regions = human['value'].count(REGION_TOKEN)
+            if n_regions != len(regions):
+                bad('region_count_mismatch', f'round {r}: question has {n_regions} {REGION_TOKEN} but '
+                    f'"obj_masks" lists {len(regions)} regions')
+                continue
+            gts = groundtruth[r]
+            if not isinstance(gts, list) or not all(
+                    isinstance(g, list) and all(_is_key(k) for k in g) for g in gts):
+                bad('schema', f'round {r}: "groundtruth" entry must be a list (one per {SEG_TOKEN}) of key '
+                    f'lists, got {gts!r}')
+                continue
+            gts = [g for g in gts if g]
+            n_seg = gpt['value'].count(SEG_TOKEN)
+            if n_seg != len(gts):
+                bad('seg_count_mismatch', f'round {r}: answer has {n_seg} {SEG_TOKEN} but "groundtruth" '
+                    f'gives {len(gts)} masks')
+                continue
+            rounds.append(dict(question=human['value'], answer=gpt['value'], region_keys=list(regions),
+                               gt_keys=[list(g) for g in gts]))
+        return rounds
+
+    def _parse_all(self) -> Tuple[List[dict], List[DataError], int]:
+        records = load_json(self.ann_file)
+        if not isinstance(records, list):
+            raise DataError('schema', self.ann_file, f'expected a JSON list of records, got {type(records).__name__}')
+        infos, problems = [], []
+        for index, record in enumerate(records):
+            info, found = self.parse_record(record, index)
+            problems += found
+            if info is not None:
+                infos.append(info)
+        return infos, problems, len(records)
+
+    def load_data_list(self) -> List[dict]:
+        """Parse every record; the first format problem is raised as a :class:`DataError`."""
+        infos, problems, _ = self._parse_all()
+        raise_first(problems)
+        return infos
+
+    # ------------------------------------------------------------------ checking
+    def check(self) -> CheckReport:
+        """Check every record against the format and the videos and masks on disk."""
+        report = CheckReport(type(self).__name__, self.ann_file)
+        try:
+            infos, report.problems, n_records = self._parse_all()
+        except DataError as exc:
+            report.problems.append(exc)
+            return report
+        mask_dicts: Dict[str, Any] = {}
+        videos, objects = set(), 0
+        for info in infos:
+            rid = f'{info["record_index"]} ({info["video_id"]})'
+            path = osp.join(self.data_root, info['video_path'])
+            try:
+                video = probe_video(path, info['frames'], rid)
+            except DataError as exc:
+                report.problems.append(DataError(exc.kind, self.ann_file, f'{exc.file}: {exc.message}', rid))
+                continue
+            videos.add(path)
+            for dim, actual in (('height', video.height), ('width', video.width)):
+                if info[dim] is not None and info[dim] != actual:
+                    report.problems.append(DataError('size_mismatch', self.ann_file,
+                                                     f'record says {dim} {info[dim]}, video {path} has {actual}', rid))
+            mask_file = info['mask_file']
+            if mask_file not in mask_dicts:
+                try:
+                    mask_dicts[mask_file] = load_mask_dict(mask_file)
+                except DataError as exc:  # reported once, with the first record that needs the file
+                    report.problems.append(DataError(exc.kind, exc.file, exc.message, rid))
+                    mask_dicts[mask_file] = None
+            masks = mask_dicts[mask_file]
+            if masks is None:
+                continue
+            keys = {str(k) for k in info['anno_map'] if k != -1}
+            for rnd in info['rounds']:
+                keys.update(str(k) for k in rnd['region_keys'])
+                keys.update(str(k) for g in rnd['gt_keys'] for k in g)
+            keys.update(info['descriptions'])
+            objects += len(keys)
+            report.problems += missing_keys(mask_file, masks, sorted(keys), rid)
+            for key in sorted(k for k in keys if k in masks):
+                report.problems += check_track(mask_file, key, masks[key], video, rid)
+        report.counts = dict(records=n_records, videos=len(videos), objects=objects,
+                             rounds=sum(len(i['rounds']) for i in infos),
+                             descriptions=sum(len(i['descriptions']) for i in infos))
+        return report

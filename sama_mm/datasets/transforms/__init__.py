@@ -1,0 +1,1 @@
+"""Data transforms (video loading, frame sampling, resizing, tokenisation, packing)."""

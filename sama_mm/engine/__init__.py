@@ -1,0 +1,1 @@
+"""Training-engine components: hooks, loops and optimizer wrappers."""

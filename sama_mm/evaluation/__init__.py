@@ -1,0 +1,1 @@
+"""Evaluation: pure metric functions (``functional``) and ``BaseMetric`` wrappers (``metrics``)."""

@@ -1,0 +1,1 @@
+"""Models: the SAMA model, its backbone, neck, head, losses and data preprocessor."""

@@ -1,0 +1,2 @@
+"""Version of sama_mm."""
+__version__ = '0.1.0'

@@ -1,0 +1,1 @@
+"""Visualisers of videos, masks and chat answers."""
