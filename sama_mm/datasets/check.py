@@ -27,8 +27,9 @@ class CheckReport:
 
     def format(self, max_problems: Optional[int] = 50) -> str:
         """A human-readable report: the counts, then one line per problem."""
-        lines = [f'{self.dataset}: {self.ann_file}',
-                 '  ' + '   '.join(f'{k}: {v}' for k, v in self.counts.items())]
+        lines = [f'{self.dataset}: {self.ann_file}']
+        if self.counts:
+            lines.append('  ' + '   '.join(f'{k}: {v}' for k, v in self.counts.items()))
         kinds = Counter(p.kind for p in self.problems)
         summary = ', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))
         lines.append(f'  problems: {len(self.problems)}' + (f' ({summary})' if summary else ''))

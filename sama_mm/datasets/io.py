@@ -125,6 +125,6 @@ def probe_video(path: str, frames: Optional[Sequence[str]] = None, record: Any =
         if num_frames == 0:
             raise VideoReadError('unreadable_video', path, 'video has no frames', record)
         height, width = reader[0].shape[:2]
-    except decord.DECORDError as exc:
+    except (decord.DECORDError, RuntimeError) as exc:  # decord raises both for broken files
         raise VideoReadError('unreadable_video', path, f'decord cannot read it: {exc}', record) from None
     return VideoInfo(path, num_frames, int(height), int(width), None)

@@ -225,7 +225,7 @@ class SAMA239KDataset(BaseDataset):
         videos, objects = set(), 0
         for info in infos:
             rid = f'{info["record_index"]} ({info["video_id"]})'
-            path = osp.join(self.data_root, info['video_path'])
+            path = info['video_path']
             try:
                 video = probe_video(path, info['frames'], rid)
             except DataError as exc:

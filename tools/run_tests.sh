@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Run the test suite: set up .venv with the test extras (only what is missing), then pytest.
+# Extra arguments pass through to pytest (e.g. `bash tools/run_tests.sh -k registry -x`).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/ensure_env.sh" requirements/tests.txt
+exec "$PY" -m pytest -n 2 "$@"
