@@ -33,7 +33,9 @@ def test_every_pin_is_exact_and_has_a_reason(name):
 
 
 def test_pins_satisfied_in_this_environment():
-    proc = run_tool('tools/check_requirements.py', *[f'requirements/{f}' for f in FILES])
+    # What tools/run_tests.sh installs (optional.txt is for GPU clusters and the caption metrics).
+    installed = ['runtime.txt', 'mminstall.txt', 'nodeps.txt', 'tests.txt']
+    proc = run_tool('tools/check_requirements.py', *[f'requirements/{f}' for f in installed])
     assert proc.returncode == 0, proc.stdout
 
 

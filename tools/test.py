@@ -2,49 +2,32 @@
 """Evaluate a checkpoint with the MMEngine Runner (MMDetection's tools/test.py interface)."""
 import argparse
 import json
-import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from sama_mm.engine.checkpoint import trusted_checkpoint_loading
 from sama_mm.registry import RUNNERS
 from sama_mm.utils import register_all_modules
+from sama_mm.utils.cli import add_common_args, load_config
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) a SAMA model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save logs and metrics (default: work_dirs/<config name>)')
     parser.add_argument('--out', help='write the metrics to this JSON file, or with --format-only the '
                         'submission to this folder (the metric\'s outfile_prefix)')
     parser.add_argument('--format-only', action='store_true',
                         help='write the predictions in the benchmark server layout instead of scoring them')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override settings of the config, key=value pairs (e.g. test_dataloader.batch_size=1)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_common_args(parser)
+    return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.format_only:
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]

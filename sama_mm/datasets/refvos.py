@@ -13,10 +13,10 @@ import os.path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
-from mmengine.dataset import BaseDataset
 
 from ..registry import DATASETS
-from .check import CheckReport, raise_first
+from .base import CheckedDataset
+from .check import CheckReport
 from .errors import DataError
 from .io import VideoInfo, load_json, probe_video
 from .mask_dict import check_track, load_mask_dict, missing_keys
@@ -27,7 +27,7 @@ def _as_list(value: Any) -> list:
 
 
 @DATASETS.register_module()
-class RefVOSDataset(BaseDataset):
+class RefVOSDataset(CheckedDataset):
     """One sample per (video, referring expression) of a referring-VOS split.
 
     Args:
@@ -52,7 +52,7 @@ class RefVOSDataset(BaseDataset):
                          data_prefix=data_prefix if data_prefix is not None else dict(video='JPEGImages'),
                          **kwargs)
 
-    def _parse_all(self) -> Tuple[List[dict], List[DataError], int]:
+    def parse_annotations(self) -> Tuple[List[dict], List[DataError], int]:
         meta = load_json(self.ann_file)
         videos = meta.get('videos') if isinstance(meta, dict) else None
         if not isinstance(videos, dict):
@@ -92,17 +92,11 @@ class RefVOSDataset(BaseDataset):
                                   mask_dir=self.mask_dir))
         return infos, problems, len(videos)
 
-    def load_data_list(self) -> List[dict]:
-        """Parse every expression; the first format problem is raised as a :class:`DataError`."""
-        infos, problems, _ = self._parse_all()
-        raise_first(problems)
-        return infos
-
     def check(self) -> CheckReport:
         """Check every expression against the format, the frames and the masks on disk."""
         report = CheckReport(type(self).__name__, self.ann_file)
         try:
-            infos, report.problems, n_videos = self._parse_all()
+            infos, report.problems, n_videos = self.parse_annotations()
             masks = load_mask_dict(self.mask_file) if self.mask_file else None
         except DataError as exc:
             report.problems.append(exc)

@@ -19,10 +19,10 @@ import os.path as osp
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
-from mmengine.dataset import BaseDataset
 
 from ..registry import DATASETS
-from .check import CheckReport, raise_first
+from .base import CheckedDataset
+from .check import CheckReport
 from .errors import DataError
 from .io import load_json, probe_video
 from .mask_dict import check_track, load_mask_dict, missing_keys
@@ -37,7 +37,7 @@ def _is_key(value: Any) -> bool:
 
 
 @DATASETS.register_module()
-class SAMA239KDataset(BaseDataset):
+class SAMA239KDataset(CheckedDataset):
     """SAMA-239K records (conversation and/or description) of videos with RLE mask dicts.
 
     Args:
@@ -194,7 +194,7 @@ class SAMA239KDataset(BaseDataset):
                                gt_keys=[list(g) for g in gts]))
         return rounds
 
-    def _parse_all(self) -> Tuple[List[dict], List[DataError], int]:
+    def parse_annotations(self) -> Tuple[List[dict], List[DataError], int]:
         records = load_json(self.ann_file)
         if not isinstance(records, list):
             raise DataError('schema', self.ann_file, f'expected a JSON list of records, got {type(records).__name__}')
@@ -206,18 +206,12 @@ class SAMA239KDataset(BaseDataset):
                 infos.append(info)
         return infos, problems, len(records)
 
-    def load_data_list(self) -> List[dict]:
-        """Parse every record; the first format problem is raised as a :class:`DataError`."""
-        infos, problems, _ = self._parse_all()
-        raise_first(problems)
-        return infos
-
     # ------------------------------------------------------------------ checking
     def check(self) -> CheckReport:
         """Check every record against the format and the videos and masks on disk."""
         report = CheckReport(type(self).__name__, self.ann_file)
         try:
-            infos, report.problems, n_records = self._parse_all()
+            infos, report.problems, n_records = self.parse_annotations()
         except DataError as exc:
             report.problems.append(exc)
             return report
