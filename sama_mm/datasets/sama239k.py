@@ -21,14 +21,14 @@ from typing import Any, Dict, List, Optional, Tuple
 
 
 from ..registry import DATASETS
+from ..structures.tokens import REGION_PLACEHOLDER as REGION_TOKEN
+from ..structures.tokens import SEG_TOKEN
 from .base import CheckedDataset
 from .check import CheckReport
 from .errors import DataError
 from .io import load_json, probe_video
 from .mask_dict import check_track, load_mask_dict, missing_keys
 
-REGION_TOKEN = '<mask>'
-SEG_TOKEN = '[SEG]'
 _OBJ_KEY = re.compile(r'obj(\d+)')
 
 

@@ -1,4 +1,6 @@
 """Data structures shared by datasets, models and metrics."""
+from .chat_template import CHAT_TEMPLATES, ChatTemplate, get_chat_template
 from .rle import MaskFormatError, check_rle, decode_rle, encode_mask
 
-__all__ = ['MaskFormatError', 'check_rle', 'decode_rle', 'encode_mask']
+__all__ = ['CHAT_TEMPLATES', 'ChatTemplate', 'get_chat_template', 'MaskFormatError', 'check_rle', 'decode_rle',
+           'encode_mask']
