@@ -1,6 +1,7 @@
 """Data structures shared by datasets, models and metrics."""
 from .chat_template import CHAT_TEMPLATES, ChatTemplate, get_chat_template
+from .data_sample import OptSampleList, SAMADataSample, SampleList
 from .rle import MaskFormatError, check_rle, decode_rle, encode_mask
 
-__all__ = ['CHAT_TEMPLATES', 'ChatTemplate', 'get_chat_template', 'MaskFormatError', 'check_rle', 'decode_rle',
+__all__ = ['CHAT_TEMPLATES', 'ChatTemplate', 'get_chat_template', 'MaskFormatError', 'OptSampleList', 'SAMADataSample', 'SampleList', 'check_rle', 'decode_rle',
            'encode_mask']
