@@ -1,0 +1,249 @@
+#!/usr/bin/env python
+"""Score predicted video masks against ground-truth masks with J, F and J&F (DAVIS 2017 definitions).
+
+    python tools/eval_masks.py --gt DIR --pred DIR [--layout davis|rvos] [--out FILE] [--skip-first-last]
+
+Layouts (every ``*.png`` in a ground-truth folder is an evaluated frame; other files are ignored):
+
+* ``davis``: ``<sequence>/<frame>.png`` indexed PNGs (palette or grey) holding object ids, 0 = background.
+  The objects of a sequence are the ids found in any of its ground-truth frames. Each object is scored over all
+  the sequence's frames; a sequence scores the mean over its objects, and the data set the mean over *all
+  objects of all sequences*, as the DAVIS 2017 semi-supervised evaluation (davis2017-evaluation, vos-benchmark)
+  does, so sequences with more objects weigh more.
+* ``rvos``: ``<video>/<expression>/<frame>.png`` binary masks (any non-zero value is foreground). An expression
+  scores the mean over its ground-truth frames; a video the mean over its expressions; the data set the mean
+  over all expressions.
+
+A prediction frame that is missing counts as an empty mask and is listed in ``missing_frames``; a prediction
+sequence (or expression) folder that is missing counts as all-empty and is listed in ``missing_sequences`` (its
+frames are not repeated in ``missing_frames``). Unreadable PNGs and size mismatches stop the evaluation with an
+error naming the file (exit status 1).
+
+Prints one JSON object: ``J``, ``F``, ``J&F`` (means in 0..1), per-sequence (and per-object or per-expression)
+values, and the missing predictions. ``--out FILE`` also writes it to FILE, which must not exist yet.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from sama_mm.datasets.errors import DataError
+from sama_mm.evaluation.functional import jf_per_object
+
+
+def read_mask_png(path: str) -> np.ndarray:
+    """Read an indexed (palette), grey or 1-bit PNG mask as a ``[H, W]`` integer array of ids.
+
+    Raises:
+        DataError: If the file cannot be decoded or holds colour (RGB) pixels instead of ids.
+    """
+    from PIL import Image
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode not in ('P', 'L', '1', 'I', 'I;16', 'I;16B', 'I;16L'):
+                raise DataError('bad_mask_mode', path,
+                                f'PNG mode {mode!r} holds colours, not object ids; expected an indexed (palette) '
+                                'or grey-level PNG')
+            arr = np.array(img)
+    except DataError:
+        raise
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for broken files
+        raise DataError('unreadable_mask', path, f'cannot read PNG mask: {exc}') from None
+    if mode == '1':
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+def png_frames(folder: str) -> List[str]:
+    """The sorted ``*.png`` file names in ``folder``."""
+    return sorted(f for f in os.listdir(folder) if f.lower().endswith('.png') and osp.isfile(osp.join(folder, f)))
+
+
+def subfolders(folder: str) -> List[str]:
+    """The sorted names of the sub-folders of ``folder``."""
+    return sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)))
+
+
+def load_track(gt_dir: str, pred_dir: str, frames: List[str], missing: List[str],
+               rel: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Read the ground-truth and predicted masks of one sequence as ``[T, H, W]`` id arrays.
+
+    A missing prediction frame (or a missing ``pred_dir``) becomes all zeros; missing frame files are appended
+    to ``missing`` as ``rel/<frame>``.
+
+    Raises:
+        DataError: For an unreadable PNG, or a frame whose size differs from the first ground-truth frame or
+            from its ground truth.
+    """
+    gts, preds = [], []
+    pred_exists = osp.isdir(pred_dir)
+    for name in frames:
+        gt_path = osp.join(gt_dir, name)
+        gt = read_mask_png(gt_path)
+        if gts and gt.shape != gts[0].shape:
+            raise DataError('size_mismatch', gt_path, f'is {gt.shape[1]}x{gt.shape[0]} (WxH) but the first frame '
+                            f'{osp.join(gt_dir, frames[0])} is {gts[0].shape[1]}x{gts[0].shape[0]}')
+        pred_path = osp.join(pred_dir, name)
+        if pred_exists and osp.isfile(pred_path):
+            pred = read_mask_png(pred_path)
+            if pred.shape != gt.shape:
+                raise DataError('size_mismatch', pred_path,
+                                f'prediction is {pred.shape[1]}x{pred.shape[0]} (WxH) but its ground truth '
+                                f'{gt_path} is {gt.shape[1]}x{gt.shape[0]}')
+        else:
+            if pred_exists:
+                missing.append(f'{rel}/{name}')
+            pred = np.zeros_like(gt)
+        gts.append(gt)
+        preds.append(pred)
+    return np.stack(gts), np.stack(preds)
+
+
+def _mean_scores(scores: List[Dict[str, float]]) -> Dict[str, Optional[float]]:
+    if not scores:
+        return {'J': None, 'F': None, 'J&F': None}
+    j = float(np.mean([s['J'] for s in scores]))
+    f = float(np.mean([s['F'] for s in scores]))
+    return {'J': j, 'F': f, 'J&F': (j + f) / 2}
+
+
+def _check_roots(gt_root: str, pred_root: str):
+    if not osp.isdir(gt_root):
+        raise DataError('missing_file', gt_root, 'ground-truth folder not found')
+    if not osp.isdir(pred_root):
+        raise DataError('missing_file', pred_root, 'prediction folder not found')
+
+
+def _gt_frames(folder: str) -> List[str]:
+    frames = png_frames(folder)
+    if not frames:
+        raise DataError('missing_frames', folder, 'ground-truth folder holds no PNG masks')
+    return frames
+
+
+def evaluate_davis(gt_root: str, pred_root: str, bound_th: float = 0.008, skip_first_last: bool = False) -> dict:
+    """Score a ``davis`` layout (one indexed PNG per frame, object ids) per object.
+
+    Args:
+        gt_root: Folder of ground-truth sequence folders.
+        pred_root: Folder of predicted sequence folders (same sequence and frame names).
+        bound_th: Boundary tolerance of F.
+        skip_first_last: Leave out the first and last frame of every sequence, as the DAVIS semi-supervised
+            protocol does (the first frame's masks are given to the method).
+
+    Returns:
+        The report: ``J``, ``F``, ``J&F`` (mean over all objects of all sequences, as DAVIS 2017 averages),
+        ``num_objects``, ``sequences`` (each with its mean over objects and ``objects`` by id),
+        ``missing_sequences`` and ``missing_frames``.
+
+    Raises:
+        DataError: For a missing or empty ground truth, an unreadable PNG or a size mismatch.
+    """
+    _check_roots(gt_root, pred_root)
+    sequences, all_scores, missing_seqs, missing_frames = {}, [], [], []
+    for seq in subfolders(gt_root):
+        frames = _gt_frames(osp.join(gt_root, seq))
+        if skip_first_last:
+            frames = frames[1:-1]
+        pred_dir = osp.join(pred_root, seq)
+        if not osp.isdir(pred_dir):
+            missing_seqs.append(seq)
+        gt, pred = load_track(osp.join(gt_root, seq), pred_dir, frames, missing_frames, seq)
+        objects = {}
+        for obj in np.unique(gt).tolist():
+            if obj != 0:
+                objects[str(obj)] = jf_per_object(pred == obj, gt == obj, bound_th)
+        all_scores.extend(objects.values())
+        sequences[seq] = dict(_mean_scores(list(objects.values())), objects=objects)
+    if not sequences:
+        raise DataError('missing_sequences', gt_root, 'no sequence folders found')
+    if not all_scores:
+        raise DataError('no_objects', gt_root, 'no ground-truth frame holds any object id')
+    return dict(layout='davis', **_mean_scores(all_scores), num_objects=len(all_scores), sequences=sequences,
+                missing_sequences=missing_seqs, missing_frames=missing_frames)
+
+
+def evaluate_rvos(gt_root: str, pred_root: str, bound_th: float = 0.008) -> dict:
+    """Score an ``rvos`` layout (``<video>/<expression>/<frame>.png``, non-zero = foreground) per expression.
+
+    Args:
+        gt_root: Folder of ground-truth video folders.
+        pred_root: Folder of predicted video folders (same video, expression and frame names).
+        bound_th: Boundary tolerance of F.
+
+    Returns:
+        The report: ``J``, ``F``, ``J&F`` (mean over all expressions), ``num_expressions``, ``sequences``
+        (each video with its mean over expressions and ``expressions`` by name), ``missing_sequences``
+        (``video/expression`` without any prediction folder) and ``missing_frames``.
+
+    Raises:
+        DataError: For a missing or empty ground truth, an unreadable PNG or a size mismatch.
+    """
+    _check_roots(gt_root, pred_root)
+    sequences, all_scores, missing_seqs, missing_frames = {}, [], [], []
+    for video in subfolders(gt_root):
+        expressions = {}
+        for expr in subfolders(osp.join(gt_root, video)):
+            gt_dir = osp.join(gt_root, video, expr)
+            pred_dir = osp.join(pred_root, video, expr)
+            if not osp.isdir(pred_dir):
+                missing_seqs.append(f'{video}/{expr}')
+            gt, pred = load_track(gt_dir, pred_dir, _gt_frames(gt_dir), missing_frames, f'{video}/{expr}')
+            expressions[expr] = jf_per_object(pred != 0, gt != 0, bound_th)
+        if not expressions:
+            raise DataError('missing_expressions', osp.join(gt_root, video), 'video folder holds no expression folders')
+        all_scores.extend(expressions.values())
+        sequences[video] = dict(_mean_scores(list(expressions.values())), expressions=expressions)
+    if not sequences:
+        raise DataError('missing_sequences', gt_root, 'no video folders found')
+    return dict(layout='rvos', **_mean_scores(all_scores), num_expressions=len(all_scores), sequences=sequences,
+                missing_sequences=missing_seqs, missing_frames=missing_frames)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='J, F and J&F of predicted video masks against ground truth.')
+    parser.add_argument('--gt', required=True, help='ground-truth mask folder')
+    parser.add_argument('--pred', required=True, help='predicted mask folder, laid out like --gt')
+    parser.add_argument('--layout', choices=['davis', 'rvos'], default='davis',
+                        help='davis: <seq>/<frame>.png object ids; rvos: <video>/<expression>/<frame>.png binary')
+    parser.add_argument('--out', help='also write the JSON report to this file (must not exist)')
+    parser.add_argument('--bound-th', type=float, default=0.008,
+                        help='F boundary tolerance: fraction of the image diagonal if < 1, else pixels')
+    parser.add_argument('--skip-first-last', action='store_true',
+                        help='davis layout: leave out the first and last frame (DAVIS semi-supervised protocol)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.out and osp.exists(args.out):
+        print(f'error: {args.out} already exists; refusing to overwrite it', file=sys.stderr)
+        return 2
+    try:
+        if args.layout == 'davis':
+            report = evaluate_davis(args.gt, args.pred, args.bound_th, args.skip_first_last)
+        else:
+            if args.skip_first_last:
+                print('error: --skip-first-last only applies to the davis layout', file=sys.stderr)
+                return 2
+            report = evaluate_rvos(args.gt, args.pred, args.bound_th)
+    except DataError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    report = dict(gt=args.gt, pred=args.pred, **report)
+    text = json.dumps(report, indent=2)
+    if args.out:
+        with open(args.out, 'x', encoding='utf-8') as f:
+            f.write(text + '\n')
+    print(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
