@@ -31,7 +31,8 @@ if ! "$PY" tools/check_requirements.py requirements/nodeps.txt; then
     SAM2_BUILD_CUDA=0 "$PY" -m pip install --disable-pip-version-check --no-deps --no-build-isolation \
         --ignore-requires-python -r requirements/nodeps.txt
 fi
-if ! "$PY" -c 'import os, sys, sama_mm; sys.exit(os.path.dirname(os.path.dirname(os.path.abspath(sama_mm.__file__))) != sys.argv[1])' "$ROOT" 2>/dev/null; then
+# Run the check from / so that the checkout itself (the current directory) cannot satisfy the import.
+if ! (cd / && "$PY" -c 'import os, sys, sama_mm; sys.exit(os.path.dirname(os.path.dirname(os.path.abspath(sama_mm.__file__))) != sys.argv[1])' "$ROOT" 2>/dev/null); then
     echo "[ensure_env] installing sama_mm (editable)"
     "$PY" -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 fi
