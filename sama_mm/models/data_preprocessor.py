@@ -1,0 +1,68 @@
+"""Batching of packed SAMA samples: padding, attention masks, device moves and dtypes."""
+from typing import Dict, List, Sequence, Union
+
+import torch
+from mmengine.model import BaseDataPreprocessor
+
+from ..registry import MODELS
+
+IGNORE_INDEX = -100
+
+
+@MODELS.register_module()
+class SAMADataPreprocessor(BaseDataPreprocessor):
+    """Pad the token sequences of a batch and move everything to the model's device.
+
+    Frames stay a list (one ``[T_i, 3, S, S]`` tensor per sample) because samples have different numbers of
+    frames; token sequences are right-padded to the longest one.
+
+    Args:
+        pad_token_id (int): Id written into padded ``input_ids`` positions (they are masked out anyway).
+        pixel_dtype (str): dtype the pixel tensors are cast to (``'float32'`` or ``'bfloat16'``).
+        non_blocking (bool): Non-blocking device copies.
+
+    Input (what ``PackSAMAInputs`` + ``pseudo_collate`` produce): ``dict(inputs=[dict(pixel_values,
+    dense_positions, input_ids, labels[, sam2_pixel_values]), ...], data_samples=[SAMADataSample, ...])``.
+
+    Output: ``dict(inputs=dict(pixel_values=list, dense_positions=list, input_ids=[B, L], labels=[B, L],
+    attention_mask=[B, L] bool, sam2_pixel_values=list or None), data_samples=list)``.
+    """
+
+    def __init__(self, pad_token_id: int = 0, pixel_dtype: str = 'float32', non_blocking: bool = False):
+        super().__init__(non_blocking=non_blocking)
+        self.pad_token_id = pad_token_id
+        self.pixel_dtype = getattr(torch, pixel_dtype)
+
+    def forward(self, data: dict, training: bool = False) -> Dict[str, Union[dict, list]]:
+        samples: Sequence[dict] = data['inputs']
+        if isinstance(samples, dict):  # a single, uncollated sample
+            samples = [samples]
+        input_ids = self._pad([torch.as_tensor(s['input_ids']) for s in samples], self.pad_token_id)
+        attention_mask = self._pad([torch.ones(len(s['input_ids']), dtype=torch.bool) for s in samples], False)
+        labels = None
+        if all('labels' in s for s in samples):
+            labels = self._pad([torch.as_tensor(s['labels']) for s in samples], IGNORE_INDEX)
+        inputs = dict(
+            pixel_values=[self._pixels(s['pixel_values']) for s in samples],
+            dense_positions=[torch.as_tensor(s['dense_positions'], dtype=torch.long) for s in samples],
+            input_ids=self.cast_data(input_ids),
+            attention_mask=self.cast_data(attention_mask),
+            labels=self.cast_data(labels) if labels is not None else None,
+            sam2_pixel_values=([self._pixels(s['sam2_pixel_values']) for s in samples]
+                               if all('sam2_pixel_values' in s for s in samples) else None),
+        )
+        data_samples = data.get('data_samples')
+        if data_samples is not None:
+            data_samples = self.cast_data(list(data_samples))
+        return dict(inputs=inputs, data_samples=data_samples)
+
+    def _pixels(self, value) -> torch.Tensor:
+        return self.cast_data(torch.as_tensor(value)).to(self.pixel_dtype)
+
+    @staticmethod
+    def _pad(seqs: List[torch.Tensor], value) -> torch.Tensor:
+        length = max(len(s) for s in seqs)
+        out = torch.full((len(seqs), length), value, dtype=seqs[0].dtype)
+        for i, s in enumerate(seqs):
+            out[i, :len(s)] = s
+        return out

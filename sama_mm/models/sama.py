@@ -1,0 +1,194 @@
+"""SAMA: a video LLM whose ``[SEG]`` tokens prompt a SAM2 head, optionally with a context-aggregating neck."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+
+from ..registry import MODELS
+from ..structures import SAMADataSample
+from .data_preprocessor import SAMADataPreprocessor
+
+SAM2_PROMPT_FRAMES = ('dense', 'first')
+
+
+@MODELS.register_module()
+class SAMA(BaseModel):
+    """SAMA / Sa2VA as one MMEngine model: ``backbone`` (video LLM), optional ``neck``, ``seg_head`` (SAM2).
+
+    Every ``<IMG_CONTEXT>`` placeholder of the prompt is filled, in order, with the visual tokens of the dense
+    frames followed by whatever the neck contributes (its context and region tokens, in prompt order). With
+    ``neck=None`` the model is Sa2VA-style: only the dense frames are seen by the LLM.
+
+    Args:
+        backbone (dict): Config of the video LLM (``InternVLVideoLLM``): ``encode_images``,
+            ``get_input_embeddings``, ``forward_llm``, ``lm_loss``, ``generate``, ``tokenizer``, ``template``,
+            ``img_context_token_id``, ``seg_token_id``.
+        seg_head (dict): Config of the mask head (``SAM2SegHead``): ``project``, ``forward_train``, ``loss``,
+            ``predict``. Its ``llm_hidden_size`` is filled from the backbone when missing.
+        neck (dict, optional): Config of a neck called as ``neck(visual_tokens, data_sample)`` returning the
+            extra ``[N, H]`` embeddings that follow the dense frames in the placeholder order.
+        data_preprocessor (dict, optional): Defaults to :class:`SAMADataPreprocessor`.
+        max_new_tokens (int): Generation limit of ``predict``.
+        sam2_prompt_frames (str): Which frames SAM2 is prompted on at inference: ``'dense'`` (the frames the
+            LLM saw; our default) or ``'first'`` (the first ``len(dense)`` frames of the video, as the released
+            inference code does).
+        init_cfg (dict, optional): MMEngine initialisation config.
+    """
+
+    def __init__(self, backbone: dict, seg_head: dict, neck: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None, max_new_tokens: int = 512,
+                 sam2_prompt_frames: str = 'dense', init_cfg: Optional[dict] = None):
+        if sam2_prompt_frames not in SAM2_PROMPT_FRAMES:
+            raise ValueError(f'sam2_prompt_frames must be one of {SAM2_PROMPT_FRAMES}, got {sam2_prompt_frames!r}')
+        super().__init__(data_preprocessor=data_preprocessor or dict(type=SAMADataPreprocessor), init_cfg=init_cfg)
+        self.backbone = MODELS.build(backbone)
+        seg_head = dict(seg_head)
+        if seg_head.get('llm_hidden_size') is None:
+            seg_head['llm_hidden_size'] = self.backbone.hidden_size
+        self.seg_head = MODELS.build(seg_head)
+        self.neck = MODELS.build(neck) if neck is not None else None
+        self.max_new_tokens = max_new_tokens
+        self.sam2_prompt_frames = sam2_prompt_frames
+
+    # ------------------------------------------------------------------ shared steps
+    def extract_feat(self, pixel_values: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        """Visual tokens of every sample's frames: a list of ``[T_i, num_image_tokens, H]``."""
+        counts = [len(p) for p in pixel_values]
+        tokens = self.backbone.encode_images(torch.cat(list(pixel_values)))
+        return list(tokens.split(counts))
+
+    def _context_embeddings(self, visual: torch.Tensor, dense_positions: torch.Tensor,
+                            data_sample: Optional[SAMADataSample]) -> torch.Tensor:
+        """The embeddings for one sample's ``<IMG_CONTEXT>`` slots, in slot order."""
+        parts = [visual[dense_positions].flatten(0, 1)]
+        if self.neck is not None:
+            parts.append(self.neck(visual, data_sample))
+        return torch.cat(parts)
+
+    def build_inputs_embeds(self, input_ids: torch.Tensor, visual: List[torch.Tensor],
+                            dense_positions: Sequence[torch.Tensor],
+                            data_samples: Optional[Sequence[SAMADataSample]]) -> torch.Tensor:
+        """Token embeddings with every ``<IMG_CONTEXT>`` slot replaced by its visual/context embedding.
+
+        Raises:
+            ValueError: If a sample's number of slots differs from the number of embeddings (the released code
+                silently truncates or repeats in that case).
+        """
+        embeds = self.backbone.get_input_embeddings()(input_ids)
+        slots = input_ids == self.backbone.img_context_token_id
+        rows = []
+        for b in range(len(input_ids)):
+            sample = data_samples[b] if data_samples is not None else None
+            fill = self._context_embeddings(visual[b], dense_positions[b], sample)
+            n_slots = int(slots[b].sum())
+            if n_slots != len(fill):
+                raise ValueError(f'{_describe(sample)}: the prompt has {n_slots} <IMG_CONTEXT> tokens but '
+                                 f'{len(fill)} visual/context embeddings were computed')
+            rows.append(embeds[b].masked_scatter(slots[b, :, None], fill.to(embeds.dtype)))
+        return torch.stack(rows)
+
+    # ------------------------------------------------------------------ modes
+    def forward(self, inputs: dict, data_samples: Optional[List[SAMADataSample]] = None, mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self._forward(inputs, data_samples)
+        raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, predict and tensor mode')
+
+    def _forward(self, inputs: dict, data_samples: Optional[List[SAMADataSample]] = None) -> torch.Tensor:
+        """The LLM's last hidden states ``[B, L, H]`` for the (teacher-forced) sequences."""
+        visual = self.extract_feat(inputs['pixel_values'])
+        embeds = self.build_inputs_embeds(inputs['input_ids'], visual, inputs['dense_positions'], data_samples)
+        hidden, _ = self.backbone.forward_llm(embeds, inputs['attention_mask'])
+        return hidden
+
+    def loss(self, inputs: dict, data_samples: List[SAMADataSample]) -> Dict[str, torch.Tensor]:
+        """LM loss on the answers plus mask BCE/Dice of every ``[SEG]`` on the dense frames.
+
+        The k-th ``[SEG]`` of a sample is supervised by the k-th ground-truth mask of that sample.
+
+        Raises:
+            ValueError: If a sample's ``[SEG]`` count differs from its number of ground-truth masks.
+        """
+        hidden = self._forward(inputs, data_samples)
+        losses = dict(loss_lm=self.backbone.lm_loss(hidden, inputs['labels']))
+        seg_slots = inputs['input_ids'] == self.backbone.seg_token_id
+        logits, targets = [], []
+        for b, sample in enumerate(data_samples):
+            n_seg = int(seg_slots[b].sum())
+            gt = getattr(sample, 'gt_masks', None)
+            n_gt = 0 if gt is None else len(gt)
+            if n_seg != n_gt:
+                raise ValueError(f'{_describe(sample)}: {n_seg} [SEG] tokens but {n_gt} ground-truth masks')
+            if n_seg == 0:
+                continue
+            prompts = self.seg_head.project(hidden[b][seg_slots[b]])
+            pred = self.seg_head.forward_train(inputs['sam2_pixel_values'][b], prompts)  # [K, D, h, w]
+            size = pred.shape[-2:]
+            target = F.interpolate(gt.float(), size=size, mode='nearest')  # [K, D, h, w]
+            logits.append(pred.flatten(0, 1)[:, None])
+            targets.append(target.flatten(0, 1)[:, None].to(pred.device))
+        if logits:
+            losses.update(self.seg_head.loss(torch.cat(logits), torch.cat(targets)))
+        else:
+            # No [SEG] in the batch: keep the head in the graph with a zero loss so every rank runs the
+            # same parameters (DDP), instead of the released code's dummy SAM2 forward on zero images.
+            zero = sum(p.sum() for p in self.seg_head.text_hidden_fcs.parameters()) * 0.0
+            losses.update(loss_mask=zero, loss_dice=zero.clone())
+        return losses
+
+    @torch.no_grad()
+    def predict(self, inputs: dict, data_samples: List[SAMADataSample]) -> List[SAMADataSample]:
+        """Generate each sample's answer greedily and track one mask per generated ``[SEG]``.
+
+        ``inputs['input_ids']`` holds the prompt up to the start of the answer. ``inputs['sam2_pixel_values']``
+        holds the frames to segment (``data_sample.sam2_frame_indices``, by default every frame of the video).
+        Adds ``pred_text`` (one answer) and ``pred_masks`` (``bool [K, T, H, W]``) to every sample.
+        """
+        visual = self.extract_feat(inputs['pixel_values'])
+        template = self.backbone.template
+        tokenizer = self.backbone.tokenizer
+        for b, sample in enumerate(data_samples):
+            length = int(inputs['attention_mask'][b].sum())
+            ids = inputs['input_ids'][b:b + 1, :length]
+            embeds = self.build_inputs_embeds(ids, visual[b:b + 1], inputs['dense_positions'][b:b + 1], [sample])
+            out_ids, out_hidden, _ = self.backbone.generate(
+                embeds, torch.ones_like(ids, dtype=torch.bool), max_new_tokens=self.max_new_tokens,
+                stop_words=template.stop_words)
+            text = tokenizer.decode(out_ids, skip_special_tokens=False)
+            for stop in template.stop_words:
+                text = text.split(stop)[0]
+            sample.pred_text = [text.strip()]
+            seg = torch.as_tensor(out_ids, device=out_hidden.device) == self.backbone.seg_token_id
+            frames = inputs['sam2_pixel_values'][b]
+            ori_shape = tuple(sample.ori_shape)
+            if not bool(seg.any()):
+                sample.pred_masks = torch.zeros((0, len(frames), *ori_shape), dtype=torch.bool)
+                continue
+            prompts = self.seg_head.project(out_hidden[seg])
+            cond = self.prompt_frame_positions(sample, len(frames))
+            sample.pred_masks = self.seg_head.predict(frames, prompts, cond, ori_shape).cpu()
+        return data_samples
+
+    def prompt_frame_positions(self, sample: SAMADataSample, num_frames: int) -> List[int]:
+        """Positions (in the SAM2 frame list) of the frames SAM2 is prompted on, per ``sam2_prompt_frames``."""
+        dense = list(sample.dense_frame_indices)
+        if self.sam2_prompt_frames == 'first':
+            return list(range(min(len(dense), num_frames)))
+        available = list(sample.get('sam2_frame_indices', range(num_frames)))
+        return [available.index(i) for i in dense if i in available]
+
+
+def _describe(sample: Optional[SAMADataSample]) -> str:
+    """How errors name a sample: video, expression / record index."""
+    if sample is None:
+        return 'sample'
+    parts = [f'video {sample.get("video_id", "?")!r}']
+    for key in ('exp_id', 'sample_idx'):
+        if key in sample:
+            parts.append(f'{key} {sample.get(key)!r}')
+    return ', '.join(parts)
+
