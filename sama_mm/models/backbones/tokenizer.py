@@ -96,11 +96,13 @@ def build_tiny_tokenizer(save_dir: Optional[str] = None, vocab_size: int = 512, 
     kwargs = dict(eos_token='</s>', bos_token='<s>', unk_token='<unk>', pad_token='</s>') if internlm else \
         dict(eos_token='<|end|>' if template == 'phi3_chat' else '<|im_end|>', pad_token='<|endoftext|>')
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, clean_up_tokenization_spaces=False,
-                                        model_max_length=32768, **kwargs)
+                                        model_max_length=32768)
     specials = list(CHAT_SPECIAL_TOKENS)
     if add_model_special_tokens:
         specials += list(INTERNVL_SPECIAL_TOKENS) + list(SAMA_SPECIAL_TOKENS)
+    # Add the specials first (fixed order and ids), then name EOS/BOS/pad among the existing tokens.
     tokenizer.add_tokens(specials, special_tokens=True)
+    tokenizer.add_special_tokens(kwargs)
     if save_dir is not None:
         tokenizer.save_pretrained(save_dir)
     return tokenizer
