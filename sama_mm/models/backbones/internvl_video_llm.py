@@ -13,7 +13,8 @@ LLM config scheme (``llm=``):
   stand-alone local Hugging Face LLM folder (``from_pretrained``; offline).
 
 ``type`` is a ``transformers`` ``*ForCausalLM`` class, :class:`InternLM2ForCausalLM`, or the class name as a
-string (``'InternLM2ForCausalLM'`` resolves to the in-package implementation, other names to ``transformers``).
+string (``'InternLM2ForCausalLM'`` resolves to the in-package implementation, other plain names to
+``transformers``, dotted paths are imported).
 ``config`` may be a dict (passed to the class's ``config_class``) or a ``PretrainedConfig``.
 """
 import copy
@@ -28,7 +29,7 @@ from transformers.cache_utils import Cache, DynamicCache
 
 from sama_mm.models.backbones.intern_vit import InternVisionModel
 from sama_mm.models.backbones.internlm2 import InternLM2ForCausalLM
-from sama_mm.models.backbones.tokenizer import build_tokenizer
+from sama_mm.models.backbones.tokenizer import build_tokenizer, resolve_dotted
 from sama_mm.models.losses.lm_loss import lm_loss as _lm_loss
 from sama_mm.registry import MODELS
 from sama_mm.structures.chat_template import ChatTemplate, get_chat_template
@@ -91,6 +92,8 @@ def build_llm(cfg: Union[dict, nn.Module], torch_dtype: torch.dtype = torch.floa
     if isinstance(cls, str):
         if cls == 'InternLM2ForCausalLM':
             cls = InternLM2ForCausalLM
+        elif '.' in cls:
+            cls = resolve_dotted(cls)
         else:
             import transformers
             cls = getattr(transformers, cls)

@@ -10,7 +10,8 @@
 needs no network and gives the same vocabulary on every call.
 """
 import copy
-from typing import Optional, Union
+import importlib
+from typing import Any, Optional, Union
 
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, decoders, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -108,13 +109,30 @@ def build_tiny_tokenizer(save_dir: Optional[str] = None, vocab_size: int = 512, 
     return tokenizer
 
 
+def resolve_dotted(name: str) -> Any:
+    """Import an object from a dotted path (``'transformers.AutoTokenizer.from_pretrained'``).
+
+    Configs dumped by MMEngine turn classes and functions into such strings.
+    """
+    parts = name.split('.')
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module('.'.join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f'cannot resolve {name!r}')
+
+
 def build_tokenizer(cfg: Union[dict, PreTrainedTokenizerBase]) -> PreTrainedTokenizerBase:
     """Build a tokenizer from a dict config, or return a tokenizer instance unchanged.
 
     Args:
         cfg: A tokenizer, or a dict whose ``type`` is a callable returning one (``AutoTokenizer.from_pretrained``,
             :func:`build_tiny_tokenizer`), a class (its ``from_pretrained`` is called) or the string
-            ``'AutoTokenizer'``; the other keys are its keyword arguments.
+            ``'AutoTokenizer'`` or a dotted import path; the other keys are its keyword arguments.
 
     Returns:
         The tokenizer.
@@ -128,8 +146,10 @@ def build_tokenizer(cfg: Union[dict, PreTrainedTokenizerBase]) -> PreTrainedToke
     if builder == 'AutoTokenizer':
         from transformers import AutoTokenizer
         builder = AutoTokenizer
-    if builder == 'build_tiny_tokenizer':
+    elif builder == 'build_tiny_tokenizer':
         builder = build_tiny_tokenizer
+    elif isinstance(builder, str):
+        builder = resolve_dotted(builder)
     if isinstance(builder, type):
         builder = builder.from_pretrained
     tokenizer = builder(**cfg)
