@@ -13,7 +13,7 @@ import copy
 import importlib
 from typing import Any, Optional, Union
 
-from tokenizers import Tokenizer, models, pre_tokenizers, processors, decoders, trainers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from sama_mm.structures.tokens import INTERNVL_SPECIAL_TOKENS, SAMA_SPECIAL_TOKENS
