@@ -288,3 +288,19 @@ def test_bfloat16_backbone_runs():
     assert hidden.dtype == torch.bfloat16 and hidden.shape == (1, 4, 64)
     assert model.lm_loss(hidden, torch.tensor([[-100, 3, 4, 5]])).dtype == torch.float32
     assert len(model.generate(feats, max_new_tokens=2, stop_words=[]).token_ids) == 2
+
+
+def test_init_weights_keeps_weights_and_init_cfg_loads_a_checkpoint(tmp_path):
+    lora = dict(r=4, lora_alpha=8, target_modules=['q_proj', 'v_proj'])
+    for kwargs in (dict(tokenizer=tiny_tokenizer(with_model_specials=False)), dict(llm_lora=lora)):
+        model = build_tiny_backbone(**kwargs)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        model.init_weights()
+        assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    # A converted checkpoint (prefix names as released) is loaded through init_cfg.
+    source = build_tiny_backbone(seed=1)
+    torch.save(source.state_dict(), tmp_path / 'backbone.pth')
+    model = build_tiny_backbone(seed=2, init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'backbone.pth')))
+    model.init_weights()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, source.state_dict()[k]), k

@@ -192,6 +192,11 @@ class InternVLVideoLLM(BaseModule):
             lora = dict(llm_lora)
             lora.pop('type', None)
             language_model = get_peft_model(language_model, LoraConfig(**lora))
+        # The LLM is initialised (or loaded) by now. MMEngine's ``init_weights`` calls the ``transformers``
+        # ``init_weights``, which re-draws every module not flagged as initialised: the resized embeddings and
+        # LoRA's zero-initialised ``lora_B`` included. Flag them all so that only ``init_cfg`` changes weights.
+        for module in language_model.modules():
+            module._is_hf_initialized = True
         self.language_model = language_model
 
     # ------------------------------------------------------------------------------------------------------
