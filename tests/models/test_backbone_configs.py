@@ -87,3 +87,13 @@ def test_tiny_config_builds_offline_with_released_key_names():
                      'mlp1.3.weight', 'mlp1.3.bias', 'language_model.model.embed_tokens.weight',
                      'language_model.model.layers', 'language_model.model.norm.weight',
                      'language_model.lm_head.weight'}
+
+
+def test_tiny_config_survives_an_mmengine_dump(tmp_path):
+    # Dumped configs name classes and functions by dotted path; the builders resolve them.
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/_base_/models/internvl_tiny.py')
+    cfg.dump(str(tmp_path / 'dumped.py'))
+    dumped = Config.fromfile(str(tmp_path / 'dumped.py'))
+    assert dumped.backbone.llm.type == 'transformers.Qwen2ForCausalLM'
+    model = MODELS.build(dumped.backbone)
+    assert model.num_image_tokens == 4 and model.seg_token_id == model.tokenizer.convert_tokens_to_ids('[SEG]')
