@@ -142,3 +142,15 @@ def test_llm_from_a_local_pretrained_folder(tmp_path, backbone):
         for (n, a), (m, b) in zip(backbone.language_model.state_dict().items(),
                                   other.language_model.state_dict().items()):
             assert n == m and torch.equal(a, b), n
+
+
+def test_padding_and_chunked_prefill_with_internlm2(backbone):
+    embeds = backbone.get_input_embeddings()(torch.randint(0, 500, (1, 7)))
+    full, _ = backbone.forward_llm(embeds, None)
+    pad = torch.randn(1, 3, 64)
+    left, _ = backbone.forward_llm(torch.cat([pad, embeds], 1), torch.tensor([[0] * 3 + [1] * 7]))
+    right, _ = backbone.forward_llm(torch.cat([embeds, pad], 1), torch.tensor([[1] * 7 + [0] * 3]))
+    assert torch.allclose(left[:, 3:], full, atol=1e-5) and torch.allclose(right[:, :7], full, atol=1e-5)
+    _, cache = backbone.forward_llm(embeds[:, :3], None, use_cache=True)
+    rest, _ = backbone.forward_llm(embeds[:, 3:], None, cache)
+    assert torch.allclose(rest, full[:, 3:], atol=1e-5)

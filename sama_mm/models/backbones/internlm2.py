@@ -168,7 +168,8 @@ class InternLM2Attention(nn.Module):
         self.rotary_emb = InternLM2RotaryEmbedding(self.head_dim, config.max_position_embeddings,
                                                    config.rope_theta, config.rope_scaling)
 
-    def forward(self, x: Tensor, position_ids: Tensor, mask: Tensor, past_key_values: Optional[Cache]) -> Tensor:
+    def forward(self, x: Tensor, position_ids: Tensor, mask: Optional[Tensor],
+                past_key_values: Optional[Cache]) -> Tensor:
         batch, length, _ = x.shape
         qkv = self.wqkv(x).view(batch, length, self.num_kv_heads, self.groups + 2, self.head_dim)
         q = qkv[..., :self.groups, :].reshape(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
@@ -181,7 +182,8 @@ class InternLM2Attention(nn.Module):
         if self.groups > 1:
             k = k.repeat_interleave(self.groups, dim=1)
             v = v.repeat_interleave(self.groups, dim=1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        # ``mask=None``: plain causal attention (lets SDPA pick its fused kernels).
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None and length > 1)
         return self.wo(out.transpose(1, 2).reshape(batch, length, -1))
 
 
@@ -210,7 +212,8 @@ class InternLM2DecoderLayer(nn.Module):
         self.attention_norm = InternLM2RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.ffn_norm = InternLM2RMSNorm(config.hidden_size, config.rms_norm_eps)
 
-    def forward(self, x: Tensor, position_ids: Tensor, mask: Tensor, past_key_values: Optional[Cache]) -> Tensor:
+    def forward(self, x: Tensor, position_ids: Tensor, mask: Optional[Tensor],
+                past_key_values: Optional[Cache]) -> Tensor:
         x = x + self.attention(self.attention_norm(x), position_ids, mask, past_key_values)
         return x + self.feed_forward(self.ffn_norm(x))
 
@@ -293,7 +296,14 @@ class InternLM2Model(InternLM2PreTrainedModel):
         past = past_key_values.get_seq_length() if past_key_values is not None else 0
         if position_ids is None:
             position_ids = torch.arange(past, past + length, device=inputs_embeds.device)[None].expand(batch, -1)
-        mask = _causal_mask(attention_mask, batch, length, past, inputs_embeds.dtype, inputs_embeds.device)
+        if attention_mask is not None and attention_mask.shape[-1] != past + length:
+            raise ValueError(f'attention_mask covers {attention_mask.shape[-1]} positions, expected {past + length} '
+                             f'(cached {past} + new {length})')
+        no_padding = attention_mask is None or bool(attention_mask.all())
+        if no_padding and (past == 0 or length == 1):
+            mask = None  # causal without padding: SDPA's is_causal (or nothing for one new token)
+        else:
+            mask = _causal_mask(attention_mask, batch, length, past, inputs_embeds.dtype, inputs_embeds.device)
         cache = past_key_values if use_cache else None
         x = inputs_embeds
         all_hidden = (x, ) if output_hidden_states else None
