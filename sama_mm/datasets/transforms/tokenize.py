@@ -77,7 +77,8 @@ class ChatTokenize(BaseTransform):
             referring VOS, captions and video QA in the reference. Defaults to ``''``.
         max_length (int): Most tokens of a sample. Defaults to 8192.
         generation (bool): Prompt for generating the last round's answer (evaluation): the last round's
-            answer, SUFFIX and SEP are left out and every label is -100. Defaults to False.
+            answer, SUFFIX and SEP are left out (earlier rounds, the history, keep theirs); its ``[SEG]``
+            ground truth stays in ``gt_masks`` for evaluation. Defaults to False.
 
     Raises:
         DataError: A ``<mask>`` without context tokens, a ``<mask>`` count that differs from
