@@ -91,7 +91,8 @@ class SAMA239KToRounds(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(task={self.task!r}, seg_suffix={self.seg_suffix!r}, max_rounds={self.max_rounds})'
+        return (f'{type(self).__name__}(task={self.task!r}, seg_suffix={self.seg_suffix!r}, '
+                f'max_rounds={self.max_rounds})')
 
 
 @TRANSFORMS.register_module()

@@ -122,8 +122,8 @@ class ChatTokenize(BaseTransform):
                                 'context_tokens=True or leave region samples out', record_of(results))
             if n_regions != len(rnd.get('region_keys', [])):
                 raise DataError('region_count_mismatch', source_of(results),
-                                f'round {index}: {n_regions} {REGION_PLACEHOLDER} but {len(rnd.get("region_keys", []))} '
-                                'region keys', record_of(results))
+                                f'round {index}: {n_regions} {REGION_PLACEHOLDER} but '
+                                f'{len(rnd.get("region_keys", []))} region keys', record_of(results))
             question = question.replace(REGION_PLACEHOLDER, REGION_TOKENS)
         ctx = IMG_CONTEXT * num_sparse + self.context_sep if self.context_tokens else ''
         return frames + ctx + question
