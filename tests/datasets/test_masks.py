@@ -9,7 +9,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from sama_mm.datasets import DataError, RefVOSDataset, SAMA239KDataset
-from sama_mm.datasets.transforms import LoadSegMasks, RefVOSToRounds, SAMA239KToRounds, SampleFrames, VideoInit
+from sama_mm.datasets.transforms import ChatTokenize, LoadRegionMasks, LoadSegMasks, RefVOSToRounds, SAMA239KToRounds, SampleFrames, VideoInit
 from sama_mm.datasets.transforms import masks as masks_module
 
 
@@ -150,3 +150,36 @@ def test_mask_dict_loaded_once(demo_root, monkeypatch):
     for i in range(len(dataset)):
         sample(dataset.get_data_info(i), SAMA239KToRounds())
     assert loads == [str(demo_root / 'mevis_train_mask_dict.json')]
+
+
+def test_region_masks_are_boxes_of_the_mask_dict_on_sparse_frames(demo_root):
+    from sama_mm.datasets.transforms.masks import box_masks
+    from tests.datasets.tiny_tokenizer import make_tiny_tokenizer
+    dataset = sama_dataset(demo_root)
+    mask_dict = json.load(open(demo_root / 'mevis_train_mask_dict.json'))
+    tok = make_tiny_tokenizer()
+    for i in range(len(dataset)):
+        results = sample(dataset.get_data_info(i), SAMA239KToRounds())
+        keys = [k for r in results['rounds'] for k in r['region_keys']]
+        raw = results['frame_indices']
+        for box in (False, True):
+            out = LoadRegionMasks(box=box)(dict(results))['region_masks']
+            expected = expected_from_dict(mask_dict, [[k] for k in keys], raw, results['ori_shape'])
+            np.testing.assert_array_equal(out, box_masks(expected) if box else expected)
+            assert out.shape == (len(keys), len(raw), *results['ori_shape'])
+        # Rounds dropped for length take their regions with them.
+        lengths = [len(ChatTokenize(tok, num_image_tokens=4, context_tokens=True)(dict(
+            {k: v for k, v in results.items() if k != 'gt_masks'}, rounds=results['rounds'][:1]))['input_ids'])]
+        short = ChatTokenize(tok, num_image_tokens=4, context_tokens=True, max_length=lengths[0])(dict(results))
+        assert short['kept_rounds'] == 1 and short['gt_masks'].shape[0] == len(short['rounds'][0]['gt_keys'])
+        out = LoadRegionMasks()(short)['region_masks']
+        assert out.shape[0] == len(short['rounds'][0]['region_keys'])
+
+
+def test_box_masks():
+    from sama_mm.datasets.transforms.masks import box_masks
+    m = np.zeros((2, 5, 6), np.uint8)
+    m[0, 1, 2] = m[0, 3, 4] = 1
+    expected = np.zeros_like(m)
+    expected[0, 1:4, 2:5] = 1
+    np.testing.assert_array_equal(box_masks(m), expected)

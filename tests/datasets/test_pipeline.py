@@ -58,6 +58,11 @@ def check_packed(packed, tok, context_tokens=True, num_image_tokens=256, generat
         assert gt.dtype == torch.uint8 and gt.shape[1:] == (D, *meta['ori_shape'])
         if not generation:
             assert gt.shape[0] == n_seg
+    vp = int((ids == tok.convert_tokens_to_ids('<vp>')).sum())
+    assert vp == regions
+    if 'region_masks' in inputs:
+        assert inputs['region_masks'].dtype == torch.uint8
+        assert inputs['region_masks'].shape == (regions, T, *meta['ori_shape'])
     if 'sam2_pixel_values' in inputs:
         assert inputs['sam2_pixel_values'].dtype == torch.float32
         assert inputs['sam2_pixel_values'].shape[:2] == (D, 3)
@@ -78,6 +83,7 @@ def test_sama239k_conversation_pipeline(demo_root, cfg, tok):
                                                                                                           12, 15]
         assert packed['inputs']['sam2_pixel_values'].shape == (5, 3, 64, 64)
         assert packed['data_samples'].gt_masks.sum() > 0
+        assert 'region_masks' in packed['inputs']
         for q, a in zip(meta['questions'], meta['answers']):
             assert q.endswith('Response with interleaved segmentation masks.') == ('[SEG]' in a)
     assert total_seg > 0

@@ -7,9 +7,9 @@
 # propagates forward). Both are deterministic.
 from transformers import AutoTokenizer
 
-from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadSegMasks, PackSAMAInputs,
-                                         RefVOSToRounds, SAM2ImageTransform, SAMA239KToRounds, SampleFrames,
-                                         VideoDecode, VideoInit)
+from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadRegionMasks, LoadSegMasks,
+                                         PackSAMAInputs, RefVOSToRounds, SAM2ImageTransform, SAMA239KToRounds,
+                                         SampleFrames, VideoDecode, VideoInit)
 
 # The LLM tokenizer. PLACEHOLDER until the model configs land: the model config (configs/_base_/models/...)
 # will define `tokenizer` (the LLM's tokenizer with the InternVL and SAMA special tokens added) and this file
@@ -32,6 +32,7 @@ sama239k_train_pipeline = [
     dict(type=SAM2ImageTransform, image_size=1024),
     dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
          context_tokens=context_tokens, context_sep='', max_length=8192),
+    dict(type=LoadRegionMasks, box=True),  # after ChatTokenize: regions of rounds dropped for length go too
     dict(type=PackSAMAInputs),
 ]
 

@@ -13,6 +13,9 @@ This is the contract between the data pipeline and the model. After :class:`Pack
     - ``labels``: ``int64 [L]`` — ``-100`` except on answer + SUFFIX tokens.
     - ``sam2_pixel_values``: ``float32 [D, 3, 1024, 1024]`` — the dense frames for SAM2 (only when the
       pipeline has :class:`SAM2ImageTransform`).
+    - ``region_masks``: ``uint8 [R, T, H, W]`` — the masks (boxes by default) of the R ``<mask>`` region
+      prompts, in order of occurrence, on the T sparse frames at the original resolution (only when the
+      pipeline has :class:`LoadRegionMasks`). The r-th ``<vp>`` block of ``input_ids`` belongs to the r-th.
 
 ``data_samples`` (:class:`~sama_mm.structures.SAMADataSample`):
 
@@ -57,7 +60,8 @@ class PackSAMAInputs(BaseTransform):
 
     Optional Keys:
 
-        - sam2_pixel_values (torch.Tensor), gt_masks (np.ndarray), and the ``meta_keys``.
+        - sam2_pixel_values (torch.Tensor), region_masks (np.ndarray), gt_masks (np.ndarray), and the
+          ``meta_keys``.
 
     Added Keys:
 
@@ -83,6 +87,8 @@ class PackSAMAInputs(BaseTransform):
                              f'{tuple(inputs["labels"].shape)} differ in length')
         if 'sam2_pixel_values' in results:
             inputs['sam2_pixel_values'] = results['sam2_pixel_values']
+        if 'region_masks' in results:
+            inputs['region_masks'] = torch.from_numpy(np.ascontiguousarray(results['region_masks'], dtype=np.uint8))
         derived = dict(frame_indices=frame_indices, dense_frame_indices=[frame_indices[p] for p in dense],
                        questions=[r['question'] for r in results['rounds']],
                        answers=[r['answer'] for r in results['rounds']],

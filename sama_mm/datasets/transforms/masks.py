@@ -55,6 +55,48 @@ def _is_empty(rle: Any) -> bool:
     return rle is None or rle == {} or rle == []
 
 
+def decode_track(masks: Dict[str, Any], mask_file: str, key: Any, raw: Sequence[int], shape: Tuple[int, int],
+                 record: str) -> np.ndarray:
+    """Decode object ``key`` of a mask dict on the raw frames ``raw``: ``uint8 [len(raw), H, W]``.
+
+    Raises:
+        DataError: ``unknown_mask_key``, ``invalid_mask_dict``, ``malformed_rle`` or ``size_mismatch``,
+            naming ``mask_file`` and ``record``.
+    """
+    if str(key) not in masks:
+        raise DataError('unknown_mask_key', mask_file, f'object key {key!r} is not in the mask dict', record)
+    track = frame_masks(masks[str(key)])
+    if not isinstance(track, list):
+        raise DataError('invalid_mask_dict', mask_file, f'mask key {key!r}: expected a list of per-frame RLE/None, '
+                        f'got {type(track).__name__}', record)
+    height, width = shape
+    out = np.zeros((len(raw), height, width), np.uint8)
+    for d, t in enumerate(raw):
+        rle = track[t] if t < len(track) else None
+        if _is_empty(rle):
+            continue
+        try:
+            mask = decode_rle(rle, f'mask key {key!r} frame {t}')
+        except MaskFormatError as exc:
+            raise DataError('malformed_rle', mask_file, str(exc), record) from None
+        if mask.shape != (height, width):
+            raise DataError('size_mismatch', mask_file, f'mask key {key!r} frame {t}: mask is {mask.shape[0]}x'
+                            f'{mask.shape[1]} but the frames are {height}x{width} (HxW)', record)
+        out[d] = mask
+    return out
+
+
+def box_masks(masks: np.ndarray) -> np.ndarray:
+    """Each ``[H, W]`` mask of ``[..., H, W]`` replaced by its filled bounding box (empty stays empty)."""
+    out = np.zeros_like(masks)
+    flat_in, flat_out = masks.reshape(-1, *masks.shape[-2:]), out.reshape(-1, *masks.shape[-2:])
+    for m, o in zip(flat_in, flat_out):
+        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        if rows.size:
+            o[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] = 1
+    return out
+
+
 @TRANSFORMS.register_module()
 class LoadSegMasks(BaseTransform):
     """Decode the ground truth of every ``[SEG]`` of the sample on the D dense frames.
@@ -118,29 +160,9 @@ class LoadSegMasks(BaseTransform):
     def _from_mask_dict(mask_file: str, groups: List[List[Any]], raw: Sequence[int], out: np.ndarray,
                         record: str) -> None:
         masks = cached_mask_dict(mask_file)
-        height, width = out.shape[2:]
         for k, group in enumerate(groups):
             for key in group:
-                if str(key) not in masks:
-                    raise DataError('unknown_mask_key', mask_file, f'object key {key!r} is not in the mask dict',
-                                    record)
-                track = frame_masks(masks[str(key)])
-                if not isinstance(track, list):
-                    raise DataError('invalid_mask_dict', mask_file, f'mask key {key!r}: expected a list of '
-                                    f'per-frame RLE/None, got {type(track).__name__}', record)
-                for d, t in enumerate(raw):
-                    rle = track[t] if t < len(track) else None
-                    if _is_empty(rle):
-                        continue
-                    try:
-                        mask = decode_rle(rle, f'mask key {key!r} frame {t}')
-                    except MaskFormatError as exc:
-                        raise DataError('malformed_rle', mask_file, str(exc), record) from None
-                    if mask.shape != (height, width):
-                        raise DataError('size_mismatch', mask_file, f'mask key {key!r} frame {t}: mask is '
-                                        f'{mask.shape[0]}x{mask.shape[1]} but the frames are {height}x{width} (HxW)',
-                                        record)
-                    out[k, d] |= mask
+                out[k] |= decode_track(masks, mask_file, key, raw, out.shape[2:], record)
 
     @staticmethod
     def _from_pngs(results: Dict, groups: List[List[Any]], raw: Sequence[int], out: np.ndarray,
@@ -166,3 +188,53 @@ class LoadSegMasks(BaseTransform):
             # video is tools/check_dataset.py's job).
             for k, group in enumerate(groups):
                 out[k, d] = np.isin(label, [int(o) for o in group])
+
+
+@TRANSFORMS.register_module()
+class LoadRegionMasks(BaseTransform):
+    """Masks of the ``<mask>`` region prompts of the questions, on every sparse frame.
+
+    Put it after :class:`ChatTokenize`, so that the regions of rounds dropped for length are dropped too.
+    The aggregator pools region features from these masks (the reference trains, and evaluates SAMA-Bench-G,
+    with box masks; SAMA-Bench-C uses the raw masks).
+
+    Required Keys:
+
+        - rounds (list[dict]): ``region_keys`` per round, one key per ``<mask>`` of the question, in order.
+        - mask_file (str): The mask dict (SAMA-239K region prompts always come from one).
+        - frame_indices (list[int]): Raw indices of the T sparse frames.
+        - ori_shape (tuple[int, int]): ``(H, W)``.
+
+    Added Keys:
+
+        - region_masks (np.ndarray): ``uint8 [R, T, H, W]`` of 0/1, R = number of ``<mask>`` over the rounds,
+          in order of occurrence (round by round).
+
+    Args:
+        box (bool): Replace every frame's mask by its filled bounding box. Defaults to True.
+    """
+
+    def __init__(self, box: bool = True):
+        self.box = box
+
+    def transform(self, results: Dict) -> Dict:
+        record = record_of(results)
+        keys = [key for rnd in results['rounds'] for key in rnd.get('region_keys', [])]
+        raw = [int(i) for i in results['frame_indices']]
+        height, width = (int(v) for v in results['ori_shape'])
+        out = np.zeros((len(keys), len(raw), height, width), np.uint8)
+        if keys:
+            mask_file = results.get('mask_file')
+            if not mask_file:
+                raise DataError('no_ground_truth', str(results.get('video_path', '?')),
+                                f'the sample has {len(keys)} region prompts but no "mask_file"', record)
+            masks = cached_mask_dict(mask_file)
+            for r, key in enumerate(keys):
+                out[r] = decode_track(masks, mask_file, key, raw, (height, width), record)
+            if self.box:
+                out = box_masks(out)
+        results['region_masks'] = out
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(box={self.box})'
