@@ -183,3 +183,18 @@ def test_box_masks():
     expected = np.zeros_like(m)
     expected[0, 1:4, 2:5] = 1
     np.testing.assert_array_equal(box_masks(m), expected)
+
+
+def test_changed_or_missing_mask_dict(corrupt_root):
+    dataset = sama_dataset(corrupt_root)
+    info = dataset.get_data_info(0)
+    first = sample(info, SAMA239KToRounds())['gt_masks']
+    mask_path = corrupt_root / 'mevis_train_mask_dict.json'
+    mask_dict = json.load(open(mask_path))
+    for key in mask_dict:
+        mask_dict[key] = [None] * len(mask_dict[key])
+    json.dump(mask_dict, open(mask_path, 'w'), indent=1)  # a different size, so a different stamp
+    assert first.sum() > 0 and sample(info, SAMA239KToRounds())['gt_masks'].sum() == 0
+    mask_path.unlink()
+    with pytest.raises(DataError, match=r'mevis_train_mask_dict\.json record 0 \(.*\): mask dict file not found'):
+        sample(info, SAMA239KToRounds())

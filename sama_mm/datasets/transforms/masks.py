@@ -25,22 +25,36 @@ from ..errors import DataError
 from ..mask_dict import frame_masks, load_mask_dict
 from ._utils import record_of
 
-_CACHE: 'OrderedDict[Tuple[str, int, int], Dict[str, Any]]' = OrderedDict()
+_CACHE: 'OrderedDict[str, Tuple[Tuple[int, int], Dict[str, Any]]]' = OrderedDict()
 _CACHE_SIZE = 4
 
 
-def cached_mask_dict(path: str) -> Dict[str, Any]:
-    """The parsed mask dict at ``path``, read from disk only when it is new or changed."""
+def cached_mask_dict(path: str, record: Any = None) -> Dict[str, Any]:
+    """The parsed mask dict at ``path``, read from disk only when it is new or changed (mtime, size).
+
+    Args:
+        path: The mask dict file.
+        record: The sample asking for it, named in errors.
+
+    Raises:
+        DataError: The file is missing, a pickle, or not a JSON object.
+    """
+    path = osp.abspath(path)
     try:
         stat = os.stat(path)
     except OSError:
-        raise DataError('missing_file', path, 'mask dict file not found') from None
-    key = (osp.abspath(path), stat.st_mtime_ns, stat.st_size)
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
-    data = load_mask_dict(path)
-    _CACHE[key] = data
+        raise DataError('missing_file', path, 'mask dict file not found', record) from None
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _CACHE.get(path)
+    if cached is not None and cached[0] == stamp:
+        _CACHE.move_to_end(path)
+        return cached[1]
+    try:
+        data = load_mask_dict(path)
+    except DataError as exc:
+        raise type(exc)(exc.kind, exc.file, exc.message, record) from None
+    _CACHE[path] = (stamp, data)
+    _CACHE.move_to_end(path)
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return data
@@ -159,7 +173,7 @@ class LoadSegMasks(BaseTransform):
     @staticmethod
     def _from_mask_dict(mask_file: str, groups: List[List[Any]], raw: Sequence[int], out: np.ndarray,
                         record: str) -> None:
-        masks = cached_mask_dict(mask_file)
+        masks = cached_mask_dict(mask_file, record)
         for k, group in enumerate(groups):
             for key in group:
                 out[k] |= decode_track(masks, mask_file, key, raw, out.shape[2:], record)
@@ -228,7 +242,7 @@ class LoadRegionMasks(BaseTransform):
             if not mask_file:
                 raise DataError('no_ground_truth', str(results.get('video_path', '?')),
                                 f'the sample has {len(keys)} region prompts but no "mask_file"', record)
-            masks = cached_mask_dict(mask_file)
+            masks = cached_mask_dict(mask_file, record)
             for r, key in enumerate(keys):
                 out[r] = decode_track(masks, mask_file, key, raw, (height, width), record)
             if self.box:
