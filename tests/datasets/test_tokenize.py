@@ -156,3 +156,10 @@ def test_tokenizer_without_specials_is_refused():
     raw.pre_tokenizer = pre_tokenizers.Whitespace()
     with pytest.raises(ValueError, match='special token'):
         ChatTokenize(PreTrainedTokenizerFast(tokenizer_object=raw, unk_token='[UNK]'))
+
+
+def test_literal_image_token_in_text_is_refused(tok):
+    bad = two_rounds()
+    bad[1]['question'] = 'What is <IMG_CONTEXT> here?'
+    with pytest.raises(DataError, match=r'image_token_count_mismatch.*record 5 \(vid\)'):
+        ChatTokenize(tok, num_image_tokens=4, context_tokens=True)(results_of(bad))

@@ -82,8 +82,10 @@ class ChatTokenize(BaseTransform):
 
     Raises:
         DataError: A ``<mask>`` without context tokens, a ``<mask>`` count that differs from
-            ``region_keys``, a ``[SEG]`` count that differs from the ground truth, or a first round longer
-            than ``max_length``; each names the record.
+            ``region_keys``, a ``[SEG]`` count that differs from the ground truth, an ``<IMG_CONTEXT>`` count
+            that differs from the embeddings the model will place (D x num_image_tokens, plus T per round and
+            2 per region with context tokens), or a first round longer than ``max_length``; each names the
+            record.
     """
 
     def __init__(self, tokenizer: Union[Any, dict], template: str = 'qwen_chat', num_image_tokens: int = 256,
@@ -114,17 +116,16 @@ class ChatTokenize(BaseTransform):
     def _question_text(self, rnd: dict, index: int, num_sparse: int, frames: str, results: Dict) -> str:
         question = rnd['question']
         n_regions = question.count(REGION_PLACEHOLDER)
-        if n_regions:
-            if not self.context_tokens:
-                raise DataError('region_prompt_unsupported', source_of(results),
-                                f'round {index}: the question has {n_regions} {REGION_PLACEHOLDER} region prompt(s) '
-                                'but context_tokens=False (a model without the region-aware aggregator); use '
-                                'context_tokens=True or leave region samples out', record_of(results))
-            if n_regions != len(rnd.get('region_keys', [])):
-                raise DataError('region_count_mismatch', source_of(results),
-                                f'round {index}: {n_regions} {REGION_PLACEHOLDER} but '
-                                f'{len(rnd.get("region_keys", []))} region keys', record_of(results))
-            question = question.replace(REGION_PLACEHOLDER, REGION_TOKENS)
+        if n_regions and not self.context_tokens:
+            raise DataError('region_prompt_unsupported', source_of(results),
+                            f'round {index}: the question has {n_regions} {REGION_PLACEHOLDER} region prompt(s) '
+                            'but context_tokens=False (a model without the region-aware aggregator); use '
+                            'context_tokens=True or leave region samples out', record_of(results))
+        if n_regions != len(rnd.get('region_keys', [])):
+            raise DataError('region_count_mismatch', source_of(results),
+                            f'round {index}: {n_regions} {REGION_PLACEHOLDER} but '
+                            f'{len(rnd.get("region_keys", []))} region keys', record_of(results))
+        question = question.replace(REGION_PLACEHOLDER, REGION_TOKENS)
         ctx = IMG_CONTEXT * num_sparse + self.context_sep if self.context_tokens else ''
         return frames + ctx + question
 
@@ -185,6 +186,13 @@ class ChatTokenize(BaseTransform):
             raise DataError('seg_count_mismatch', source_of(results),
                             f'{found} {SEG_TOKEN} tokens in the prompt but {expected} ground-truth entries '
                             f'(a {SEG_TOKEN} inside a question, or a tokenizer that splits it?)', record)
+        slots = len(results['dense_positions']) * self.num_image_tokens
+        if self.context_tokens:
+            slots += kept * len(results['frame_indices']) + 2 * sum(len(r.get('region_keys', [])) for r in kept_rounds)
+        if input_ids.count(self.img_context_id) != slots:
+            raise DataError('image_token_count_mismatch', source_of(results),
+                            f'{input_ids.count(self.img_context_id)} {IMG_CONTEXT} tokens but {slots} embeddings to '
+                            f'fill them (a literal {IMG_CONTEXT} in the text?)', record)
         results['input_ids'] = input_ids
         results['labels'] = labels
         results['rounds'] = kept_rounds
