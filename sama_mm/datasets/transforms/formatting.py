@@ -9,7 +9,10 @@ This is the contract between the data pipeline and the model. After :class:`Pack
       order of ``frame_indices``. The vision tokens of the dense frames fill the first D x 256
       ``<IMG_CONTEXT>`` slots; all T frames feed the context aggregator.
     - ``dense_positions``: ``int64 [D]`` — positions of the dense frames in ``pixel_values`` (sorted).
-    - ``input_ids``: ``int64 [L]`` — the prompt (see ``tokenize.py`` for the layout).
+    - ``input_ids``: ``int64 [L]`` — the prompt (see ``tokenize.py`` for the layout). Its
+      ``<IMG_CONTEXT>`` slots, in order of occurrence, take: D x 256 vision tokens of the dense frames, then
+      per round T context tokens followed by 2 tokens (pooled region, box) per ``<mask>`` of that round
+      (context tokens only for ``ChatTokenize(context_tokens=True)``). ``ChatTokenize`` checks the count.
     - ``labels``: ``int64 [L]`` — ``-100`` except on answer + SUFFIX tokens.
     - ``sam2_pixel_values``: ``float32 [D, 3, 1024, 1024]`` — the dense frames for SAM2 (only when the
       pipeline has :class:`SAM2ImageTransform`).
@@ -26,8 +29,9 @@ This is the contract between the data pipeline and the model. After :class:`Pack
     - meta info: ``video_id``, ``sample_idx``, ``ori_shape`` (H, W), ``num_frames`` (of the video),
       ``frame_indices`` (raw indices of the T frames), ``dense_frame_indices`` (raw indices of the D dense
       frames), ``questions`` and ``answers`` (raw texts of the kept rounds, ``<mask>`` not expanded),
-      ``region_keys`` (object keys of each round's ``<mask>`` prompts), ``video_path`` and, for referring
-      VOS, ``exp_id``; any other ``meta_keys`` present in the sample.
+      ``region_keys`` (object keys of each round's ``<mask>`` prompts), ``video_path``, ``kept_rounds``,
+      ``record_index`` (SAMA-239K) and ``exp_id`` (referring VOS); any other ``meta_keys`` present in the
+      sample.
 
 Batching (padding ``input_ids``/``labels``, concatenating frames) is the collate function's and model
 preprocessor's job; nothing here is padded.
