@@ -1,1 +1,20 @@
-"""Data transforms (video loading, frame sampling, resizing, tokenisation, packing)."""
+"""Data transforms (video loading, frame sampling, masks, rounds, resizing, tokenisation, packing).
+
+A training pipeline for SAMA-239K conversations, in order::
+
+    VideoInit -> SampleFrames -> VideoDecode -> SAMA239KToRounds -> LoadSegMasks -> InternVLImageTransform
+    -> SAM2ImageTransform -> ChatTokenize -> LoadRegionMasks -> PackSAMAInputs
+
+(``RefVOSToRounds`` instead of ``SAMA239KToRounds`` for referring VOS). See
+``configs/_base_/datasets/demo_pipelines.py`` and, for the packed format, ``formatting.py``.
+"""
+from .formatting import PackSAMAInputs
+from .formatting_text import RefVOSToRounds, SAMA239KToRounds
+from .image import InternVLImageTransform, SAM2ImageTransform
+from .loading import VideoDecode, VideoInit
+from .masks import LoadRegionMasks, LoadSegMasks
+from .sampling import SampleFrames
+from .tokenize import ChatTokenize
+
+__all__ = ['VideoInit', 'VideoDecode', 'SampleFrames', 'LoadSegMasks', 'LoadRegionMasks', 'SAMA239KToRounds', 'RefVOSToRounds',
+           'InternVLImageTransform', 'SAM2ImageTransform', 'ChatTokenize', 'PackSAMAInputs']

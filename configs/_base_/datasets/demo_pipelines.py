@@ -1,0 +1,66 @@
+# Data pipelines for the demo data (configs/_base_/datasets/demo.py defines the datasets; a demo config sets
+# `pipeline=` of each dataset to one of these lists).
+#
+# Dense frames: training uses dense_policy='uniform' (centres of 5 equal segments of the sparse frames, the
+# reference's training rule, so SAM2 is supervised across the whole clip); testing uses dense_policy='first'
+# (the first 5 sparse frames, the released inference rule: SAM2 is prompted at the start of the video and
+# propagates forward). Both are deterministic.
+from transformers import AutoTokenizer
+
+from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadRegionMasks, LoadSegMasks,
+                                         PackSAMAInputs, RefVOSToRounds, SAM2ImageTransform, SAMA239KToRounds,
+                                         SampleFrames, VideoDecode, VideoInit)
+
+# The LLM tokenizer. PLACEHOLDER until the model configs land: the model config (configs/_base_/models/...)
+# will define `tokenizer` (the LLM's tokenizer with the InternVL and SAMA special tokens added) and this file
+# will import it from there instead. Tests replace it with a tiny offline tokenizer.
+tokenizer = dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path='Sunye2311/SAMA_1B',
+                 trust_remote_code=True)
+template = 'qwen_chat'  # SAMA-1B (Qwen2.5); internlm2_chat for 8B, phi3_chat for 4B.
+context_tokens = True   # SAMA: one context token per sparse frame per round, <mask> region prompts allowed.
+
+sampling = dict(interval=3, max_frames=32, min_frames=8, num_dense=5)
+
+# SAMA-239K multi-turn region conversations with grounded answers.
+sama239k_train_pipeline = [
+    dict(type=VideoInit),
+    dict(type=SampleFrames, dense_policy='uniform', **sampling),
+    dict(type=VideoDecode),
+    dict(type=SAMA239KToRounds, task='conversation', max_rounds=4),
+    dict(type=LoadSegMasks),
+    dict(type=InternVLImageTransform, image_size=448),
+    dict(type=SAM2ImageTransform, image_size=1024),
+    dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
+         context_tokens=context_tokens, context_sep='', max_length=8192),
+    dict(type=LoadRegionMasks, box=True),  # after ChatTokenize: regions of rounds dropped for length go too
+    dict(type=PackSAMAInputs),
+]
+
+# Referring VOS (MeViS mask dicts or Ref-YouTube-VOS PNGs): one expression, one [SEG].
+rvos_train_pipeline = [
+    dict(type=VideoInit),
+    dict(type=SampleFrames, dense_policy='uniform', **sampling),
+    dict(type=VideoDecode),
+    dict(type=RefVOSToRounds, question='Please segment {exp}.', answer='It is [SEG].'),
+    dict(type=LoadSegMasks),
+    dict(type=InternVLImageTransform, image_size=448),
+    dict(type=SAM2ImageTransform, image_size=1024),
+    dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
+         context_tokens=context_tokens, context_sep='\n', max_length=8192),
+    dict(type=PackSAMAInputs),
+]
+train_pipeline = sama239k_train_pipeline
+
+# Referring VOS evaluation: a generation prompt (no answer), no masks loaded here (the metric reads the
+# ground truth of every frame itself). SAM2 input for propagation over all frames is the inference code's.
+rvos_test_pipeline = [
+    dict(type=VideoInit),
+    dict(type=SampleFrames, dense_policy='first', **sampling),
+    dict(type=VideoDecode),
+    dict(type=RefVOSToRounds, question='Please segment {exp}.', answer='It is [SEG].'),
+    dict(type=InternVLImageTransform, image_size=448),
+    dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
+         context_tokens=context_tokens, context_sep='\n', max_length=8192, generation=True),
+    dict(type=PackSAMAInputs),
+]
+test_pipeline = rvos_test_pipeline

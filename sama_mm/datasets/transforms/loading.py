@@ -1,0 +1,163 @@
+"""Video loading in two steps: open the video cheaply (:class:`VideoInit`), then decode only the frames the
+sampler chose (:class:`VideoDecode`).
+
+Two kinds of video are supported:
+
+* video files (``.mp4`` ...), read with decord; the handle is a ``decord.VideoReader`` under
+  ``video_reader``;
+* folders of JPEG/PNG frames (MeViS, Ref-YouTube-VOS, SAMA-239K layouts); the handle is the resolved list of
+  frame files under ``frame_files`` (one per frame, in annotation order).
+"""
+import os.path as osp
+from typing import Dict, List, Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from ...registry import TRANSFORMS
+from ..errors import DataError, VideoReadError
+from ..io import probe_video
+from ._utils import record_of, source_of
+
+
+@TRANSFORMS.register_module()
+class VideoInit(BaseTransform):
+    """Open a video file or a frame folder and record its length and size, decoding at most one frame.
+
+    Required Keys:
+
+        - video_path (str): A video file or a frame folder. Referring-VOS data infos give ``frame_dir``
+          instead, which is used when ``video_path`` is absent.
+        - frames (list[str], optional): For frame folders, the frame names the annotation lists (without
+          extension). When absent or None every image in the folder is a frame, in sorted order. Ignored for
+          video files.
+        - height, width (int, optional): The frame size stated by the annotation; when both are given a video
+          file's size is taken from them instead of decoding its first frame (``VideoDecode`` checks it).
+
+    Added Keys:
+
+        - num_frames (int): Number of frames of the video.
+        - ori_shape (tuple[int, int]): ``(H, W)`` of the frames.
+        - video_reader (decord.VideoReader): The open reader, for video files.
+        - frame_files (list[str]): The file of every frame, for frame folders.
+        - video_path (str): Set from ``frame_dir`` when only that was given.
+
+    Args:
+        num_threads (int): Decoding threads of the decord reader. Defaults to 1 (data loader workers already
+            run in parallel).
+
+    Raises:
+        VideoReadError: The video is missing or unreadable, or a listed frame is missing; the message names
+            the file and the record.
+    """
+
+    def __init__(self, num_threads: int = 1):
+        self.num_threads = num_threads
+
+    def transform(self, results: Dict) -> Dict:
+        path = results.get('video_path') or results.get('frame_dir')
+        if not path:
+            raise DataError('schema', '?', 'the sample has neither "video_path" nor "frame_dir"', record_of(results))
+        results['video_path'] = path
+        record = record_of(results)
+        if osp.isdir(path):
+            info = probe_video(path, results.get('frames'), record)  # reads one header, decodes nothing
+            results['frame_files'] = info.frame_files
+            results['num_frames'] = info.num_frames
+            results['ori_shape'] = (info.height, info.width)
+            return results
+        if not osp.exists(path):
+            raise VideoReadError('missing_video', path, 'video file or frame folder not found', record)
+        import decord
+        try:
+            reader = decord.VideoReader(path, num_threads=self.num_threads)
+            num_frames = len(reader)
+            if num_frames == 0:
+                raise VideoReadError('unreadable_video', path, 'video has no frames', record)
+            if results.get('height') and results.get('width'):
+                shape = (int(results['height']), int(results['width']))
+            else:
+                shape = tuple(int(v) for v in reader[0].shape[:2])
+                reader.seek(0)
+        except (decord.DECORDError, RuntimeError) as exc:
+            raise VideoReadError('unreadable_video', path, f'decord cannot read it: {exc}', record) from None
+        results['video_reader'] = reader
+        results['num_frames'] = num_frames
+        results['ori_shape'] = shape
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(num_threads={self.num_threads})'
+
+
+@TRANSFORMS.register_module()
+class VideoDecode(BaseTransform):
+    """Decode exactly the sampled frames (one decord batch, or one image read per frame) and drop the handle.
+
+    Required Keys:
+
+        - video_reader (decord.VideoReader) or frame_files (list[str]): The handle from :class:`VideoInit`.
+        - frame_indices (list[int]): Raw indices of the frames to decode (from :class:`SampleFrames`).
+        - ori_shape (tuple[int, int]): ``(H, W)``; every decoded frame must have it.
+
+    Modified Keys:
+
+        - video_reader / frame_files: Removed (the reader is closed by dropping it; keeping it would hold a
+          file and decoder state per sample in the data loader).
+
+    Added Keys:
+
+        - imgs (np.ndarray): ``uint8 [T, H, W, 3]`` RGB frames, ``T = len(frame_indices)``, in the order of
+          ``frame_indices``.
+
+    Raises:
+        VideoReadError: An index is outside ``[0, num_frames)``, a frame cannot be read, or its size differs
+            from ``ori_shape``; the message names the file and the record.
+    """
+
+    def transform(self, results: Dict) -> Dict:
+        record = record_of(results)
+        path = source_of(results)
+        indices = [int(i) for i in results['frame_indices']]
+        reader = results.pop('video_reader', None)
+        files: Optional[List[str]] = results.pop('frame_files', None)
+        if reader is None and files is None:
+            raise DataError('schema', path, 'VideoDecode needs the handle of VideoInit ("video_reader" or '
+                            '"frame_files"); put VideoInit before it', record)
+        num_frames = len(reader) if reader is not None else len(files)
+        bad = [i for i in indices if not 0 <= i < num_frames]
+        if bad or not indices:
+            raise VideoReadError('frame_index_out_of_range', path,
+                                 f'frame indices {bad or indices} are outside the video of {num_frames} frames',
+                                 record)
+        if reader is not None:
+            import decord
+            try:
+                imgs = reader.get_batch(indices).asnumpy()
+            except (decord.DECORDError, RuntimeError) as exc:
+                raise VideoReadError('unreadable_video', path, f'decord cannot decode frames {indices}: {exc}',
+                                     record) from None
+            del reader
+        else:
+            frames = [self._read_image(files[i], record) for i in indices]
+            for i, frame in zip(indices, frames):
+                self._check_shape(frame.shape[:2], results.get('ori_shape'), files[i], record)
+            imgs = np.stack(frames)
+        self._check_shape(imgs.shape[1:3], results.get('ori_shape'), path, record)
+        results['imgs'] = np.ascontiguousarray(imgs, dtype=np.uint8)
+        return results
+
+    @staticmethod
+    def _check_shape(shape, ori_shape, path: str, record: str) -> None:
+        if ori_shape is not None and tuple(shape) != tuple(ori_shape):
+            raise VideoReadError('size_mismatch', path, f'decoded frames are {shape[0]}x{shape[1]} but the sample '
+                                 f'says {ori_shape[0]}x{ori_shape[1]} (HxW)', record)
+
+    @staticmethod
+    def _read_image(path: str, record: str) -> np.ndarray:
+        from PIL import Image
+        try:
+            with Image.open(path) as img:
+                return np.asarray(img.convert('RGB'))
+        except OSError as exc:
+            raise VideoReadError('unreadable_video', path, f'cannot read frame: {exc}', record) from None
