@@ -176,12 +176,15 @@ class SAMABenchGMetric(_GroundedMetricBase):
                 raise ValueError(f'{video}: {len(texts)} answers for {len(qids)} question ids')
             masks = as_bool_array(get_field(sample, 'pred_masks'))
             num = 0 if masks is None else len(masks)
+            rounds = []
             for qid, text, owned in zip(qids, texts, split_masks_by_round(texts, num, str(video))):
                 tracks = [encode_track(masks[k]) for k in owned]
                 shape = tuple(masks.shape[2:]) if num else None
                 frames = int(masks.shape[1]) if num else None
-                self.results.append(dict(qid=str(qid), video=str(video), text=text, tracks=tracks, shape=shape,
-                                         num_frames=frames))
+                rounds.append(dict(qid=str(qid), video=str(video), text=text, tracks=tracks, shape=shape,
+                                   num_frames=frames))
+            # One result per data sample: mmengine trims the gathered results to the dataset size.
+            self.results.append(rounds)
 
     def _gt_tracks(self, q: dict, qid: str, shape) -> np.ndarray:
         if self._masks is None:
@@ -193,7 +196,8 @@ class SAMABenchGMetric(_GroundedMetricBase):
             return np.zeros((0, q['num_frames']) + tuple(shape or (1, 1)), bool)
         return np.stack(tracks)
 
-    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+    def compute_metrics(self, results: List[List[dict]]) -> Dict[str, float]:
+        results = [r for rounds in results for r in rounds]
         gt = self.questions
         check_same_keys(set(gt), [r['qid'] for r in results], 'question', self.ann_file)
         questions, refs, preds = [], {}, {}
