@@ -40,9 +40,15 @@ def _reference_scores(refs, preds):
     return out
 
 
-def test_scores_equal_pycocoevalcap():
+@pytest.fixture(scope='module')
+def reference_scores():
+    """pycocoevalcap's numbers, computed once per module (each METEOR start loads its Java tables, ~10 s)."""
+    return _reference_scores(REFS, PREDS)
+
+
+def test_scores_equal_pycocoevalcap(reference_scores):
     ours = caption_scores(REFS, PREDS)
-    theirs = _reference_scores(REFS, PREDS)
+    theirs = reference_scores
     assert set(ours) == {'BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'METEOR', 'ROUGE-L', 'CIDEr'}
     for key, value in theirs.items():
         assert ours[key] == pytest.approx(value, abs=1e-12), key
@@ -80,7 +86,7 @@ def test_missing_java_is_a_clear_error(monkeypatch):
         cap.caption_scores(REFS, PREDS)
 
 
-def test_cli(tmp_path):
+def test_cli(tmp_path, reference_scores):
     refs, preds, out = tmp_path / 'refs.json', tmp_path / 'preds.json', tmp_path / 'scores.json'
     refs.write_text(json.dumps(REFS))
     preds.write_text(json.dumps(PREDS))
@@ -88,8 +94,7 @@ def test_cli(tmp_path):
     assert proc.returncode == 0, proc.stderr
     printed = json.loads(proc.stdout)
     assert printed == json.loads(out.read_text())
-    theirs = _reference_scores(REFS, PREDS)
-    for key, value in theirs.items():
+    for key, value in reference_scores.items():
         assert printed[key] == pytest.approx(value, abs=1e-12)
     again = run_tool('tools/eval_captions.py', '--refs', refs, '--preds', preds, '--out', out)
     assert again.returncode == 2 and 'refusing to overwrite' in again.stderr
