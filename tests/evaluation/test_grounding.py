@@ -129,3 +129,24 @@ def test_ciou_giou_by_hand():
     assert out['gIoU'] == pytest.approx((0.5 + 0 + 1) / 3)
     with pytest.raises(ValueError):
         ciou_giou([], [])
+
+
+def test_sentence_embedding_similarity_with_a_tiny_local_model(tmp_path):
+    """The transformers-based encoder on a tiny random BERT saved locally (nothing is downloaded)."""
+    transformers = pytest.importorskip('transformers')
+    from sama_mm.evaluation.functional.grounding import SentenceEmbeddingSimilarity
+    words = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'a', 'red', 'car', 'blue', 'bird', 'tree']
+    (tmp_path / 'vocab.txt').write_text('\n'.join(words) + '\n')
+    transformers.BertTokenizerFast(vocab_file=str(tmp_path / 'vocab.txt')).save_pretrained(tmp_path)
+    config = transformers.BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=32)
+    import torch
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(tmp_path)
+    sim = SentenceEmbeddingSimilarity(str(tmp_path), batch_size=2)
+    out = sim(['a red car', 'blue bird', 'tree'], ['a red car', 'tree'])
+    assert out.shape == (3, 2)
+    assert out[0, 0] == pytest.approx(1.0, abs=1e-5) and out[2, 1] == pytest.approx(1.0, abs=1e-5)
+    assert np.all(out <= 1 + 1e-5) and sim([], ['x']).shape == (0, 1)
+    with pytest.raises(FileNotFoundError, match='never downloaded'):
+        SentenceEmbeddingSimilarity(str(tmp_path / 'missing'))(['a'], ['b'])
