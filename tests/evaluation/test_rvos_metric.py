@@ -188,3 +188,45 @@ def test_config_errors(tmp_path):
     with pytest.raises(ValueError, match='server'):
         METRICS.build(dict(type='RVOSMetric', ann_file='x.json', format_only=True, outfile_prefix='o',
                            server='codalab'))
+
+
+def tiny_split(tmp_path, expressions, num_frames):
+    gt = np.zeros((num_frames, 8, 8), bool)
+    gt[:, 2:6, 2:6] = True
+    (tmp_path / 'meta.json').write_text(json.dumps({'videos': {'v': {
+        'frames': [f'{t:05d}' for t in range(num_frames)], 'expressions': expressions}}}))
+    from sama_mm.structures import encode_mask
+    (tmp_path / 'masks.json').write_text(json.dumps({'1': [encode_mask(m.astype(np.uint8)) for m in gt]}))
+    return gt
+
+
+def test_revos_types(tmp_path):
+    exps = {'0': dict(exp='a', anno_id=['1'], type_id=0), '1': dict(exp='b', anno_id=['1'], type_id=1),
+            '2': dict(exp='c', anno_id=['1'], type_id=2)}
+    gt = tiny_split(tmp_path, exps, 2)
+    metric = METRICS.build(dict(type='RVOSMetric', ann_file=str(tmp_path / 'meta.json'),
+                                mask_file=str(tmp_path / 'masks.json')))
+    s1 = SAMADataSample(metainfo=dict(video_id='v', exp_id='1'))
+    s1.pred_masks = torch.zeros((1,) + gt.shape, dtype=torch.bool)           # empty: J = F = 0
+    metric.process({}, [sample('v', '0', gt[None]), s1, sample('v', '2', gt[None])])  # objects work too
+    out = metric.evaluate(3)
+    assert out['rvos/J&F_referring'] == 100.0 and out['rvos/J&F_reasoning'] == 0.0
+    assert out['rvos/J&F'] == 50.0 and out['rvos/J'] == 50.0
+
+
+def test_skip_first_last_and_score_file(tmp_path):
+    gt = tiny_split(tmp_path, {'0': dict(exp='a', anno_id=['1'])}, 3)
+    pred = np.zeros_like(gt)
+    pred[1] = gt[1]                                 # right in the middle frame only
+    for skip, expected in ((False, 100 / 3), (True, 100.0)):
+        prefix = tmp_path / f'scores_{skip}'
+        metric = METRICS.build(dict(type='RVOSMetric', ann_file=str(tmp_path / 'meta.json'),
+                                    mask_file=str(tmp_path / 'masks.json'), skip_first_last=skip,
+                                    outfile_prefix=str(prefix)))
+        metric.process({}, [sample('v', '0', pred[None])])
+        assert metric.evaluate(1)['rvos/J'] == pytest.approx(expected)
+        saved = json.loads((tmp_path / f'scores_{skip}.json').read_text())
+        assert saved['J'] == pytest.approx(expected) and 'v/0' in saved['expressions']
+        metric.process({}, [sample('v', '0', pred[None])])
+        with pytest.raises(FileExistsError):
+            metric.evaluate(1)
