@@ -13,7 +13,6 @@ stable and comparable across splits. SPICE is not computed (it needs a 1 GB Stan
 """
 import contextlib
 import os
-import re
 import threading
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
