@@ -17,6 +17,9 @@ import json
 import os.path as osp
 import sys
 
+# Run from a checkout: its sama_mm comes before any installed copy.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 
 def _load(path: str, kind: str):
     try:
