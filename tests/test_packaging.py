@@ -29,11 +29,12 @@ def test_every_pin_is_exact_and_has_a_reason(name):
             j -= 1
         assert j >= 0 and lines[j].startswith('#'), f'{name}:{i + 1}: no reason above {line}'
         pins += 1
-    assert pins > 0
+    # optional.txt may be empty (its former pins moved to runtime.txt); the others must pin something.
+    assert pins > 0 or name == 'optional.txt'
 
 
 def test_pins_satisfied_in_this_environment():
-    # What tools/run_tests.sh installs (optional.txt is for GPU clusters and the caption metrics).
+    # What tools/run_tests.sh installs (optional.txt is for optional extras).
     installed = ['runtime.txt', 'mminstall.txt', 'nodeps.txt', 'tests.txt']
     proc = run_tool('tools/check_requirements.py', *[f'requirements/{f}' for f in installed])
     assert proc.returncode == 0, proc.stdout

@@ -1,0 +1,80 @@
+#!/usr/bin/env python
+"""Corpus-level caption scores (BLEU-1..4, METEOR, ROUGE-L, CIDEr) of predictions against references.
+
+    python tools/eval_captions.py --refs refs.json --preds preds.json [--out FILE] [--no-clean]
+
+``refs.json`` is ``{id: [reference, ...]}`` (a single string is one reference) and ``preds.json`` is
+``{id: prediction}``. Both files must hold exactly the same ids; otherwise the tool stops with an error that
+lists the ids found on one side only (exit status 1). Texts are cleaned as SAMA-Bench does (markup tokens
+removed, whitespace collapsed, 300 words / 2000 characters), tokenised with pycocoevalcap's PTBTokenizer and
+scored over the whole corpus (see :mod:`sama_mm.evaluation.functional.captions`).
+
+Prints one JSON object with ``BLEU-1`` .. ``BLEU-4``, ``METEOR``, ``ROUGE-L`` and ``CIDEr``; ``--out FILE``
+also writes it to FILE, which must not exist yet.
+"""
+import argparse
+import json
+import os.path as osp
+import sys
+
+# Run from a checkout: its sama_mm comes before any installed copy.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _load(path: str, kind: str):
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f'{path}: {kind} file not found') from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f'{path}: not valid JSON ({exc})') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'{path}: expected a JSON object {{id: ...}}, got {type(data).__name__}')
+    return data
+
+
+def _check_types(refs: dict, preds: dict, refs_path: str, preds_path: str):
+    for key, value in refs.items():
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise ValueError(f'{refs_path} record {key!r}: expected a non-empty list of strings')
+    for key, value in preds.items():
+        if not isinstance(value, str):
+            raise ValueError(f'{preds_path} record {key!r}: expected a string, got {type(value).__name__}')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Corpus-level caption scores with pycocoevalcap.')
+    parser.add_argument('--refs', required=True, help='JSON {id: [reference, ...]}')
+    parser.add_argument('--preds', required=True, help='JSON {id: prediction}')
+    parser.add_argument('--out', help='also write the JSON scores to this file (must not exist)')
+    parser.add_argument('--no-clean', action='store_true', help='score the raw texts (no SAMA-Bench cleaning)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.out and osp.exists(args.out):
+        print(f'error: {args.out} already exists; refusing to overwrite it', file=sys.stderr)
+        return 2
+    from sama_mm.evaluation.functional.captions import JavaNotFoundError, caption_scores, check_same_ids
+    try:
+        refs = _load(args.refs, 'references')
+        preds = _load(args.preds, 'predictions')
+        _check_types(refs, preds, args.refs, args.preds)
+        check_same_ids(refs, preds, what=f'references ({args.refs})', other=f'predictions ({args.preds})')
+        scores = caption_scores(refs, preds, clean=not args.no_clean)
+    except (ValueError, JavaNotFoundError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    text = json.dumps(scores)
+    if args.out:
+        with open(args.out, 'x', encoding='utf-8') as f:
+            f.write(text + '\n')
+    print(text)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
