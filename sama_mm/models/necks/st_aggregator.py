@@ -419,6 +419,12 @@ class STAggregator(BaseModule):
         vision_ln_eps (float): Epsilon of ``spatial_Qformer_ln``.
         init_std (float): Std of the BERT-style initialisation of the Q-Formers and their queries.
         init_cfg (dict, optional): MMEngine initialisation config (e.g. a ``Pretrained`` checkpoint).
+
+    Attributes:
+        dead_parameter_names (list[str]): The text FFN of the last temporal Q-Former layer, whose output is never
+            read. Frozen at construction so that DDP needs no ``find_unused_parameters``; a trainable-parameter
+            policy that re-enables the whole neck should keep these frozen. (Region modules are unused by batches
+            without region prompts; that is for the model's training policy to handle, not a dummy term here.)
     """
 
     def __init__(self,
