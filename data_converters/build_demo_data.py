@@ -170,7 +170,7 @@ def source_video_dir() -> str:
 
 def read_source_frames(path: str, first: int, size: Tuple[int, int]) -> List[np.ndarray]:
     """Decode the clip's source frames with decord and cover-resize + centre-crop them to ``size``."""
-    import decord
+    from sama_mm.datasets.decord_backend import decord
     reader = decord.VideoReader(path, num_threads=1)
     indices = [first + SOURCE_STRIDE * k for k in range(NUM_FRAMES)]
     if indices[-1] >= len(reader):

@@ -4,6 +4,7 @@ import os.path as osp
 import subprocess
 import sys
 
+import cv2  # noqa: F401  (before anything imports decord: see sama_mm/datasets/decord_backend.py)
 import pytest
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')

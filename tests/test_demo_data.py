@@ -50,7 +50,7 @@ def test_layouts_are_written(demo_root):
     for clip in valid:
         assert len(os.listdir(demo_root / 'mevis/valid_u/JPEGImages' / clip)) == NUM_FRAMES
         assert not (demo_root / 'rvos/valid/Annotations').exists()  # server split: no public masks
-    import decord
+    from sama_mm.datasets.decord_backend import decord
     for clip in manifest['clips']:
         reader = decord.VideoReader(str(demo_root / 'videos' / f'{clip}.mp4'))
         assert len(reader) == NUM_FRAMES

@@ -118,7 +118,7 @@ def probe_video(path: str, frames: Optional[Sequence[str]] = None, record: Any =
         return VideoInfo(path, len(files), height, width, files)
     if not osp.exists(path):
         raise VideoReadError('missing_video', path, 'video file or frame folder not found', record)
-    import decord
+    from .decord_backend import decord
     try:
         reader = decord.VideoReader(path, num_threads=1)
         num_frames = len(reader)

@@ -1,7 +1,7 @@
 """VideoInit + VideoDecode: only the sampled frames are decoded, and they equal a direct decode."""
 import os.path as osp
 
-import decord
+from sama_mm.datasets.decord_backend import decord
 import numpy as np
 import pytest
 from PIL import Image

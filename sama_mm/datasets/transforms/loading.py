@@ -68,7 +68,7 @@ class VideoInit(BaseTransform):
             return results
         if not osp.exists(path):
             raise VideoReadError('missing_video', path, 'video file or frame folder not found', record)
-        import decord
+        from ..decord_backend import decord
         try:
             reader = decord.VideoReader(path, num_threads=self.num_threads)
             num_frames = len(reader)
@@ -131,7 +131,7 @@ class VideoDecode(BaseTransform):
                                  f'frame indices {bad or indices} are outside the video of {num_frames} frames',
                                  record)
         if reader is not None:
-            import decord
+            from ..decord_backend import decord
             try:
                 imgs = reader.get_batch(indices).asnumpy()
             except (decord.DECORDError, RuntimeError) as exc:
