@@ -25,7 +25,7 @@ class SAMADataPreprocessor(BaseDataPreprocessor):
     dense_positions, input_ids, labels[, sam2_pixel_values]), ...], data_samples=[SAMADataSample, ...])``.
 
     Output: ``dict(inputs=dict(pixel_values=list, dense_positions=list, input_ids=[B, L], labels=[B, L],
-    attention_mask=[B, L] bool, sam2_pixel_values=list or None), data_samples=list)``.
+    attention_mask=[B, L] bool, sam2_pixel_values=list or None, sam2_frames=list or None), data_samples=list)``.
     """
 
     def __init__(self, pad_token_id: int = 0, pixel_dtype: str = 'float32', non_blocking: bool = False):
@@ -50,6 +50,8 @@ class SAMADataPreprocessor(BaseDataPreprocessor):
             labels=self.cast_data(labels) if labels is not None else None,
             sam2_pixel_values=([self._pixels(s['sam2_pixel_values']) for s in samples]
                                if all('sam2_pixel_values' in s for s in samples) else None),
+            # On-demand frame sources for SAM2 tracking at inference (decoded and moved by the head).
+            sam2_frames=[s['sam2_frames'] for s in samples] if all('sam2_frames' in s for s in samples) else None,
         )
         data_samples = data.get('data_samples')
         if data_samples is not None:

@@ -144,8 +144,9 @@ class SAMA(BaseModel):
     def predict(self, inputs: dict, data_samples: List[SAMADataSample]) -> List[SAMADataSample]:
         """Generate each sample's answer greedily and track one mask per generated ``[SEG]``.
 
-        ``inputs['input_ids']`` holds the prompt up to the start of the answer. ``inputs['sam2_pixel_values']``
-        holds the frames to segment (``data_sample.sam2_frame_indices``, by default every frame of the video).
+        ``inputs['input_ids']`` holds the prompt up to the start of the answer. ``inputs['sam2_frames']`` (an
+        on-demand source, see ``SAM2FrameSource``) or ``inputs['sam2_pixel_values']`` holds the frames to
+        segment (``data_sample.sam2_frame_indices``, by default every frame of the video).
         Adds ``pred_text`` (one answer) and ``pred_masks`` (``bool [K, T, H, W]``) to every sample.
         """
         visual = self.extract_feat(inputs['pixel_values'])
@@ -163,15 +164,26 @@ class SAMA(BaseModel):
                 text = text.split(stop)[0]
             sample.pred_text = [text.strip()]
             seg = torch.as_tensor(out_ids, device=out_hidden.device) == self.backbone.seg_token_id
-            frames = inputs['sam2_pixel_values'][b]
+            frames = self._sam2_frames(inputs, b)
+            num_frames = len(frames)
             ori_shape = tuple(sample.ori_shape)
             if not bool(seg.any()):
-                sample.pred_masks = torch.zeros((0, len(frames), *ori_shape), dtype=torch.bool)
+                sample.pred_masks = torch.zeros((0, num_frames, *ori_shape), dtype=torch.bool)
                 continue
             prompts = self.seg_head.project(out_hidden[seg])
-            cond = self.prompt_frame_positions(sample, len(frames))
-            sample.pred_masks = self.seg_head.predict(frames, prompts, cond, ori_shape).cpu()
+            cond = self.prompt_frame_positions(sample, num_frames)
+            sample.pred_masks = self.seg_head.predict(frames, prompts, cond, ori_shape, num_frames=num_frames).cpu()
         return data_samples
+
+    @staticmethod
+    def _sam2_frames(inputs: dict, b: int):
+        """The frames SAM2 tracks through for sample ``b``: an on-demand source or a tensor."""
+        if inputs.get('sam2_frames') is not None:
+            return inputs['sam2_frames'][b]
+        if inputs.get('sam2_pixel_values') is not None:
+            return inputs['sam2_pixel_values'][b]
+        raise ValueError('predict needs SAM2 frames: put SAM2FrameSource (or SAM2ImageTransform) in the test '
+                         'pipeline')
 
     def prompt_frame_positions(self, sample: SAMADataSample, num_frames: int) -> List[int]:
         """Positions (in the SAM2 frame list) of the frames SAM2 is prompted on, per ``sam2_prompt_frames``."""

@@ -9,6 +9,7 @@ A training pipeline for SAMA-239K conversations, in order::
 ``configs/_base_/datasets/demo_pipelines.py`` and, for the packed format, ``formatting.py``.
 """
 from .formatting import PackSAMAInputs
+from .frame_source import SAM2FrameSource, VideoFrameSource
 from .formatting_text import RefVOSToRounds, SAMA239KToRounds
 from .image import InternVLImageTransform, SAM2ImageTransform
 from .loading import VideoDecode, VideoInit
@@ -16,5 +17,5 @@ from .masks import LoadRegionMasks, LoadSegMasks
 from .sampling import SampleFrames
 from .tokenize import ChatTokenize
 
-__all__ = ['VideoInit', 'VideoDecode', 'SampleFrames', 'LoadSegMasks', 'LoadRegionMasks', 'SAMA239KToRounds', 'RefVOSToRounds',
+__all__ = ['SAM2FrameSource', 'VideoFrameSource', 'VideoInit', 'VideoDecode', 'SampleFrames', 'LoadSegMasks', 'LoadRegionMasks', 'SAMA239KToRounds', 'RefVOSToRounds',
            'InternVLImageTransform', 'SAM2ImageTransform', 'ChatTokenize', 'PackSAMAInputs']

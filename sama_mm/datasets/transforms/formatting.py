@@ -16,6 +16,8 @@ This is the contract between the data pipeline and the model. After :class:`Pack
     - ``labels``: ``int64 [L]`` — ``-100`` except on answer + SUFFIX tokens.
     - ``sam2_pixel_values``: ``float32 [D, 3, 1024, 1024]`` — the dense frames for SAM2 (only when the
       pipeline has :class:`SAM2ImageTransform`).
+    - ``sam2_frames``: a :class:`VideoFrameSource` serving every frame of the video to SAM2 on demand
+      (inference pipelines with :class:`SAM2FrameSource`; meta ``sam2_frame_indices`` lists its frames).
     - ``region_masks``: ``uint8 [R, T, H, W]`` — the masks (boxes by default) of the R ``<mask>`` region
       prompts, in order of occurrence, on the T sparse frames at the original resolution (only when the
       pipeline has :class:`LoadRegionMasks`). The r-th ``<vp>`` block of ``input_ids`` belongs to the r-th.
@@ -46,7 +48,8 @@ from ...registry import TRANSFORMS
 from ...structures import SAMADataSample
 
 DEFAULT_META_KEYS = ('video_id', 'sample_idx', 'ori_shape', 'num_frames', 'frame_indices', 'dense_frame_indices',
-                     'questions', 'answers', 'region_keys', 'exp_id', 'video_path', 'record_index', 'kept_rounds')
+                     'questions', 'answers', 'region_keys', 'exp_id', 'video_path', 'record_index', 'kept_rounds',
+                     'sam2_frame_indices')
 
 
 def _long(value) -> torch.Tensor:
@@ -64,7 +67,8 @@ class PackSAMAInputs(BaseTransform):
 
     Optional Keys:
 
-        - sam2_pixel_values (torch.Tensor), region_masks (np.ndarray), gt_masks (np.ndarray), and the
+        - sam2_pixel_values (torch.Tensor), sam2_frames (VideoFrameSource), region_masks (np.ndarray),
+          gt_masks (np.ndarray), and the
           ``meta_keys``.
 
     Added Keys:
@@ -91,6 +95,8 @@ class PackSAMAInputs(BaseTransform):
                              f'{tuple(inputs["labels"].shape)} differ in length')
         if 'sam2_pixel_values' in results:
             inputs['sam2_pixel_values'] = results['sam2_pixel_values']
+        if 'sam2_frames' in results:
+            inputs['sam2_frames'] = results['sam2_frames']
         if 'region_masks' in results:
             inputs['region_masks'] = torch.from_numpy(np.ascontiguousarray(results['region_masks'], dtype=np.uint8))
         derived = dict(frame_indices=frame_indices, dense_frame_indices=[frame_indices[p] for p in dense],
