@@ -129,6 +129,9 @@ class SAM2SegHead(BaseModule):
         init_cfg: MMEngine init config.
     """
 
+    #: Drop memory-bank entries no later frame can attend to (False keeps all, for tests).
+    _prune_memory = True
+
     def __init__(self,
                  sam2_config: str,
                  llm_hidden_size: int,
@@ -210,7 +213,7 @@ class SAM2SegHead(BaseModule):
         Returns:
             Float tensor ``[T, 3, S, S]``.
         """
-        x = torch.from_numpy(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
+        x = torch.from_numpy(np.require(frames, requirements=['C', 'W'])) if isinstance(frames, np.ndarray) else frames
         if x.dim() == 3:
             x = x.unsqueeze(0)
         if x.dim() != 4 or x.shape[-1] != 3:
@@ -465,6 +468,8 @@ class SAM2SegHead(BaseModule):
                     masks[:, frame_idx] = self._to_masks(out['pred_masks'], out_size)
                     # Forget what no later step can attend to. The backward pass (after the forward one)
                     # still reads the forward results right after the first conditioning frame.
+                    if not self._prune_memory:
+                        continue
                     if reverse:
                         stale = [t for t in non_cond if t >= frame_idx + window]
                     else:
