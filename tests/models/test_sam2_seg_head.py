@@ -218,28 +218,28 @@ def test_predict_encodes_each_frame_once_for_all_objects(head, video, prompts):
 
 
 def test_predict_chunked_sources_and_determinism(head, video, prompts):
-    full = head.predict(video, prompts, cond_frames=[1], out_size=(48, 64), chunk_size=10)
-    chunked = head.predict(video, prompts, cond_frames=[1], out_size=(48, 64), chunk_size=3)
+    clip = video[:7]
+    full = head.predict(clip, prompts, cond_frames=[1], out_size=(48, 64), chunk_size=7)
+    chunked = head.predict(clip, prompts, cond_frames=[1], out_size=(48, 64), chunk_size=3)
     assert torch.equal(full, chunked)
-    assert torch.equal(full, head.predict(video, prompts, cond_frames=[1], out_size=(48, 64), chunk_size=10))
-    as_list = head.predict([video[:4], video[4:7], video[7:]], prompts, cond_frames=[1], out_size=(48, 64),
-                           chunk_size=3)
+    as_list = head.predict([clip[:4], clip[4:5], clip[5:]], prompts, cond_frames=[1], out_size=(48, 64),
+                           chunk_size=2)
     assert torch.equal(full, as_list)
     loaded = []
 
     def load(indices):
         loaded.extend(indices)
-        return video[indices]
+        return clip[indices]
 
-    from_loader = head.predict(load, prompts, cond_frames=[1], out_size=(48, 64), num_frames=10, chunk_size=3)
-    assert torch.equal(full, from_loader)
-    assert sorted(loaded) == list(range(10))
+    from_loader = head.predict(load, prompts, cond_frames=[1], out_size=(48, 64), num_frames=7, chunk_size=7)
+    assert torch.equal(full, from_loader)  # also: the same call twice gives the same masks
+    assert sorted(loaded) == list(range(7))
 
 
 def test_predict_batches_objects_like_separate_runs(head, video, prompts):
-    together = head.predict(video[:6], prompts, cond_frames=[0], out_size=(48, 64))
+    together = head.predict(video[:5], prompts, cond_frames=[0], out_size=(48, 64))
     for k in range(prompts.shape[0]):
-        alone = head.predict(video[:6], prompts[k:k + 1], cond_frames=[0], out_size=(48, 64))
+        alone = head.predict(video[:5], prompts[k:k + 1], cond_frames=[0], out_size=(48, 64))
         mismatch = (alone[0] != together[k]).float().mean().item()
         assert mismatch < 1e-3  # batched vs single-object float rounding may flip a border pixel at most
 
@@ -266,7 +266,7 @@ def test_predict_memory_bank_is_bounded_and_pruning_is_exact(video, prompts, mon
     head = build_tiny(seed=0).eval()
     model = head.sam2_model
     monkeypatch.setattr(model, 'max_obj_ptrs_in_encoder', 4)  # window = num_maskmem = 7 frames
-    frames = torch.cat([video, video.flip(0)])[:18]  # 18 frames
+    frames = torch.cat([video, video.flip(0)])[:16]  # 16 frames
     sizes = []
     original = model.track_step
 
@@ -275,14 +275,14 @@ def test_predict_memory_bank_is_bounded_and_pruning_is_exact(video, prompts, mon
         return original(*args, **kwargs)
 
     monkeypatch.setattr(model, 'track_step', spy)
-    pruned = head.predict(frames, prompts[:2], cond_frames=[0], out_size=(24, 32), chunk_size=6)
+    pruned = head.predict(frames, prompts[:1], cond_frames=[0], out_size=(24, 32), chunk_size=6)
     assert max(sizes) <= 2 * 7
 
     # Without pruning (every entry kept, as sam2's video predictor does) the result is the same.
     sizes.clear()
     monkeypatch.setattr(head, '_prune_memory', False)
-    kept = head.predict(frames, prompts[:2], cond_frames=[0], out_size=(24, 32), chunk_size=6)
-    assert max(sizes) == 16  # frames 1..16 when frame 17 is tracked
+    kept = head.predict(frames, prompts[:1], cond_frames=[0], out_size=(24, 32), chunk_size=6)
+    assert max(sizes) == 14  # frames 1..14 when frame 15 is tracked
     assert torch.equal(pruned, kept)
 
 
@@ -327,3 +327,33 @@ def test_large_config_on_meta_has_released_names():
     # 224,430,130 parameters: the "224.4 M" of SAM2-Hiera-L in the model table of sam2's README.
     assert count_parameters(head.sam2_model) == 224_430_130
     assert head.sam2_model.image_size == 1024
+
+
+# ------------------------------------------------------------------------------------------- overfit
+def test_decoder_and_projection_overfit_one_square(monkeypatch):
+    head = build_tiny(seed=0, num_points=1024).train()
+    frame = np.full((1, 64, 64, 3), 30, np.uint8)
+    frame[0, 16:40, 20:44] = (220, 80, 40)
+    image = head.preprocess(frame)  # 64 px -> 256 px; the 64x64 low-res logits align with the frame
+    gt = torch.zeros(1, 1, 64, 64, dtype=torch.bool)
+    gt[0, 0, 16:40, 20:44] = True
+    # The image encoder is frozen, so reusing its output across steps is exact and keeps the test fast.
+    encoder = head.sam2_model.image_encoder
+    with torch.no_grad():
+        cached = encoder(image)
+    monkeypatch.setattr(encoder, 'forward', lambda x: {k: list(v) for k, v in cached.items()})
+    torch.manual_seed(0)
+    hidden = torch.randn(1, HIDDEN)
+    optim = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
+    iou = 0.0
+    for _ in range(100):
+        logits = head.forward_train(image, head.project(hidden))
+        loss = sum(head.loss(logits, gt).values())
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+        pred = logits.detach()[0, 0] > 0
+        iou = ((pred & gt[0, 0]).sum() / (pred | gt[0, 0]).sum()).item()
+        if iou >= 0.8:
+            break
+    assert iou >= 0.8
