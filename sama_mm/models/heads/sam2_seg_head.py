@@ -245,19 +245,19 @@ class SAM2SegHead(BaseModule):
         graph while those two decoder convolutions (trainable) still get gradients.
         """
         model = self.sam2_model
+        param = next(model.parameters())
+        images = images.to(device=param.device, dtype=param.dtype)
         encoder_trains = any(p.requires_grad for p in model.image_encoder.parameters())
         autocast = torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.bf16_autocast)
         with torch.set_grad_enabled(torch.is_grad_enabled() and encoder_trains), autocast:
-            out = model.image_encoder(images.to(self._param_dtype()))
-        fpn = [f.float() for f in out['backbone_fpn']]
-        pos = [p.float() for p in out['vision_pos_enc']]
+            out = model.image_encoder(images)
+        fpn = [f.to(param.dtype) for f in out['backbone_fpn']]
+        pos = [p.to(param.dtype) for p in out['vision_pos_enc']]
         if model.use_high_res_features_in_sam:
             fpn[0] = model.sam_mask_decoder.conv_s0(fpn[0])
             fpn[1] = model.sam_mask_decoder.conv_s1(fpn[1])
         return {'backbone_fpn': fpn, 'vision_pos_enc': pos}
 
-    def _param_dtype(self) -> torch.dtype:
-        return next(self.sam2_model.parameters()).dtype
 
     @staticmethod
     def _select_frames(features: Dict[str, List[Tensor]], frames: Sequence[int], repeats: int):
@@ -419,7 +419,8 @@ class SAM2SegHead(BaseModule):
         model = self.sam2_model
         total, num_obj = frames.num_frames, prompts.shape[0]
         out_size = masks.shape[-2:]
-        prompts = prompts.to(self._param_dtype())
+        param = next(model.parameters())
+        prompts = prompts.to(device=param.device, dtype=param.dtype)
         bank = {'cond_frame_outputs': {}, 'non_cond_frame_outputs': {}}
         pos_enc_cache: List[Tensor] = []  # maskmem_pos_enc is the same for every frame: keep one copy
 
