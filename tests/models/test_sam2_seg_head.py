@@ -102,6 +102,15 @@ def test_preprocess_shapes_and_normalisation(head):
     expected = (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
     torch.testing.assert_close(out[:, :, 100, 100], expected.expand(2, 3))
     torch.testing.assert_close(head.preprocess(torch.from_numpy(frames[0])), out[:1])
+    head.round_norm_to_bf16 = True
+    try:
+        rounded = head.preprocess(frames)
+    finally:
+        head.round_norm_to_bf16 = False
+    mean = torch.tensor([0.485, 0.456, 0.406]).bfloat16().float()
+    std = torch.tensor([0.229, 0.224, 0.225]).bfloat16().float()
+    torch.testing.assert_close(rounded[0, :, 0, 0], (1 - mean) / std)
+    assert not torch.equal(rounded, out)
 
 
 def test_preprocess_matches_pil_resize(head):
@@ -357,3 +366,26 @@ def test_decoder_and_projection_overfit_one_square(monkeypatch):
         if iou >= 0.8:
             break
     assert iou >= 0.8
+
+
+@pytest.mark.parametrize('name,count', [('tiny', 38_945_986), ('small', 46_043_842), ('base_plus', 80_833_666)])
+def test_every_size_config_builds_on_meta(name, count):
+    # Counts match the 38.9 M / 46 M / 80.8 M of the model table in sam2's README.
+    accelerate = pytest.importorskip('accelerate')
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/_base_/models/sam2_{name}.py').seg_head
+    cfg.update(llm_hidden_size=64)
+    with accelerate.init_empty_weights():
+        head = MODELS.build(cfg)
+    assert count_parameters(head.sam2_model) == count
+    assert head.image_size == 1024
+
+
+def test_predict_with_bf16_rounded_memories(head, video, prompts):
+    plain = head.predict(video[:3], prompts, cond_frames=[0], out_size=(48, 64))
+    head.round_memory_to_bf16 = True
+    try:
+        rounded = head.predict(video[:3], prompts, cond_frames=[0], out_size=(48, 64))
+    finally:
+        head.round_memory_to_bf16 = False
+    assert rounded.shape == plain.shape
+    assert torch.equal(rounded[:, 0], plain[:, 0])  # the conditioning frame does not read memories

@@ -1,4 +1,4 @@
-# SAM2-Hiera-S segmentation head (~46M SAM2 parameters, random init unless sam2_checkpoint is set).
+# SAM2-Hiera-S segmentation head (~46.0M SAM2 parameters, random init unless sam2_checkpoint is set).
 # The SAM2.0 config (configs/sam2/...) is used on purpose: the released SAMA/Sa2VA checkpoints hold
 # exactly its parameters (the SAM2.1 configs add no_obj_embed_spatial and obj_ptr_tpos_proj).
 # llm_hidden_size is left None here: the model config that uses this head sets it to the LLM's
@@ -23,4 +23,5 @@ seg_head = dict(
     bf16_autocast=False,
     suppress_no_object=False,
     round_memory_to_bf16=False,
+    round_norm_to_bf16=False,
 )

@@ -23,4 +23,5 @@ seg_head = dict(
     bf16_autocast=False,
     suppress_no_object=False,
     round_memory_to_bf16=False,
+    round_norm_to_bf16=False,
 )

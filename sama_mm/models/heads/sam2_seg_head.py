@@ -123,6 +123,8 @@ class SAM2SegHead(BaseModule):
             behaviour); the reference disables it.
         round_memory_to_bf16: Round stored memory features through bf16 as sam2's video predictor does
             (a hidden quirk of the released inference, reference §6.x); off by default.
+        round_norm_to_bf16: Round the ImageNet mean/std through bf16 in :meth:`preprocess`, as the released
+            inference effectively does (reference §6.x); off by default.
         resize_mode: Interpolation of :meth:`preprocess` (``'bicubic'`` matches PIL's default ``resize``
             used by the reference; ``'bilinear'`` also allowed).
         predict_chunk_size: Frames read and encoded together in :meth:`predict`.
@@ -147,6 +149,7 @@ class SAM2SegHead(BaseModule):
                  bf16_autocast: bool = False,
                  suppress_no_object: bool = False,
                  round_memory_to_bf16: bool = False,
+                 round_norm_to_bf16: bool = False,
                  resize_mode: str = 'bicubic',
                  predict_chunk_size: int = 8,
                  init_cfg: Optional[dict] = None):
@@ -184,6 +187,7 @@ class SAM2SegHead(BaseModule):
         self.mask_threshold = float(mask_threshold)
         self.bf16_autocast = bool(bf16_autocast)
         self.round_memory_to_bf16 = bool(round_memory_to_bf16)
+        self.round_norm_to_bf16 = bool(round_norm_to_bf16)
         if resize_mode not in ('bicubic', 'bilinear'):
             raise ValueError(f"resize_mode must be 'bicubic' or 'bilinear', got {resize_mode!r}")
         self.resize_mode = resize_mode
@@ -221,6 +225,8 @@ class SAM2SegHead(BaseModule):
         size = self.image_size
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        if self.round_norm_to_bf16:
+            mean, std = mean.bfloat16().float(), std.bfloat16().float()
         out = torch.empty(x.shape[0], 3, size, size)
         for i in range(x.shape[0]):  # one frame at a time: a float copy of a whole video can be huge
             frame = x[i:i + 1].permute(0, 3, 1, 2).float()
