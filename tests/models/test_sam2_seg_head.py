@@ -79,6 +79,9 @@ def test_submodules_and_freeze_policy(head):
 def test_unknown_trainable_part_is_rejected():
     with pytest.raises(ValueError, match='unknown trainable'):
         build_tiny(trainable=('sam_mask_decodr', ))
+    cfg = Config.fromfile(TINY_CFG).seg_head  # llm_hidden_size is left to the model config
+    with pytest.raises(ValueError, match='llm_hidden_size'):
+        MODELS.build(cfg)
 
 
 def test_checkpoint_with_released_names_loads(tmp_path, head):

@@ -154,6 +154,9 @@ class SAM2SegHead(BaseModule):
                  predict_chunk_size: int = 8,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
+        if not isinstance(llm_hidden_size, int) or llm_hidden_size <= 0:
+            raise ValueError(f'llm_hidden_size must be a positive int (set it in the model config), '
+                             f'got {llm_hidden_size!r}')
         # Import here: importing sam2 initialises hydra's global config module (harmless, but not needed for
         # merely importing this module).
         from sam2.build_sam import build_sam2
@@ -165,7 +168,7 @@ class SAM2SegHead(BaseModule):
                                      hydra_overrides_extra=overrides)
         self.sam2_model.suppress_no_object_masks = bool(suppress_no_object)
         self.text_hidden_fcs = nn.Sequential(
-            nn.Linear(llm_hidden_size, llm_hidden_size), nn.ReLU(inplace=True),
+            nn.Linear(llm_hidden_size, llm_hidden_size), nn.ReLU(),
             nn.Linear(llm_hidden_size, self.sam2_model.hidden_dim), nn.Dropout(0.0))
         if sam2_checkpoint is not None:
             self.load_sam2_checkpoint(sam2_checkpoint)
@@ -207,9 +210,11 @@ class SAM2SegHead(BaseModule):
     def preprocess(self, frames: Union[np.ndarray, Tensor]) -> Tensor:
         """RGB uint8 frames → normalised SAM2 input.
 
-        Resizes to S×S without preserving the aspect ratio (reference §1.10). The reference resizes with PIL's
-        default filter (antialiased bicubic) and gets uint8 back, so the default here is antialiased bicubic
-        interpolation followed by rounding to integers; then /255 and ImageNet mean/std.
+        Resizes to S×S without preserving the aspect ratio (reference §1.10). The reference resizes with PIL,
+        whose default ``resize`` filter is an antialiased bicubic that returns uint8; PIL itself is not used here
+        (frames may already be tensors), so the default is torch's antialiased bicubic interpolation followed by
+        rounding to integers (within one grey level of PIL on natural images, see the tests); then /255 and
+        ImageNet mean/std.
 
         Args:
             frames: ``[T, H, W, 3]`` (or one ``[H, W, 3]`` frame), uint8 RGB, numpy or torch.
