@@ -392,3 +392,35 @@ def test_predict_with_bf16_rounded_memories(head, video, prompts):
         head.round_memory_to_bf16 = False
     assert rounded.shape == plain.shape
     assert torch.equal(rounded[:, 0], plain[:, 0])  # the conditioning frame does not read memories
+
+
+def test_sam_heads_override_equals_sam2_without_language(head, video):
+    """With no language token the override reproduces SAM2Base._forward_sam_heads (points and masks too)."""
+    model = head.sam2_model
+    with torch.no_grad():
+        fpn = model.forward_image(video[:2])['backbone_fpn']
+        kwargs = dict(backbone_features=fpn[2], high_res_features=[fpn[0], fpn[1]], multimask_output=True,
+                      point_inputs=dict(point_coords=torch.tensor([[[40.0, 60.0]], [[200.0, 10.0]]]),
+                                        point_labels=torch.ones(2, 1, dtype=torch.int32)))
+        for suppress in (True, False):
+            model.suppress_no_object_masks = suppress
+            try:
+                ours = model._forward_sam_heads(**kwargs)
+                sam2 = SAM2Base._forward_sam_heads(model, **kwargs)
+            finally:
+                model.suppress_no_object_masks = False
+            if suppress:  # sam2 always suppresses
+                for a, b in zip(ours, sam2):
+                    torch.testing.assert_close(a, b)
+            else:  # identical wherever sam2 did not replace the masks of absent objects
+                present = (ours[6] > 0).view(-1)
+                torch.testing.assert_close(ours[0][present], sam2[0][present])
+                torch.testing.assert_close(ours[5], sam2[5])
+        mask_kwargs = dict(backbone_features=fpn[2], high_res_features=[fpn[0], fpn[1]],
+                           mask_inputs=(torch.rand(2, 1, 256, 256) > 0.5).float())
+        model.suppress_no_object_masks = True
+        try:
+            for a, b in zip(model._forward_sam_heads(**mask_kwargs), SAM2Base._forward_sam_heads(model, **mask_kwargs)):
+                torch.testing.assert_close(a, b)
+        finally:
+            model.suppress_no_object_masks = False

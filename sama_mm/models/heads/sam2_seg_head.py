@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
+from sam2.build_sam import build_sam2
 from torch import Tensor
 
 from sama_mm.models.heads.sam2_language import TARGET as _SAM2_TARGET
@@ -157,10 +158,6 @@ class SAM2SegHead(BaseModule):
         if not isinstance(llm_hidden_size, int) or llm_hidden_size <= 0:
             raise ValueError(f'llm_hidden_size must be a positive int (set it in the model config), '
                              f'got {llm_hidden_size!r}')
-        # Import here: importing sam2 initialises hydra's global config module (harmless, but not needed for
-        # merely importing this module).
-        from sam2.build_sam import build_sam2
-
         overrides = [f'++model._target_={_SAM2_TARGET}', *hydra_overrides]
         # device=None keeps the parameters where they were created (CPU, or meta under
         # accelerate's init_empty_weights); callers move the head like any module.
