@@ -443,9 +443,16 @@ class SAM2SegHead(BaseModule):
             features = self._image_features(frames.get(group))
             feats, sizes, outputs = self._decode_without_memory(features, prompts)
             _, _, _, low_res, high_res, obj_ptr, scores = outputs
-            mem, mem_pos = model._encode_new_memory(current_vision_feats=feats, feat_sizes=sizes,
-                                                    pred_masks_high_res=high_res, object_score_logits=scores,
-                                                    is_mask_from_pts=True)
+            # One memory-encoder call per frame: sam2's optional non-overlap constraint (off in every released
+            # config) works across the batch, which must then hold the objects of a single frame.
+            mem_parts = []
+            for j in range(len(group)):
+                rows = slice(j * num_obj, (j + 1) * num_obj)
+                mem_j, mem_pos = model._encode_new_memory(
+                    current_vision_feats=[f[:, rows] for f in feats], feat_sizes=sizes,
+                    pred_masks_high_res=high_res[rows], object_score_logits=scores[rows], is_mask_from_pts=True)
+                mem_parts.append(mem_j)
+            mem = torch.cat(mem_parts)
             out = {'maskmem_features': mem, 'pred_masks': low_res, 'obj_ptr': obj_ptr,
                    'object_score_logits': scores}
             for j, frame_idx in enumerate(group):
