@@ -145,6 +145,7 @@ def test_forward_train_shape_and_single_encoder_call(head, video, prompts):
         calls.close()
     assert logits.shape == (3, 2, 64, 64)
     assert calls.sizes == [2]  # one backbone pass for all frames, shared by the objects
+    assert head.forward_train(video[:2], prompts[:0]).shape == (0, 2, 64, 64)
 
 
 def test_forward_train_keeps_the_best_of_three_masks(head, video, prompts):

@@ -266,7 +266,6 @@ class SAM2SegHead(BaseModule):
             fpn[1] = model.sam_mask_decoder.conv_s1(fpn[1])
         return {'backbone_fpn': fpn, 'vision_pos_enc': pos}
 
-
     @staticmethod
     def _select_frames(features: Dict[str, List[Tensor]], frames: Sequence[int], repeats: int):
         """Features of ``frames`` (indices into the batch), each repeated ``repeats`` times (frame-major)."""
@@ -321,6 +320,9 @@ class SAM2SegHead(BaseModule):
             Mask logits ``[K, F, S/4, S/4]`` (the best of 3 multimask outputs by predicted IoU).
         """
         num_frames, num_obj = images.shape[0], prompts.shape[0]
+        if num_obj == 0:  # nothing to decode (callers that need a graph use dummy prompts, reference §2.2)
+            low = self.image_size // 4
+            return prompts.new_zeros(0, num_frames, low, low)
         features = self._image_features(images)
         _, _, outputs = self._decode_without_memory(features, prompts)
         low_res = outputs[3]  # [F*K, 1, h, w], frame-major
