@@ -1,0 +1,505 @@
+"""SAM2 segmentation head: ``[SEG]`` hidden states → 256-d prompts → SAM2 masks, tracked through a video.
+
+Training (reference §1.10): every frame is decoded independently, without memory, prompted by the language
+embedding; the mask with the highest predicted IoU among the 3 multimask outputs is supervised with point
+sampled BCE + Dice (§2.2).
+
+Inference: the conditioning frames are decoded the same way and stored as conditioning memories; every other
+frame is tracked with SAM2's memory attention (mask memories + object pointers), forward from the first
+conditioning frame and then backward to the frames before it. Unlike the released code (reference §6 item 20),
+all objects are tracked together as one batch and each frame's image features are computed once.
+"""
+import math
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from sam2.build_sam import build_sam2
+from torch import Tensor
+
+from sama_mm.models.heads.sam2_language import TARGET as _SAM2_TARGET
+from sama_mm.models.losses.mask_loss import point_sampled_mask_losses
+from sama_mm.registry import MODELS
+
+#: ImageNet statistics used by SAM2's input normalisation (RGB, on [0, 1] pixels).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+#: Name prefixes that released/full-model checkpoints put before the SAM2 keys.
+_SAM2_KEY_PREFIXES = ('grounding_encoder.sam2_model.', 'sam2_model.')
+
+FrameSource = Union[Tensor, Sequence[Tensor], Callable[[List[int]], Tensor]]
+
+
+def sam2_state_dict_from_checkpoint(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Bring a SAM2 state dict to ``SAM2Base`` parameter names.
+
+    Accepts sam2's release format (``{'model': state_dict}``), keys with a ``grounding_encoder.sam2_model.`` or
+    ``sam2_model.`` prefix (other keys are dropped when such prefixed keys exist), and the ``g_weight`` spelling
+    of the ConvNeXt layer scale ``gamma`` found in the released HF files (reference §5.4).
+
+    Args:
+        state: The loaded checkpoint.
+
+    Returns:
+        A new dict with ``SAM2Base`` names.
+    """
+    if isinstance(state.get('model'), dict):
+        state = state['model']
+    prefixed = [k for k in state if k.startswith(_SAM2_KEY_PREFIXES)]
+    out = {}
+    for key, value in state.items():
+        if prefixed:
+            prefix = next((p for p in _SAM2_KEY_PREFIXES if key.startswith(p)), None)
+            if prefix is None:
+                continue
+            key = key[len(prefix):]
+        if key.endswith('.g_weight'):
+            key = key[:-len('g_weight')] + 'gamma'
+        out[key] = value
+    return out
+
+
+class _Frames:
+    """Random access to preprocessed frames given as a tensor, a list of chunk tensors or a loader callable."""
+
+    def __init__(self, images: FrameSource, num_frames: Optional[int]):
+        if isinstance(images, Tensor):
+            if images.dim() != 4:
+                raise ValueError(f'images must be [T, 3, S, S], got {tuple(images.shape)}')
+            self._tensor, self.num_frames = images, images.shape[0]
+        elif callable(images):
+            if num_frames is None:
+                raise ValueError('num_frames is required when images is a callable')
+            self._loader, self.num_frames = images, int(num_frames)
+        else:
+            # An iterable of chunks: kept as given (a list of tensors the caller already holds); for long
+            # videos pass a callable instead so frames are read on demand.
+            self._chunks = [c if c.dim() == 4 else c.unsqueeze(0) for c in images]
+            sizes = [c.shape[0] for c in self._chunks]
+            self._starts = np.cumsum([0] + sizes)
+            self.num_frames = int(self._starts[-1])
+        if num_frames is not None and int(num_frames) != self.num_frames:
+            raise ValueError(f'num_frames={num_frames} but the source has {self.num_frames} frames')
+
+    def get(self, indices: List[int]) -> Tensor:
+        """Frames ``indices`` as ``[len(indices), 3, S, S]``."""
+        if hasattr(self, '_tensor'):
+            return self._tensor[indices]
+        if hasattr(self, '_loader'):
+            frames = self._loader(list(indices))
+            if frames.shape[0] != len(indices):
+                raise ValueError(f'the loader returned {frames.shape[0]} frames for {len(indices)} indices')
+            return frames
+        out = []
+        for i in indices:
+            c = int(np.searchsorted(self._starts, i, side='right')) - 1
+            out.append(self._chunks[c][i - self._starts[c]])
+        return torch.stack(out)
+
+
+@MODELS.register_module()
+class SAM2SegHead(BaseModule):
+    """SAM2 mask head prompted by projected ``[SEG]`` hidden states.
+
+    Args:
+        sam2_config: Name of a model config inside the sam2 package, e.g. ``'configs/sam2/sam2_hiera_l.yaml'``
+            (the released SAMA/Sa2VA checkpoints use the SAM2.0 Hiera-L config, reference §1.10).
+        llm_hidden_size: Hidden size H of the LLM (896 / 2048 / 4096 for 1B / 4B / 8B).
+        hydra_overrides: Extra hydra overrides for sam2's builder (e.g. ``'++model.image_size=256'``).
+        sam2_checkpoint: Optional local ``.pt`` with SAM2 weights (sam2 release format or prefixed keys).
+        trainable: Names of ``sam2_model`` children that train; everything else of SAM2 is frozen
+            (reference: only ``sam_mask_decoder``). ``text_hidden_fcs`` always trains.
+        loss_mask: Weight of the point-sampled BCE loss.
+        loss_dice: Weight of the Dice loss.
+        num_points: Sampled points per mask for the losses.
+        oversample_ratio: Oversampling ratio of the uncertainty point sampling.
+        importance_sample_ratio: Share of uncertainty-chosen points.
+        mask_threshold: Threshold on sigmoid probabilities in :meth:`predict`.
+        bf16_autocast: Run the SAM2 image encoder under bf16 autocast (the reference trains that way).
+        suppress_no_object: Replace masks of objects predicted absent by a large negative logit (sam2's
+            behaviour); the reference disables it.
+        round_memory_to_bf16: Round stored memory features through bf16 as sam2's video predictor does
+            (a hidden quirk of the released inference, reference §6.x); off by default.
+        round_norm_to_bf16: Round the ImageNet mean/std through bf16 in :meth:`preprocess`, as the released
+            inference effectively does (reference §6.x); off by default.
+        resize_mode: Interpolation of :meth:`preprocess` (``'bicubic'`` matches PIL's default ``resize``
+            used by the reference; ``'bilinear'`` also allowed).
+        predict_chunk_size: Frames read and encoded together in :meth:`predict`.
+        init_cfg: MMEngine init config.
+    """
+
+    #: Drop memory-bank entries no later frame can attend to (False keeps all, for tests).
+    _prune_memory = True
+
+    def __init__(self,
+                 sam2_config: str,
+                 llm_hidden_size: int,
+                 hydra_overrides: Sequence[str] = (),
+                 sam2_checkpoint: Optional[str] = None,
+                 trainable: Sequence[str] = ('sam_mask_decoder', ),
+                 loss_mask: float = 2.0,
+                 loss_dice: float = 0.5,
+                 num_points: int = 12544,
+                 oversample_ratio: float = 3.0,
+                 importance_sample_ratio: float = 0.75,
+                 mask_threshold: float = 0.5,
+                 bf16_autocast: bool = False,
+                 suppress_no_object: bool = False,
+                 round_memory_to_bf16: bool = False,
+                 round_norm_to_bf16: bool = False,
+                 resize_mode: str = 'bicubic',
+                 predict_chunk_size: int = 8,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg=init_cfg)
+        if not isinstance(llm_hidden_size, int) or llm_hidden_size <= 0:
+            raise ValueError(f'llm_hidden_size must be a positive int (set it in the model config), '
+                             f'got {llm_hidden_size!r}')
+        overrides = [f'++model._target_={_SAM2_TARGET}', *hydra_overrides]
+        # device=None keeps the parameters where they were created (CPU, or meta under
+        # accelerate's init_empty_weights); callers move the head like any module.
+        self.sam2_model = build_sam2(sam2_config, ckpt_path=None, device=None, mode='eval',
+                                     hydra_overrides_extra=overrides)
+        self.sam2_model.suppress_no_object_masks = bool(suppress_no_object)
+        self.text_hidden_fcs = nn.Sequential(
+            nn.Linear(llm_hidden_size, llm_hidden_size), nn.ReLU(),
+            nn.Linear(llm_hidden_size, self.sam2_model.hidden_dim), nn.Dropout(0.0))
+        if sam2_checkpoint is not None:
+            self.load_sam2_checkpoint(sam2_checkpoint)
+
+        self.trainable = tuple(trainable)
+        children = dict(self.sam2_model.named_children())
+        unknown = [t for t in self.trainable if t.split('.')[0] not in children and t not in dict(
+            self.sam2_model.named_parameters())]
+        if unknown:
+            raise ValueError(f'unknown trainable SAM2 parts {unknown}; children are {sorted(children)}')
+        for name, param in self.sam2_model.named_parameters():
+            param.requires_grad_(any(name == t or name.startswith(t + '.') for t in self.trainable))
+
+        self.loss_mask_weight = float(loss_mask)
+        self.loss_dice_weight = float(loss_dice)
+        self.num_points = int(num_points)
+        self.oversample_ratio = float(oversample_ratio)
+        self.importance_sample_ratio = float(importance_sample_ratio)
+        self.mask_threshold = float(mask_threshold)
+        self.bf16_autocast = bool(bf16_autocast)
+        self.round_memory_to_bf16 = bool(round_memory_to_bf16)
+        self.round_norm_to_bf16 = bool(round_norm_to_bf16)
+        if resize_mode not in ('bicubic', 'bilinear'):
+            raise ValueError(f"resize_mode must be 'bicubic' or 'bilinear', got {resize_mode!r}")
+        self.resize_mode = resize_mode
+        self.predict_chunk_size = int(predict_chunk_size)
+
+    # ------------------------------------------------------------------------------------------ basics
+    @property
+    def image_size(self) -> int:
+        """Square input size S of SAM2 (1024 for the released models)."""
+        return int(self.sam2_model.image_size)
+
+    def load_sam2_checkpoint(self, path: str) -> None:
+        """Load SAM2 weights from a local ``.pt`` (weights only, strict key match)."""
+        state = torch.load(path, map_location='cpu', weights_only=True)
+        self.sam2_model.load_state_dict(sam2_state_dict_from_checkpoint(state), strict=True)
+
+    def preprocess(self, frames: Union[np.ndarray, Tensor]) -> Tensor:
+        """RGB uint8 frames → normalised SAM2 input.
+
+        Resizes to S×S without preserving the aspect ratio (reference §1.10). The reference resizes with PIL,
+        whose default ``resize`` filter is an antialiased bicubic that returns uint8; PIL itself is not used here
+        (frames may already be tensors), so the default is torch's antialiased bicubic interpolation followed by
+        rounding to integers (within one grey level of PIL on natural images, see the tests); then /255 and
+        ImageNet mean/std.
+
+        Args:
+            frames: ``[T, H, W, 3]`` (or one ``[H, W, 3]`` frame), uint8 RGB, numpy or torch.
+
+        Returns:
+            Float tensor ``[T, 3, S, S]``.
+        """
+        x = torch.from_numpy(np.require(frames, requirements=['C', 'W'])) if isinstance(frames, np.ndarray) else frames
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        if x.dim() != 4 or x.shape[-1] != 3:
+            raise ValueError(f'frames must be [T, H, W, 3], got {tuple(x.shape)}')
+        size = self.image_size
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        if self.round_norm_to_bf16:
+            mean, std = mean.bfloat16().float(), std.bfloat16().float()
+        out = torch.empty(x.shape[0], 3, size, size)
+        for i in range(x.shape[0]):  # one frame at a time: a float copy of a whole video can be huge
+            frame = x[i:i + 1].permute(0, 3, 1, 2).float()
+            if frame.shape[-2:] != (size, size):
+                frame = F.interpolate(frame, size=(size, size), mode=self.resize_mode, align_corners=False,
+                                      antialias=True)
+                frame = frame.round().clamp_(0, 255)
+            out[i] = ((frame / 255.0 - mean) / std)[0]
+        return out
+
+    def project(self, seg_hidden: Tensor) -> Tensor:
+        """``[SEG]`` hidden states ``[K, H]`` → SAM2 language prompts ``[K, 256]``."""
+        weight = self.text_hidden_fcs[0].weight
+        return self.text_hidden_fcs(seg_hidden.to(weight.dtype))
+
+    # ------------------------------------------------------------------------------------ SAM2 pieces
+    def _image_features(self, images: Tensor) -> Dict[str, List[Tensor]]:
+        """Backbone + FPN features of a batch of frames (sam2's ``forward_image``, split for gradients).
+
+        ``SAM2Base.forward_image`` also applies the mask decoder's ``conv_s0``/``conv_s1`` to the two
+        high-resolution levels. It is re-done here so that the frozen image encoder runs without building a
+        graph while those two decoder convolutions (trainable) still get gradients.
+        """
+        model = self.sam2_model
+        param = next(model.parameters())
+        images = images.to(device=param.device, dtype=param.dtype)
+        encoder_trains = any(p.requires_grad for p in model.image_encoder.parameters())
+        autocast = torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.bf16_autocast)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and encoder_trains), autocast:
+            out = model.image_encoder(images)
+        fpn = [f.to(param.dtype) for f in out['backbone_fpn']]
+        pos = [p.to(param.dtype) for p in out['vision_pos_enc']]
+        if model.use_high_res_features_in_sam:
+            fpn[0] = model.sam_mask_decoder.conv_s0(fpn[0])
+            fpn[1] = model.sam_mask_decoder.conv_s1(fpn[1])
+        return {'backbone_fpn': fpn, 'vision_pos_enc': pos}
+
+    @staticmethod
+    def _select_frames(features: Dict[str, List[Tensor]], frames: Sequence[int], repeats: int):
+        """Features of ``frames`` (indices into the batch), each repeated ``repeats`` times (frame-major)."""
+        index = torch.as_tensor(list(frames), dtype=torch.long).repeat_interleave(repeats)
+        if len(frames) == 1:  # one frame: a broadcast view instead of a copy
+            return {k: [v[index[:1]].expand(repeats, *v.shape[1:]) for v in vs] for k, vs in features.items()}
+        return {k: [v[index] for v in vs] for k, vs in features.items()}
+
+    def _flatten(self, features: Dict[str, List[Tensor]]):
+        """sam2's flattening of features: (vision_feats, vision_pos_embeds, feat_sizes), each (HW)BC."""
+        _, feats, pos, sizes = self.sam2_model._prepare_backbone_features(features)
+        return feats, pos, sizes
+
+    def _decode_without_memory(self, features: Dict[str, List[Tensor]], prompts: Tensor):
+        """Decode language-prompted masks on frames treated as initial conditioning frames (no memory).
+
+        Args:
+            features: Image features of F frames (see :meth:`_image_features`).
+            prompts: Language embeddings ``[K, 256]``.
+
+        Returns:
+            ``(flat_feats, feat_sizes, sam_outputs)`` for the ``F*K`` (frame-major) batch; ``sam_outputs`` is
+            sam2's 7-tuple of :meth:`LanguagePromptedSAM2._forward_sam_heads`.
+        """
+        model = self.sam2_model
+        num_frames = features['backbone_fpn'][0].shape[0]
+        num_obj = prompts.shape[0]
+        batch = self._select_frames(features, range(num_frames), num_obj)
+        feats, pos, sizes = self._flatten(batch)
+        # sam2's path for an initial conditioning frame: pix_feat + no_mem_embed (directly_add_no_mem_embed).
+        pix_feat = model._prepare_memory_conditioned_features(
+            frame_idx=0, is_init_cond_frame=True, current_vision_feats=feats[-1:],
+            current_vision_pos_embeds=pos[-1:], feat_sizes=sizes[-1:],
+            output_dict={'cond_frame_outputs': {}, 'non_cond_frame_outputs': {}}, num_frames=1)
+        high_res = None
+        if len(feats) > 1:
+            high_res = [x.permute(1, 2, 0).reshape(x.size(1), x.size(2), *s) for x, s in zip(feats[:-1], sizes[:-1])]
+        language = prompts.to(pix_feat.dtype).repeat(num_frames, 1)
+        outputs = model._forward_sam_heads(backbone_features=pix_feat, high_res_features=high_res,
+                                           multimask_output=True, language_embd=language)
+        return feats, sizes, outputs
+
+    # -------------------------------------------------------------------------------------- training
+    def forward_train(self, images: Tensor, prompts: Tensor) -> Tensor:
+        """Low-resolution mask logits of every object on every frame, decoded without memory.
+
+        Args:
+            images: Preprocessed frames ``[F, 3, S, S]``.
+            prompts: Language prompts ``[K, 256]`` (see :meth:`project`).
+
+        Returns:
+            Mask logits ``[K, F, S/4, S/4]`` (the best of 3 multimask outputs by predicted IoU).
+        """
+        num_frames, num_obj = images.shape[0], prompts.shape[0]
+        if num_obj == 0:  # nothing to decode (callers that need a graph use dummy prompts, reference §2.2)
+            low = self.image_size // 4
+            return prompts.new_zeros(0, num_frames, low, low)
+        features = self._image_features(images)
+        _, _, outputs = self._decode_without_memory(features, prompts)
+        low_res = outputs[3]  # [F*K, 1, h, w], frame-major
+        return low_res.view(num_frames, num_obj, *low_res.shape[-2:]).transpose(0, 1)
+
+    def loss(self, pred_logits: Tensor, gt_masks: Tensor) -> Dict[str, Tensor]:
+        """Weighted point-sampled BCE and Dice losses.
+
+        Args:
+            pred_logits: ``[K, F, h, w]`` logits from :meth:`forward_train`.
+            gt_masks: ``[K, F, Hg, Wg]`` binary masks; nearest-resized to ``h×w``.
+
+        Returns:
+            ``dict(loss_mask=..., loss_dice=...)``.
+        """
+        if pred_logits.shape[:2] != gt_masks.shape[:2]:
+            raise ValueError(f'{tuple(pred_logits.shape[:2])} predicted vs {tuple(gt_masks.shape[:2])} GT masks')
+        logits = pred_logits.flatten(0, 1).float()
+        targets = gt_masks.flatten(0, 1).float().to(logits.device)
+        if targets.shape[-2:] != logits.shape[-2:] and targets.shape[0] > 0:
+            targets = F.interpolate(targets.unsqueeze(1), size=logits.shape[-2:], mode='nearest').squeeze(1)
+        bce, dice = point_sampled_mask_losses(logits, targets, num_points=self.num_points,
+                                              oversample_ratio=self.oversample_ratio,
+                                              importance_sample_ratio=self.importance_sample_ratio)
+        return dict(loss_mask=bce * self.loss_mask_weight, loss_dice=dice * self.loss_dice_weight)
+
+    # ------------------------------------------------------------------------------------- inference
+    def _store(self, out: Dict[str, Tensor], maskmem_pos_enc: List[Tensor], rows: slice) -> Dict[str, Tensor]:
+        """The compact per-frame record the memory bank keeps (as sam2's video predictor does)."""
+        features = out['maskmem_features'][rows]
+        if self.round_memory_to_bf16:
+            features = features.to(torch.bfloat16).float()
+        return {
+            'maskmem_features': features,
+            'maskmem_pos_enc': maskmem_pos_enc,
+            'pred_masks': out['pred_masks'][rows],
+            'obj_ptr': out['obj_ptr'][rows],
+            'object_score_logits': out['object_score_logits'][rows],
+        }
+
+    def _to_masks(self, low_res: Tensor, out_size: Tuple[int, int]) -> Tensor:
+        """Low-res logits ``[K, 1, h, w]`` → bool masks ``[K, H, W]`` (bilinear to S×S, then to ``out_size``)."""
+        size = self.image_size
+        logits = F.interpolate(low_res.float(), size=(size, size), mode='bilinear', align_corners=False)
+        if tuple(out_size) != (size, size):
+            logits = F.interpolate(logits, size=tuple(out_size), mode='bilinear', align_corners=False)
+        return logits[:, 0].sigmoid() > self.mask_threshold
+
+    @torch.no_grad()
+    def predict(self,
+                images: FrameSource,
+                prompts: Tensor,
+                cond_frames: Sequence[int],
+                out_size: Tuple[int, int],
+                num_frames: Optional[int] = None,
+                chunk_size: Optional[int] = None) -> Tensor:
+        """Segment and track K objects through a video.
+
+        The conditioning frames are decoded with the language prompts (no memory, best of 3 masks) and stored
+        as conditioning memories. Then every other frame is tracked with SAM2's ``track_step`` (memory
+        attention over the conditioning memories, the last 6 frame memories and up to 16 object pointers):
+        first forward from the first conditioning frame to the end, then backward from it to frame 0 (the
+        order of sam2's video predictor when both directions are propagated). All objects form one batch and
+        each frame is encoded once. Frames are read and encoded ``chunk_size`` at a time and only the memory
+        entries that later frames can still attend to are kept.
+
+        Args:
+            images: Preprocessed frames: a tensor ``[T, 3, S, S]``, a list of chunk tensors ``[t_i, 3, S, S]``
+                (in temporal order), or a callable ``load(indices: list[int]) -> Tensor[len, 3, S, S]``
+                (with ``num_frames``) that reads frames on demand.
+            prompts: Language prompts ``[K, 256]``.
+            cond_frames: Frame indices prompted with the language embeddings.
+            out_size: ``(H, W)`` of the returned masks.
+            num_frames: Number of frames T (required for a callable ``images``).
+            chunk_size: Frames per chunk (default ``predict_chunk_size``).
+
+        Returns:
+            Bool masks ``[K, T, H, W]``.
+        """
+        frames = _Frames(images, num_frames)
+        total = frames.num_frames
+        num_obj = prompts.shape[0]
+        cond = sorted({int(c) for c in cond_frames})
+        if not cond:
+            raise ValueError('at least one conditioning frame is required')
+        if cond[0] < 0 or cond[-1] >= total:
+            raise ValueError(f'conditioning frames {cond} outside [0, {total})')
+        chunk = int(chunk_size or self.predict_chunk_size)
+        height, width = (int(v) for v in out_size)
+        masks = torch.zeros(num_obj, total, height, width, dtype=torch.bool)
+        if num_obj == 0:
+            return masks
+
+        model = self.sam2_model
+        was_training = model.training
+        model.eval()  # sam2's memory selection and dropout depend on the mode
+        try:
+            self._predict(frames, prompts, cond, chunk, masks)
+        finally:
+            model.train(was_training)
+        return masks
+
+    def _predict(self, frames: _Frames, prompts: Tensor, cond: List[int], chunk: int, masks: Tensor) -> None:
+        model = self.sam2_model
+        total, num_obj = frames.num_frames, prompts.shape[0]
+        out_size = masks.shape[-2:]
+        param = next(model.parameters())
+        prompts = prompts.to(device=param.device, dtype=param.dtype)
+        bank = {'cond_frame_outputs': {}, 'non_cond_frame_outputs': {}}
+        pos_enc_cache: List[Tensor] = []  # maskmem_pos_enc is the same for every frame: keep one copy
+
+        def pos_enc(out):
+            if not pos_enc_cache:
+                pos_enc_cache.extend(p[:num_obj].clone() for p in out)
+            return pos_enc_cache
+
+        # 1) Conditioning frames: language prompt, no memory; then their memories.
+        for start in range(0, len(cond), chunk):
+            group = cond[start:start + chunk]
+            features = self._image_features(frames.get(group))
+            feats, sizes, outputs = self._decode_without_memory(features, prompts)
+            _, _, _, low_res, high_res, obj_ptr, scores = outputs
+            # One memory-encoder call per frame: sam2's optional non-overlap constraint (off in every released
+            # config) works across the batch, which must then hold the objects of a single frame.
+            mem_parts = []
+            for j in range(len(group)):
+                rows = slice(j * num_obj, (j + 1) * num_obj)
+                mem_j, mem_pos = model._encode_new_memory(
+                    current_vision_feats=[f[:, rows] for f in feats], feat_sizes=sizes,
+                    pred_masks_high_res=high_res[rows], object_score_logits=scores[rows], is_mask_from_pts=True)
+                mem_parts.append(mem_j)
+            mem = torch.cat(mem_parts)
+            out = {'maskmem_features': mem, 'pred_masks': low_res, 'obj_ptr': obj_ptr,
+                   'object_score_logits': scores}
+            for j, frame_idx in enumerate(group):
+                rows = slice(j * num_obj, (j + 1) * num_obj)
+                bank['cond_frame_outputs'][frame_idx] = self._store(out, pos_enc(mem_pos), rows)
+                masks[:, frame_idx] = self._to_masks(low_res[rows], out_size)
+
+        # Non-conditioning entries later frames may still read: the last (num_maskmem - 1) memories and up to
+        # (max_obj_ptrs_in_encoder - 1) object pointers.
+        window = max(model.num_maskmem, min(total, model.max_obj_ptrs_in_encoder))
+        first = cond[0]
+        cond_set = set(cond)
+        non_cond = bank['non_cond_frame_outputs']
+
+        def track(order: List[int], reverse: bool) -> None:
+            for start in range(0, len(order), chunk):
+                todo = [f for f in order[start:start + chunk] if f not in cond_set]
+                if not todo:
+                    continue
+                features = self._image_features(frames.get(todo))
+                for j, frame_idx in enumerate(todo):
+                    feats, pos, sizes = self._flatten(self._select_frames(features, [j], num_obj))
+                    out = model.track_step(frame_idx=frame_idx, is_init_cond_frame=False,
+                                           current_vision_feats=feats, current_vision_pos_embeds=pos,
+                                           feat_sizes=sizes, point_inputs=None, mask_inputs=None,
+                                           output_dict=bank, num_frames=total, track_in_reverse=reverse,
+                                           run_mem_encoder=True)
+                    non_cond[frame_idx] = self._store(out, pos_enc(out['maskmem_pos_enc']), slice(None))
+                    masks[:, frame_idx] = self._to_masks(out['pred_masks'], out_size)
+                    # Forget what no later step can attend to. The backward pass (after the forward one)
+                    # still reads the forward results right after the first conditioning frame.
+                    if not self._prune_memory:
+                        continue
+                    if reverse:
+                        stale = [t for t in non_cond if t >= frame_idx + window]
+                    else:
+                        stale = [t for t in non_cond if t <= frame_idx - window and t >= first + window]
+                    for t in stale:
+                        del non_cond[t]
+                del features
+
+        track(list(range(first, total)), reverse=False)
+        track(list(range(first - 1, -1, -1)), reverse=True)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters of ``module`` (works on the meta device)."""
+    return sum(math.prod(p.shape) for p in module.parameters())
