@@ -2,10 +2,11 @@
 
 Importing this package registers every model component in :data:`sama_mm.registry.MODELS`.
 """
-from . import backbones, losses, necks  # noqa: F401  (registers the components)
+from . import backbones, heads, losses, necks  # noqa: F401  (registers the components)
 from .backbones import InternVLVideoLLM, InternVisionModel
 from .data_preprocessor import SAMADataPreprocessor
+from .heads import SAM2SegHead
 from .necks import STAggregator
 from .sama import SAMA
 
-__all__ = ['SAMA', 'SAMADataPreprocessor', 'InternVLVideoLLM', 'InternVisionModel', 'STAggregator']
+__all__ = ['SAMA', 'SAMADataPreprocessor', 'InternVLVideoLLM', 'InternVisionModel', 'SAM2SegHead', 'STAggregator']
