@@ -1,5 +1,5 @@
 """Batching of packed SAMA samples: padding, attention masks, device moves and dtypes."""
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Union
 
 import torch
 from mmengine.model import BaseDataPreprocessor
@@ -21,8 +21,8 @@ class SAMADataPreprocessor(BaseDataPreprocessor):
         pixel_dtype (str): dtype the pixel tensors are cast to (``'float32'`` or ``'bfloat16'``).
         non_blocking (bool): Non-blocking device copies.
 
-    Input (what ``PackSAMAInputs`` + ``pseudo_collate`` produce): ``dict(inputs=[dict(pixel_values,
-    dense_positions, input_ids, labels[, sam2_pixel_values]), ...], data_samples=[SAMADataSample, ...])``.
+    Input (what ``PackSAMAInputs`` + ``pseudo_collate`` produce): ``dict(inputs=dict(pixel_values=[...],
+    input_ids=[...], ...), data_samples=[SAMADataSample, ...])`` (a list of per-sample input dicts works too).
 
     Output: ``dict(inputs=dict(pixel_values=list, dense_positions=list, input_ids=[B, L], labels=[B, L],
     attention_mask=[B, L] bool, sam2_pixel_values=list or None, sam2_frames=list or None), data_samples=list)``.
@@ -34,9 +34,12 @@ class SAMADataPreprocessor(BaseDataPreprocessor):
         self.pixel_dtype = getattr(torch, pixel_dtype)
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, Union[dict, list]]:
-        samples: Sequence[dict] = data['inputs']
-        if isinstance(samples, dict):  # a single, uncollated sample
-            samples = [samples]
+        samples = data['inputs']
+        if isinstance(samples, dict):
+            if isinstance(samples['input_ids'], (list, tuple)):  # pseudo_collate: a dict of per-sample lists
+                samples = [dict(zip(samples, values)) for values in zip(*samples.values())]
+            else:  # a single, uncollated sample
+                samples = [samples]
         input_ids = self._pad([torch.as_tensor(s['input_ids']) for s in samples], self.pad_token_id)
         attention_mask = self._pad([torch.ones(len(s['input_ids']), dtype=torch.bool) for s in samples], False)
         labels = None

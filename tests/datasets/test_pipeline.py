@@ -1,4 +1,4 @@
-"""The demo pipelines of configs/_base_/datasets/demo_pipelines.py on every demo sample."""
+"""The demo pipelines of configs/_base_/datasets/sama_pipelines.py on every demo sample."""
 import copy
 import os.path as osp
 
@@ -12,7 +12,7 @@ from sama_mm.structures import SAMADataSample
 from tests.conftest import REPO_ROOT
 from tests.datasets.tiny_tokenizer import make_tiny_tokenizer
 
-CONFIG = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'demo_pipelines.py')
+CONFIG = osp.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'sama_pipelines.py')
 
 
 @pytest.fixture(scope='module')

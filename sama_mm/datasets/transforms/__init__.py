@@ -6,7 +6,7 @@ A training pipeline for SAMA-239K conversations, in order::
     -> SAM2ImageTransform -> ChatTokenize -> LoadRegionMasks -> PackSAMAInputs
 
 (``RefVOSToRounds`` instead of ``SAMA239KToRounds`` for referring VOS). See
-``configs/_base_/datasets/demo_pipelines.py`` and, for the packed format, ``formatting.py``.
+``configs/_base_/datasets/sama_pipelines.py`` and, for the packed format, ``formatting.py``.
 """
 from .formatting import PackSAMAInputs
 from .frame_source import SAM2FrameSource, VideoFrameSource

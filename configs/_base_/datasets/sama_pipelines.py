@@ -1,22 +1,23 @@
-# Data pipelines for the demo data (configs/_base_/datasets/demo.py defines the datasets; a demo config sets
-# `pipeline=` of each dataset to one of these lists).
+# Data pipelines of SAMA at the released input sizes (ViT 448 px -> 256 tokens per frame, SAM2 1024 px).
+# The tokenizer and chat template are the 1B model's (configs/_base_/models/internvl_1b.py); configs of other
+# sizes rebind them on every step that has a `tokenizer` (see configs/sama/sama_4b_*.py).
 #
 # Dense frames: training uses dense_policy='uniform' (centres of 5 equal segments of the sparse frames, the
 # reference's training rule, so SAM2 is supervised across the whole clip); testing uses dense_policy='first'
-# (the first 5 sparse frames, the released inference rule: SAM2 is prompted at the start of the video and
-# propagates forward). Both are deterministic.
+# (the first 5 sparse frames, the released inference rule). Both are deterministic.
+from mmengine.config import read_base
 from transformers import AutoTokenizer
 
 from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadRegionMasks, LoadSegMasks,
-                                         PackSAMAInputs, RefVOSToRounds, SAM2ImageTransform, SAMA239KToRounds,
-                                         SampleFrames, VideoDecode, VideoInit)
+                                         PackSAMAInputs, RefVOSToRounds, SAM2FrameSource, SAM2ImageTransform,
+                                         SAMA239KToRounds, SampleFrames, VideoDecode, VideoInit)
 
-# The LLM tokenizer. PLACEHOLDER until the model configs land: the model config (configs/_base_/models/...)
-# will define `tokenizer` (the LLM's tokenizer with the InternVL and SAMA special tokens added) and this file
-# will import it from there instead. Tests replace it with a tiny offline tokenizer.
-tokenizer = dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path='Sunye2311/SAMA_1B',
-                 trust_remote_code=True)
-template = 'qwen_chat'  # SAMA-1B (Qwen2.5); internlm2_chat for 8B, phi3_chat for 4B.
+with read_base():
+    from ..models.internvl_1b import backbone_template, checkpoint_root
+
+tokenizer = dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=checkpoint_root + '/Sa2VA-1B',
+                 trust_remote_code=False)
+template = backbone_template
 context_tokens = True   # SAMA: one context token per sparse frame per round, <mask> region prompts allowed.
 
 sampling = dict(interval=3, max_frames=32, min_frames=8, num_dense=5)
@@ -52,7 +53,7 @@ rvos_train_pipeline = [
 train_pipeline = sama239k_train_pipeline
 
 # Referring VOS evaluation: a generation prompt (no answer), no masks loaded here (the metric reads the
-# ground truth of every frame itself). SAM2 input for propagation over all frames is the inference code's.
+# ground truth of every frame itself); SAM2 reads every frame of the video on demand for tracking.
 rvos_test_pipeline = [
     dict(type=VideoInit),
     dict(type=SampleFrames, dense_policy='first', **sampling),
@@ -61,6 +62,7 @@ rvos_test_pipeline = [
     dict(type=InternVLImageTransform, image_size=448),
     dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
          context_tokens=context_tokens, context_sep='\n', max_length=8192, generation=True),
+    dict(type=SAM2FrameSource, image_size=1024),
     dict(type=PackSAMAInputs),
 ]
 test_pipeline = rvos_test_pipeline
