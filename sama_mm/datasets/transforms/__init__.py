@@ -14,8 +14,9 @@ from .formatting_text import RefVOSToRounds, SAMA239KToRounds
 from .image import InternVLImageTransform, SAM2ImageTransform
 from .loading import VideoDecode, VideoInit
 from .masks import LoadRegionMasks, LoadSegMasks
+from .region_prompts import QFormerPrompts
 from .sampling import SampleFrames
 from .tokenize import ChatTokenize
 
-__all__ = ['SAM2FrameSource', 'VideoFrameSource', 'VideoInit', 'VideoDecode', 'SampleFrames', 'LoadSegMasks', 'LoadRegionMasks', 'SAMA239KToRounds', 'RefVOSToRounds',
+__all__ = ['QFormerPrompts', 'SAM2FrameSource', 'VideoFrameSource', 'VideoInit', 'VideoDecode', 'SampleFrames', 'LoadSegMasks', 'LoadRegionMasks', 'SAMA239KToRounds', 'RefVOSToRounds',
            'InternVLImageTransform', 'SAM2ImageTransform', 'ChatTokenize', 'PackSAMAInputs']

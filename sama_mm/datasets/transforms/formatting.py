@@ -16,6 +16,8 @@ This is the contract between the data pipeline and the model. After :class:`Pack
     - ``labels``: ``int64 [L]`` — ``-100`` except on answer + SUFFIX tokens.
     - ``sam2_pixel_values``: ``float32 [D, 3, 1024, 1024]`` — the dense frames for SAM2 (only when the
       pipeline has :class:`SAM2ImageTransform`).
+    - ``neck_turns``: per round, the context aggregator's inputs (Q-Former text ids, region masks and pooling
+      frames; see :class:`QFormerPrompts`), only for models with a neck.
     - ``sam2_frames``: a :class:`VideoFrameSource` serving every frame of the video to SAM2 on demand
       (inference pipelines with :class:`SAM2FrameSource`; meta ``sam2_frame_indices`` lists its frames).
     - ``region_masks``: ``uint8 [R, T, H, W]`` — the masks (boxes by default) of the R ``<mask>`` region
@@ -97,6 +99,8 @@ class PackSAMAInputs(BaseTransform):
             inputs['sam2_pixel_values'] = results['sam2_pixel_values']
         if 'sam2_frames' in results:
             inputs['sam2_frames'] = results['sam2_frames']
+        if 'neck_turns' in results:
+            inputs['neck_turns'] = results['neck_turns']
         if 'region_masks' in results:
             inputs['region_masks'] = torch.from_numpy(np.ascontiguousarray(results['region_masks'], dtype=np.uint8))
         derived = dict(frame_indices=frame_indices, dense_frame_indices=[frame_indices[p] for p in dense],

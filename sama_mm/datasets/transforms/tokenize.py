@@ -22,24 +22,16 @@ from typing import Any, Dict, List, Tuple, Union
 
 from mmcv.transforms import BaseTransform
 
-from ...registry import FUNCTIONS, TRANSFORMS
+from ...registry import TRANSFORMS
 from ...structures import get_chat_template
 from ...structures.tokens import (IMG_CONTEXT, IMG_END, IMG_START, REGION_PLACEHOLDER, SEG_TOKEN, VP_END,
                                   VP_START)
+from ...utils.tokenizer import build_tokenizer
 from ..errors import DataError
 from ._utils import record_of, source_of
 
 IGNORE_INDEX = -100
 REGION_TOKENS = VP_START + IMG_CONTEXT * 2 + VP_END
-
-
-def build_tokenizer(tokenizer: Any) -> Any:
-    """A tokenizer instance, or one built from a config dict (``type`` is any callable, e.g.
-    ``AutoTokenizer.from_pretrained``, or a name in ``sama_mm.registry.FUNCTIONS``)."""
-    if isinstance(tokenizer, dict):
-        from mmengine.registry import build_from_cfg
-        return build_from_cfg(dict(tokenizer), FUNCTIONS)
-    return tokenizer
 
 
 @TRANSFORMS.register_module()

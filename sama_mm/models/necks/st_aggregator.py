@@ -49,6 +49,7 @@ from transformers import BertConfig
 from transformers.models.bert.modeling_bert import BertAttention, BertIntermediate, BertOutput
 
 from sama_mm.registry import MODELS
+from sama_mm.structures.region_prompt import format_qformer_prompt, region_masks  # noqa: F401  (re-exported)
 
 #: Special tokens added to the BERT vocabulary for the temporal Q-Former, in id order: the bos token first,
 #: then the additional special tokens. With ``bert-base-uncased`` (30522 entries) ``<mask>`` is 30523 and
@@ -337,48 +338,6 @@ def masked_average_pool(features: Tensor, mask: Tensor) -> Tensor:
         raise ValueError('region mask is empty')
     weights = (weights / area).to(device=features.device, dtype=features.dtype)
     return weights @ features
-
-
-def region_masks(mask: Tensor, box: bool = True, grid_size: int = 16, mask_size: int = 112,
-                 ensure_nonempty: bool = True) -> Tuple[Tensor, Tensor]:
-    """The two masks of a region prompt: the token-grid mask (pooling) and the shape mask (box MLP).
-
-    Args:
-        mask (Tensor): ``[Hm, Wm]`` binary mask of the region in one frame (non-zero = inside).
-        box (bool): Replace the mask by its filled bounding box (min/max of the non-zero pixels), as in training
-            and SAMA-Bench-G; ``False`` keeps the raw mask (SAMA-Bench-C).
-        grid_size (int): Token grid side (16 for 256 LLM tokens per frame).
-        mask_size (int): Side of the shape mask (112 -> a 12544-d MLP input).
-        ensure_nonempty (bool): A region smaller than a grid cell can vanish in a nearest resize; then fall back
-            to the cells the region touches (max-pool resize) instead of returning an empty mask, which pooling
-            rejects. (The released code pools a zero vector in that case.)
-
-    Returns:
-        tuple[Tensor, Tensor]: float 0/1 masks ``[grid_size, grid_size]`` and ``[mask_size, mask_size]``
-        (nearest resize).
-
-    Raises:
-        ValueError: If ``mask`` is not 2-D or has no non-zero pixel.
-    """
-    mask = torch.as_tensor(mask)
-    if mask.ndim != 2:
-        raise ValueError(f'region mask must be 2-D [H, W], got shape {tuple(mask.shape)}')
-    inside = mask != 0
-    if not bool(inside.any()):
-        raise ValueError('region mask is empty')
-    if box:
-        rows = inside.any(dim=1).nonzero().flatten()
-        cols = inside.any(dim=0).nonzero().flatten()
-        inside = torch.zeros_like(inside)
-        inside[int(rows[0]):int(rows[-1]) + 1, int(cols[0]):int(cols[-1]) + 1] = True
-    full = inside.to(torch.float32)[None, None]
-    outs = []
-    for size in (grid_size, mask_size):
-        resized = F.interpolate(full, size=(size, size), mode='nearest')[0, 0]
-        if ensure_nonempty and not bool(resized.any()):
-            resized = (F.adaptive_max_pool2d(full, (size, size))[0, 0] > 0).to(torch.float32)
-        outs.append(resized)
-    return outs[0], outs[1]
 
 
 # ---------------------------------------------------------------------------------------------- the neck
@@ -710,11 +669,6 @@ class STAggregator(BaseModule):
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer
-def format_qformer_prompt(question: str) -> str:
-    """The temporal Q-Former text of a question: every ``<mask>`` becomes ``<vp><mask><pos></vp>``."""
-    return question.replace('<mask>', '<vp><mask><pos></vp>')
-
-
 def tiny_qformer_vocab() -> List[str]:
     """A deterministic small WordPiece vocabulary (BERT specials, characters, ``##`` characters, a few words)."""
     chars = list(string.ascii_lowercase + string.digits)
