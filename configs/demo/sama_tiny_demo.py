@@ -1,63 +1,69 @@
-# The tiny SAMA (Sa2VA-style, no neck) trained on the demo data on CPU: the README's main job.
+# The tiny SAMA trained on the demo data on CPU: the README's main job.
 # Same classes as the released models at toy sizes: InternViT 2x32 at 56 px (4 tokens per frame), Qwen2 2x64,
-# SAM2-Hiera-T at 256 px; random init, trained end to end on the demo referring-VOS clips (LLM and ViT
-# unfrozen, unlike the reference recipe, so that a random tiny LLM can learn to answer with [SEG]).
+# the STAggregator with 2 spatial / 1 temporal Q-Former layers of width 32, SAM2-Hiera-T at 256 px; random
+# init, trained on the demo SAMA-239K region conversations and referring-VOS clips. Unlike the reference
+# recipe the LLM and ViT train too, so that a random tiny LLM can learn to answer with [SEG].
 from mmengine.config import read_base
-from mmengine.dataset import ConcatDataset, DefaultSampler, pseudo_collate
+from mmengine.dataset import ConcatDataset, DefaultSampler
 from mmengine.optim import OptimWrapper
 from mmengine.runner import IterBasedTrainLoop, TestLoop, ValLoop
 from torch.optim import AdamW
 
-from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadSegMasks, PackSAMAInputs,
-                                         RefVOSToRounds, SAM2FrameSource, SAM2ImageTransform, SampleFrames,
-                                         VideoDecode, VideoInit)
+from sama_mm.datasets import sama_collate
+from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadRegionMasks, LoadSegMasks,
+                                         PackSAMAInputs, QFormerPrompts, RefVOSToRounds, SAM2FrameSource,
+                                         SAM2ImageTransform, SAMA239KToRounds, SampleFrames, VideoDecode,
+                                         VideoInit)
 from sama_mm.evaluation.metrics import RVOSMetric
 from sama_mm.models import SAMA, SAMADataPreprocessor
+from sama_mm.models.necks import build_qformer_tokenizer
 
 with read_base():
     from .._base_.datasets.demo import *  # noqa: F401,F403
     from .._base_.default_runtime import *  # noqa: F401,F403
     from .._base_.models.internvl_tiny import *  # noqa: F401,F403
     from .._base_.models.sam2_tiny_256 import *  # noqa: F401,F403
+    from .._base_.models.st_aggregator_tiny import *  # noqa: F401,F403
 
 backbone.update(freeze_vision=False, freeze_llm=False)  # noqa: F405
-model = dict(type=SAMA, backbone=backbone, seg_head=seg_head, neck=None,  # noqa: F405
+model = dict(type=SAMA, backbone=backbone, neck=neck, seg_head=seg_head,  # noqa: F405
              data_preprocessor=dict(type=SAMADataPreprocessor), max_new_tokens=16, sam2_prompt_frames='dense')
 
-# Pipelines at the tiny input sizes: 8 sparse frames (every 3rd), 2 dense frames.
-tokenizer = backbone['tokenizer']  # noqa: F405
+# Pipelines at the tiny sizes: 8 sparse frames (every 3rd) -> 8 context tokens per round, 2 dense frames,
+# 4 LLM tokens per frame (a 2x2 grid for region pooling).
 sampling = dict(interval=3, max_frames=8, min_frames=4, num_dense=2)
-chat = dict(type=ChatTokenize, tokenizer=tokenizer, template=tiny_template, num_image_tokens=4,  # noqa: F405
-            context_tokens=False, max_length=1024)
-train_pipeline = [
-    dict(type=VideoInit),
-    dict(type=SampleFrames, dense_policy='uniform', **sampling),
-    dict(type=VideoDecode),
-    dict(type=RefVOSToRounds, question='Please segment {exp}.', answer='It is [SEG].'),
-    dict(type=LoadSegMasks),
-    dict(type=InternVLImageTransform, image_size=tiny_image_size),  # noqa: F405
-    dict(type=SAM2ImageTransform, image_size=256),
-    chat,
+chat = dict(type=ChatTokenize, tokenizer=backbone['tokenizer'], template=tiny_template,  # noqa: F405
+            num_image_tokens=4, context_tokens=True, max_length=1024)
+qformer = dict(type=QFormerPrompts, tokenizer=dict(type=build_qformer_tokenizer, tiny=True), grid_size=2)
+frames = [dict(type=VideoInit), dict(type=SampleFrames, dense_policy='uniform', **sampling), dict(type=VideoDecode)]
+images = [dict(type=InternVLImageTransform, image_size=tiny_image_size),  # noqa: F405
+          dict(type=SAM2ImageTransform, image_size=256)]
+rvos_round = dict(type=RefVOSToRounds, question='Please segment {exp}.', answer='It is [SEG].')
+sama239k_train_pipeline = [
+    *frames,
+    dict(type=SAMA239KToRounds, task='conversation', max_rounds=4),
+    dict(type=LoadSegMasks), *images,
+    dict(chat, context_sep=''),
+    dict(type=LoadRegionMasks, box=True), qformer,
     dict(type=PackSAMAInputs),
 ]
+rvos_train_pipeline = [*frames, rvos_round, dict(type=LoadSegMasks), *images, dict(chat, context_sep='\n'), qformer,
+                       dict(type=PackSAMAInputs)]
 test_pipeline = [
-    dict(type=VideoInit),
-    dict(type=SampleFrames, dense_policy='first', **sampling),
-    dict(type=VideoDecode),
-    dict(type=RefVOSToRounds, question='Please segment {exp}.', answer='It is [SEG].'),
-    dict(type=InternVLImageTransform, image_size=tiny_image_size),  # noqa: F405
-    dict(chat, generation=True),
-    dict(type=SAM2FrameSource, image_size=256),
-    dict(type=PackSAMAInputs),
+    dict(type=VideoInit), dict(type=SampleFrames, dense_policy='first', **sampling), dict(type=VideoDecode),
+    rvos_round, images[0], dict(chat, context_sep='\n', generation=True), qformer,
+    dict(type=SAM2FrameSource, image_size=256), dict(type=PackSAMAInputs),
 ]
 
 train_dataloader = dict(
-    batch_size=2, num_workers=0, collate_fn=dict(type=pseudo_collate),
+    batch_size=2, num_workers=0, collate_fn=dict(type=sama_collate),
     sampler=dict(type=DefaultSampler, shuffle=True),
-    dataset=dict(type=ConcatDataset, datasets=[dict(mevis_demo_train, pipeline=train_pipeline),  # noqa: F405
-                                               dict(rvos_demo_train, pipeline=train_pipeline)]))  # noqa: F405
+    dataset=dict(type=ConcatDataset, ignore_keys=['dataset_name'], datasets=[
+        dict(sama239k_demo, pipeline=sama239k_train_pipeline),  # noqa: F405
+        dict(mevis_demo_train, pipeline=rvos_train_pipeline),  # noqa: F405
+        dict(rvos_demo_train, pipeline=rvos_train_pipeline)]))  # noqa: F405
 val_dataloader = dict(
-    batch_size=1, num_workers=0, collate_fn=dict(type=pseudo_collate),
+    batch_size=1, num_workers=0, collate_fn=dict(type=sama_collate),
     sampler=dict(type=DefaultSampler, shuffle=False),
     dataset=dict(mevis_demo_valid_u, pipeline=test_pipeline))  # noqa: F405
 test_dataloader = val_dataloader

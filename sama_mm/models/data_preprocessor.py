@@ -25,7 +25,8 @@ class SAMADataPreprocessor(BaseDataPreprocessor):
     input_ids=[...], ...), data_samples=[SAMADataSample, ...])`` (a list of per-sample input dicts works too).
 
     Output: ``dict(inputs=dict(pixel_values=list, dense_positions=list, input_ids=[B, L], labels=[B, L],
-    attention_mask=[B, L] bool, sam2_pixel_values=list or None, sam2_frames=list or None), data_samples=list)``.
+    attention_mask=[B, L] bool, sam2_pixel_values=list or None, sam2_frames=list or None, neck_turns=list or
+    None), data_samples=list)``.
     """
 
     def __init__(self, pad_token_id: int = 0, pixel_dtype: str = 'float32', non_blocking: bool = False):
@@ -55,11 +56,20 @@ class SAMADataPreprocessor(BaseDataPreprocessor):
                                if all('sam2_pixel_values' in s for s in samples) else None),
             # On-demand frame sources for SAM2 tracking at inference (decoded and moved by the head).
             sam2_frames=[s['sam2_frames'] for s in samples] if all('sam2_frames' in s for s in samples) else None,
+            neck_turns=([self._turns(s['neck_turns']) for s in samples]
+                        if all('neck_turns' in s for s in samples) else None),
         )
         data_samples = data.get('data_samples')
         if data_samples is not None:
             data_samples = self.cast_data(list(data_samples))
         return dict(inputs=inputs, data_samples=data_samples)
+
+    def _turns(self, turns: List[dict]) -> List[dict]:
+        """Move the aggregator inputs of one sample (Q-Former ids and region masks) to the device."""
+        return [dict(turn, qformer_input_ids=self.cast_data(turn['qformer_input_ids']),
+                     qformer_attention_mask=self.cast_data(turn['qformer_attention_mask']),
+                     regions=[dict(r, mask16=self.cast_data(r['mask16']), mask112=self.cast_data(r['mask112']))
+                              for r in turn['regions']]) for turn in turns]
 
     def _pixels(self, value) -> torch.Tensor:
         return self.cast_data(torch.as_tensor(value)).to(self.pixel_dtype)

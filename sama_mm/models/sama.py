@@ -26,8 +26,10 @@ class SAMA(BaseModel):
             ``img_context_token_id``, ``seg_token_id``.
         seg_head (dict): Config of the mask head (``SAM2SegHead``): ``project``, ``forward_train``, ``loss``,
             ``predict``. Its ``llm_hidden_size`` is filled from the backbone when missing.
-        neck (dict, optional): Config of a neck called as ``neck(visual_tokens, data_sample)`` returning the
-            extra ``[N, H]`` embeddings that follow the dense frames in the placeholder order.
+        neck (dict, optional): Config of a context aggregator (``STAggregator``) called as
+            ``neck(visual_tokens [T, N, H], neck_turns)`` (``neck_turns`` from the ``QFormerPrompts`` transform);
+            it returns the ``[P * T + 2 * R, H]`` context and region embeddings that follow the dense frames in
+            the placeholder order. Its ``llm_hidden_size`` is filled from the backbone when missing.
         data_preprocessor (dict, optional): Defaults to :class:`SAMADataPreprocessor`.
         max_new_tokens (int): Generation limit of ``predict``.
         sam2_prompt_frames (str): Which frames SAM2 is prompted on at inference: ``'dense'`` (the frames the
@@ -47,6 +49,10 @@ class SAMA(BaseModel):
         if seg_head.get('llm_hidden_size') is None:
             seg_head['llm_hidden_size'] = self.backbone.hidden_size
         self.seg_head = MODELS.build(seg_head)
+        if neck is not None:
+            neck = dict(neck)
+            if neck.get('llm_hidden_size') is None:
+                neck['llm_hidden_size'] = self.backbone.hidden_size
         self.neck = MODELS.build(neck) if neck is not None else None
         self.max_new_tokens = max_new_tokens
         self.sam2_prompt_frames = sam2_prompt_frames
@@ -59,16 +65,20 @@ class SAMA(BaseModel):
         return list(tokens.split(counts))
 
     def _context_embeddings(self, visual: torch.Tensor, dense_positions: torch.Tensor,
-                            data_sample: Optional[SAMADataSample]) -> torch.Tensor:
+                            neck_turns: Optional[List[dict]], data_sample: Optional[SAMADataSample]) -> torch.Tensor:
         """The embeddings for one sample's ``<IMG_CONTEXT>`` slots, in slot order."""
         parts = [visual[dense_positions].flatten(0, 1)]
         if self.neck is not None:
-            parts.append(self.neck(visual, data_sample))
+            if neck_turns is None:
+                raise ValueError(f'{_describe(data_sample)}: the model has a neck but the sample has no '
+                                 '"neck_turns" (put QFormerPrompts in the pipeline)')
+            parts.append(self.neck(visual, neck_turns))
         return torch.cat(parts)
 
     def build_inputs_embeds(self, input_ids: torch.Tensor, visual: List[torch.Tensor],
                             dense_positions: Sequence[torch.Tensor],
-                            data_samples: Optional[Sequence[SAMADataSample]]) -> torch.Tensor:
+                            data_samples: Optional[Sequence[SAMADataSample]],
+                            neck_turns: Optional[Sequence[List[dict]]] = None) -> torch.Tensor:
         """Token embeddings with every ``<IMG_CONTEXT>`` slot replaced by its visual/context embedding.
 
         Raises:
@@ -80,7 +90,8 @@ class SAMA(BaseModel):
         rows = []
         for b in range(len(input_ids)):
             sample = data_samples[b] if data_samples is not None else None
-            fill = self._context_embeddings(visual[b], dense_positions[b], sample)
+            turns = neck_turns[b] if neck_turns is not None else None
+            fill = self._context_embeddings(visual[b], dense_positions[b], turns, sample)
             n_slots = int(slots[b].sum())
             if n_slots != len(fill):
                 raise ValueError(f'{_describe(sample)}: the prompt has {n_slots} <IMG_CONTEXT> tokens but '
@@ -101,7 +112,8 @@ class SAMA(BaseModel):
     def _forward(self, inputs: dict, data_samples: Optional[List[SAMADataSample]] = None) -> torch.Tensor:
         """The LLM's last hidden states ``[B, L, H]`` for the (teacher-forced) sequences."""
         visual = self.extract_feat(inputs['pixel_values'])
-        embeds = self.build_inputs_embeds(inputs['input_ids'], visual, inputs['dense_positions'], data_samples)
+        embeds = self.build_inputs_embeds(inputs['input_ids'], visual, inputs['dense_positions'], data_samples,
+                                          inputs.get('neck_turns'))
         hidden, _ = self.backbone.forward_llm(embeds, inputs['attention_mask'])
         return hidden
 
@@ -155,7 +167,9 @@ class SAMA(BaseModel):
         for b, sample in enumerate(data_samples):
             length = int(inputs['attention_mask'][b].sum())
             ids = inputs['input_ids'][b:b + 1, :length]
-            embeds = self.build_inputs_embeds(ids, visual[b:b + 1], inputs['dense_positions'][b:b + 1], [sample])
+            turns = inputs['neck_turns'][b:b + 1] if inputs.get('neck_turns') is not None else None
+            embeds = self.build_inputs_embeds(ids, visual[b:b + 1], inputs['dense_positions'][b:b + 1], [sample],
+                                              turns)
             out_ids, out_hidden, _ = self.backbone.generate(
                 embeds, torch.ones_like(ids, dtype=torch.bool), max_new_tokens=self.max_new_tokens,
                 stop_words=template.stop_words)

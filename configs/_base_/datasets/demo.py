@@ -44,7 +44,8 @@ train_dataloader = dict(
     batch_size=1,
     num_workers=0,
     sampler=dict(type=DefaultSampler, shuffle=True),
-    dataset=dict(type=ConcatDataset, datasets=[sama239k_demo, mevis_demo_train, rvos_demo_train]))
+    dataset=dict(type=ConcatDataset, ignore_keys=['dataset_name'],
+                 datasets=[sama239k_demo, mevis_demo_train, rvos_demo_train]))
 val_dataloader = dict(
     batch_size=1,
     num_workers=0,
