@@ -7,7 +7,8 @@ import torch
 from mmengine.config import Config
 
 from sama_mm.datasets import RefVOSDataset, SAMA239KDataset
-from sama_mm.datasets.transforms import ChatTokenize, PackSAMAInputs, SAM2ImageTransform
+from sama_mm.datasets.transforms import ChatTokenize, PackSAMAInputs, QFormerPrompts, SAM2ImageTransform
+from sama_mm.models.necks import build_qformer_tokenizer
 from sama_mm.structures import SAMADataSample
 from tests.conftest import REPO_ROOT
 from tests.datasets.tiny_tokenizer import make_tiny_tokenizer
@@ -31,6 +32,8 @@ def pipeline_of(cfg, name, tok, sam2_size=None):
     for step in steps:
         if step['type'] is ChatTokenize:
             step['tokenizer'] = tok
+        if step['type'] is QFormerPrompts:
+            step['tokenizer'] = build_qformer_tokenizer(tiny=True)
         if step['type'] is SAM2ImageTransform and sam2_size:
             step['image_size'] = sam2_size
     return steps

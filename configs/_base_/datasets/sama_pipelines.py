@@ -9,8 +9,9 @@ from mmengine.config import read_base
 from transformers import AutoTokenizer
 
 from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadRegionMasks, LoadSegMasks,
-                                         PackSAMAInputs, RefVOSToRounds, SAM2FrameSource, SAM2ImageTransform,
-                                         SAMA239KToRounds, SampleFrames, VideoDecode, VideoInit)
+                                         PackSAMAInputs, QFormerPrompts, RefVOSToRounds, SAM2FrameSource,
+                                         SAM2ImageTransform, SAMA239KToRounds, SampleFrames, VideoDecode, VideoInit)
+from sama_mm.models.necks import build_qformer_tokenizer
 
 with read_base():
     from ..models.internvl_1b import backbone_template, checkpoint_root
@@ -19,6 +20,9 @@ tokenizer = dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_pa
                  trust_remote_code=False)
 template = backbone_template
 context_tokens = True   # SAMA: one context token per sparse frame per round, <mask> region prompts allowed.
+# The temporal Q-Former's tokenizer: a local bert-base-uncased vocab (+ SAMA's specials), never downloaded.
+qformer = dict(type=QFormerPrompts, tokenizer=dict(type=build_qformer_tokenizer,
+                                                   vocab_file=checkpoint_root + '/bert-base-uncased'))
 
 sampling = dict(interval=3, max_frames=32, min_frames=8, num_dense=5)
 
@@ -34,6 +38,7 @@ sama239k_train_pipeline = [
     dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
          context_tokens=context_tokens, context_sep='', max_length=8192),
     dict(type=LoadRegionMasks, box=True),  # after ChatTokenize: regions of rounds dropped for length go too
+    qformer,
     dict(type=PackSAMAInputs),
 ]
 
@@ -48,6 +53,7 @@ rvos_train_pipeline = [
     dict(type=SAM2ImageTransform, image_size=1024),
     dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
          context_tokens=context_tokens, context_sep='\n', max_length=8192),
+    qformer,
     dict(type=PackSAMAInputs),
 ]
 train_pipeline = sama239k_train_pipeline
@@ -62,6 +68,7 @@ rvos_test_pipeline = [
     dict(type=InternVLImageTransform, image_size=448),
     dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
          context_tokens=context_tokens, context_sep='\n', max_length=8192, generation=True),
+    qformer,
     dict(type=SAM2FrameSource, image_size=1024),
     dict(type=PackSAMAInputs),
 ]
