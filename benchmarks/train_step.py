@@ -1,0 +1,195 @@
+#!/usr/bin/env python
+"""Time and memory of one SAMA training step, with and without gradient checkpointing, in one run.
+
+Models:
+
+* ``demo``: ``configs/demo/sama_tiny_demo.py`` on a demo SAMA-239K sample as its pipeline packs it.
+* ``1b_4layers``: the SAMA-1B architecture (``configs/sama/sama_1b_sama239k_rvos.py``: real widths of the
+  ViT, projector, Qwen2.5-0.5B LLM, aggregator and head) with 4 LLM layers; to fit these CPUs the ViT keeps
+  2 of its 24 layers and SAM2 is Hiera-T at 512 px (both frozen, so they hold no activations for backward),
+  and all weights are random. The sample is
+  realistic: 32 sparse frames at 448 px (32 context tokens), 5 dense frames (5 x 256 visual tokens, SAM2 on
+  them), a question with one region prompt and a 200-token answer with 2 ``[SEG]`` (about 1,560 tokens).
+
+Each (model, checkpointing) pair runs in a fresh subprocess: one warm-up step, then timed steps. Memory is the
+process RSS sampled every millisecond by a thread: *held* is the RSS just before the step, *peak* the highest
+RSS seen during it, and activation memory is peak - held. ``ckpt_act_mem_ratio`` = checkpointed / plain
+activation memory of ``1b_4layers`` (aim <= 0.6); ``ckpt_time_ratio`` the same for step time.
+
+Usage:
+    python benchmarks/train_step.py [--steps 2] [--demo-root data/demo]
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import threading
+import time
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+class PeakRSS:
+    """Sample this process's RSS in a background thread; ``peak`` is the highest value seen."""
+
+    def __init__(self, interval: float = 0.001):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self):
+        self.peak = _rss_bytes()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def _realistic_1b_batch(model, tokenizer):
+    """One packed sample of the realistic shape, made of random pixels and a synthetic conversation."""
+    import torch
+
+    from sama_mm.structures import SAMADataSample
+    from sama_mm.structures.chat_template import get_chat_template
+    from sama_mm.structures.region_prompt import region_masks
+    from sama_mm.structures.tokens import IMG_CONTEXT, IMG_END, IMG_START, SEG_TOKEN, VP_END, VP_START
+
+    gen = torch.Generator().manual_seed(0)
+    num_sparse, dense = 32, [3, 9, 15, 22, 28]
+    template = get_chat_template(model.backbone.template.name)
+    frames = '\n'.join(IMG_START + IMG_CONTEXT * 256 + IMG_END for _ in dense)
+    question = frames + IMG_CONTEXT * num_sparse + f'What is {VP_START}{IMG_CONTEXT * 2}{VP_END} doing?'
+    words = ' '.join(['word'] * 194)
+    answer = f'<p> The person </p> {SEG_TOKEN} holds <p> a knife </p> {SEG_TOKEN} and {words}.'
+    prompt_ids = tokenizer(template.user_turn(question), add_special_tokens=False)['input_ids']
+    answer_ids = tokenizer(answer + template.suffix, add_special_tokens=False)['input_ids']
+    answer_ids = answer_ids[:200] if len(answer_ids) > 200 else answer_ids
+    input_ids = prompt_ids + answer_ids
+    labels = [-100] * len(prompt_ids) + answer_ids
+    box = torch.zeros(300, 400)
+    box[50:200, 100:300] = 1
+    mask16, mask112 = region_masks(box)
+    qformer_ids = torch.randint(0, 30000, (24, ), generator=gen)
+    qformer_ids[5:7] = torch.tensor([30523, 30524])
+    inputs = dict(
+        pixel_values=torch.randn(num_sparse, 3, 448, 448, generator=gen),
+        dense_positions=torch.tensor(dense), input_ids=torch.tensor(input_ids), labels=torch.tensor(labels),
+        sam2_pixel_values=torch.randn(len(dense), 3, 512, 512, generator=gen),
+        neck_turns=[dict(qformer_input_ids=qformer_ids, qformer_attention_mask=torch.ones(24, dtype=torch.long),
+                         regions=[dict(frame=dense[0], mask16=mask16, mask112=mask112)])])
+    sample = SAMADataSample(metainfo=dict(video_id='synthetic'))
+    sample.gt_masks = (torch.rand(2, len(dense), 300, 400, generator=gen) > 0.5).to(torch.uint8)
+    return dict(inputs=[inputs], data_samples=[sample]), len(input_ids)
+
+
+def run_one(name: str, checkpointing: bool, steps: int, demo_root: str) -> dict:
+    """Build the model, make its batch and time ``steps`` training steps (after one warm-up step)."""
+    import torch
+    from mmengine.config import Config
+
+    from sama_mm.datasets import sama_collate
+    from sama_mm.registry import DATASETS, MODELS
+    from sama_mm.utils import register_all_modules
+
+    register_all_modules()
+    torch.manual_seed(0)
+    if name == 'demo':
+        cfg = Config.fromfile(osp.join(REPO, 'configs/demo/sama_tiny_demo.py'))
+        cfg.model.backbone.use_activation_checkpointing = checkpointing
+        model = MODELS.build(cfg.model)
+        ds_cfg = cfg.train_dataloader.dataset.datasets[0]
+        ds_cfg.data_root = demo_root.rstrip('/') + '/'
+        batch = sama_collate([DATASETS.build(ds_cfg)[0]])
+        tokens = len(batch['inputs'][0]['input_ids'])
+    else:
+        from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
+        cfg = Config.fromfile(osp.join(REPO, 'configs/sama/sama_1b_sama239k_rvos.py'))
+        sam2 = Config.fromfile(osp.join(REPO, 'configs/_base_/models/sam2_tiny.py')).seg_head
+        sam2.hydra_overrides = ['++model.image_size=512',
+                                '++model.memory_attention.layer.self_attention.feat_sizes=[32,32]',
+                                '++model.memory_attention.layer.cross_attention.feat_sizes=[32,32]']
+        backbone = cfg.model.backbone
+        backbone.tokenizer = build_tiny_tokenizer(vocab_size=2048, template=backbone.template)
+        backbone.vision.num_hidden_layers = 2
+        backbone.llm.config.num_hidden_layers = 4
+        backbone.torch_dtype = 'float32'
+        backbone.use_activation_checkpointing = checkpointing
+        cfg.model.seg_head = sam2
+        cfg.model.data_preprocessor.pixel_dtype = 'float32'
+        model = MODELS.build(cfg.model)
+        batch, tokens = _realistic_1b_batch(model, model.backbone.tokenizer)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
+
+    def step():
+        data = model.data_preprocessor(batch, True)
+        losses = model.loss(**data)
+        optimizer.zero_grad(set_to_none=True)
+        sum(losses.values()).backward()
+        optimizer.step()
+
+    step()  # warm-up: optimizer state and lazy buffers exist before anything is measured
+    times, activations, held = [], [], 0
+    for _ in range(steps):
+        held = _rss_bytes()
+        with PeakRSS() as peak:
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+        activations.append(peak.peak - held)
+    return dict(model=name, checkpointing=checkpointing, tokens=tokens, step_s=min(times),
+                held_mb=held / 2**20, activation_mb=min(activations) / 2**20,
+                trainable_params=sum(p.numel() for p in params))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--steps', type=int, default=2, help='timed steps per configuration (min is reported)')
+    parser.add_argument('--demo-root', default=osp.join(REPO, 'data/demo'), help='the demo data set')
+    parser.add_argument('--child', nargs=2, metavar=('MODEL', 'CKPT'), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_one(args.child[0], args.child[1] == '1', args.steps, args.demo_root)))
+        return
+    if not osp.isfile(osp.join(args.demo_root, 'manifest.json')):
+        raise SystemExit(f'{args.demo_root}: no demo data (python data_converters/build_demo_data.py)')
+    results = {}
+    for name in ('demo', '1b_4layers'):
+        for ckpt in (False, True):
+            print(f'[train_step] {name} checkpointing={ckpt} ...', file=sys.stderr, flush=True)
+            out = subprocess.run([sys.executable, __file__, '--child', name, str(int(ckpt)), '--steps',
+                                  str(args.steps), '--demo-root', args.demo_root], capture_output=True, text=True,
+                                 cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO, HF_HUB_OFFLINE='1'))
+            if out.returncode != 0:
+                raise SystemExit(f'{name} (checkpointing={ckpt}) failed:\n{out.stderr[-3000:]}')
+            results[f'{name}_{"ckpt" if ckpt else "plain"}'] = json.loads(out.stdout.strip().splitlines()[-1])
+    plain, ckpt = results['1b_4layers_plain'], results['1b_4layers_ckpt']
+    figures = dict(
+        ckpt_act_mem_ratio=round(ckpt['activation_mb'] / plain['activation_mb'], 3),
+        ckpt_time_ratio=round(ckpt['step_s'] / plain['step_s'], 3),
+        demo_ckpt_act_mem_ratio=round(results['demo_ckpt']['activation_mb'] / results['demo_plain']['activation_mb'],
+                                      3),
+        **{f'{k}_{m}': round(v[m], 3) for k, v in results.items() for m in ('step_s', 'activation_mb', 'held_mb')},
+        tokens_1b=plain['tokens'], tokens_demo=results['demo_plain']['tokens'])
+    print(json.dumps(figures))
+
+
+if __name__ == '__main__':
+    main()
