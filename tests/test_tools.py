@@ -61,3 +61,30 @@ def test_trusted_loading_still_rejects_foreign_code(tmp_path):
         pickle.dump({'state_dict': {}, 'x': _Evil()}, f)
     with trusted_checkpoint_loading(), pytest.raises(pickle.UnpicklingError):
         torch.load(path, map_location='cpu')
+
+
+@pytest.mark.slow
+def test_demo_model_trains_evaluates_and_writes_a_submission(demo_root, tmp_path):
+    """The tiny SAMA through tools/train.py and tools/test.py: J&F on MeViS valid_u, then a server zip."""
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'demo').symlink_to(demo_root)
+    from tests.conftest import REPO_ROOT
+    config = f'{REPO_ROOT}/configs/demo/sama_tiny_demo.py'
+    work = tmp_path / 'work'
+    run_tool(f'{REPO_ROOT}/tools/train.py', config, '--work-dir', work, '--cfg-options',
+             'train_cfg.max_iters=2', 'train_cfg.val_interval=100', cwd=tmp_path, check=True)
+    ckpt = work / 'iter_2.pth'
+    assert ckpt.is_file()
+    metrics = tmp_path / 'metrics.json'
+    run_tool(f'{REPO_ROOT}/tools/test.py', config, ckpt, '--work-dir', work, '--out', metrics, cwd=tmp_path,
+             check=True)
+    values = json.loads(metrics.read_text())
+    assert set(values) >= {'rvos/J', 'rvos/F', 'rvos/J&F'} and 0 <= values['rvos/J&F'] <= 100
+    submission = tmp_path / 'submission'
+    run_tool(f'{REPO_ROOT}/tools/test.py', config, ckpt, '--work-dir', work, '--format-only', '--out', submission,
+             cwd=tmp_path, check=True)
+    import zipfile
+    with zipfile.ZipFile(f'{submission}.zip') as zf:
+        names = zf.namelist()
+    # Ref-YouTube-VOS layout: Annotations/<video>/<expression>/<frame>.png for every frame of every expression.
+    assert len(names) == 10 * 24 and all(n.startswith('Annotations/') and n.endswith('.png') for n in names)

@@ -1,0 +1,12 @@
+# Evaluate SAMA-1B on refytvos_valid (see configs/_base_/datasets/rvos_test.py; for 4B/8B import their config instead):
+#   python tools/test.py configs/sama/sama_1b_test_refytvos_valid.py CHECKPOINT
+from mmengine.config import read_base
+from mmengine.runner import TestLoop
+
+with read_base():
+    from .._base_.datasets.rvos_test import *  # noqa: F401,F403
+    from .sama_1b_sama239k_rvos import *  # noqa: F401,F403
+
+test_dataloader = refytvos_valid_loader  # noqa: F405
+test_evaluator = refytvos_valid_metric  # noqa: F405
+test_cfg = dict(type=TestLoop)
