@@ -14,10 +14,17 @@ Models:
 Each (model, checkpointing) pair runs in a fresh subprocess: one warm-up step, then timed steps. Memory is the
 process RSS sampled every millisecond by a thread: *held* is the RSS just before the step, *peak* the highest
 RSS seen during it, and activation memory is peak - held. ``ckpt_act_mem_ratio`` = checkpointed / plain
-activation memory of ``1b_4layers`` (aim <= 0.6); ``ckpt_time_ratio`` the same for step time.
+activation memory of ``1b_4layers`` (aim <= 0.6); ``ckpt_time_ratio`` the same for step time. Peak - held also
+counts the gradients and the optimizer's temporaries of the trainable parameters (about 200 M in SAMA-1B, most
+of them the aggregator's), which checkpointing cannot change, so the run also reports what the forward pass
+leaves saved for backward (memory after the forward - held; ``ckpt_forward_saved_ratio``).
+
+On a GPU (``--device cuda``) the models are ``1b_4layers`` and ``1b_full`` (the whole SAMA-1B: 24 ViT
+layers, 24 LLM layers, SAM2-Hiera-L at 1024 px), in bf16 autocast with fp32 master weights (as AmpOptimWrapper
+trains), and memory comes from the CUDA allocator (peak allocated during the step minus allocated before).
 
 Usage:
-    python benchmarks/train_step.py [--steps 2] [--demo-root data/demo]
+    python benchmarks/train_step.py [--steps 2] [--demo-root data/demo] [--device cuda]
 """
 import argparse
 import json
@@ -61,7 +68,7 @@ class PeakRSS:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def _realistic_1b_batch(model, tokenizer):
+def _realistic_1b_batch(model, tokenizer, sam2_size: int):
     """One packed sample of the realistic shape, made of random pixels and a synthetic conversation."""
     import torch
 
@@ -90,7 +97,7 @@ def _realistic_1b_batch(model, tokenizer):
     inputs = dict(
         pixel_values=torch.randn(num_sparse, 3, 448, 448, generator=gen),
         dense_positions=torch.tensor(dense), input_ids=torch.tensor(input_ids), labels=torch.tensor(labels),
-        sam2_pixel_values=torch.randn(len(dense), 3, 512, 512, generator=gen),
+        sam2_pixel_values=torch.randn(len(dense), 3, sam2_size, sam2_size, generator=gen),
         neck_turns=[dict(qformer_input_ids=qformer_ids, qformer_attention_mask=torch.ones(24, dtype=torch.long),
                          regions=[dict(frame=dense[0], mask16=mask16, mask112=mask112)])])
     sample = SAMADataSample(metainfo=dict(video_id='synthetic'))
@@ -98,7 +105,7 @@ def _realistic_1b_batch(model, tokenizer):
     return dict(inputs=[inputs], data_samples=[sample]), len(input_ids)
 
 
-def run_one(name: str, checkpointing: bool, steps: int, demo_root: str) -> dict:
+def run_one(name: str, checkpointing: bool, steps: int, demo_root: str, device: str = 'cpu') -> dict:
     """Build the model, make its batch and time ``steps`` training steps (after one warm-up step)."""
     import torch
     from mmengine.config import Config
@@ -120,74 +127,107 @@ def run_one(name: str, checkpointing: bool, steps: int, demo_root: str) -> dict:
     else:
         from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
         cfg = Config.fromfile(osp.join(REPO, 'configs/sama/sama_1b_sama239k_rvos.py'))
-        sam2 = Config.fromfile(osp.join(REPO, 'configs/_base_/models/sam2_tiny.py')).seg_head
-        sam2.hydra_overrides = ['++model.image_size=512',
-                                '++model.memory_attention.layer.self_attention.feat_sizes=[32,32]',
-                                '++model.memory_attention.layer.cross_attention.feat_sizes=[32,32]']
         backbone = cfg.model.backbone
         backbone.tokenizer = build_tiny_tokenizer(vocab_size=2048, template=backbone.template)
-        backbone.vision.num_hidden_layers = 2
-        backbone.llm.config.num_hidden_layers = 4
-        backbone.torch_dtype = 'float32'
+        backbone.torch_dtype = 'float32'  # fp32 master weights; bf16 compute comes from autocast on the GPU
         backbone.use_activation_checkpointing = checkpointing
-        cfg.model.seg_head = sam2
         cfg.model.data_preprocessor.pixel_dtype = 'float32'
-        model = MODELS.build(cfg.model)
-        batch, tokens = _realistic_1b_batch(model, model.backbone.tokenizer)
-    model.train()
+        sam2_size = 1024
+        if name == '1b_4layers':
+            backbone.llm.config.num_hidden_layers = 4
+            if device == 'cpu':
+                sam2_size = 512
+                backbone.vision.num_hidden_layers = 2
+                sam2 = Config.fromfile(osp.join(REPO, 'configs/_base_/models/sam2_tiny.py')).seg_head
+                sam2.hydra_overrides = ['++model.image_size=512',
+                                        '++model.memory_attention.layer.self_attention.feat_sizes=[32,32]',
+                                        '++model.memory_attention.layer.cross_attention.feat_sizes=[32,32]']
+                cfg.model.seg_head = sam2
+        with torch.device(device):
+            model = MODELS.build(cfg.model)
+        batch, tokens = _realistic_1b_batch(model, model.backbone.tokenizer, sam2_size)
+    model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
+    cuda = device.startswith('cuda')
+
+    after_forward = []
 
     def step():
-        data = model.data_preprocessor(batch, True)
-        losses = model.loss(**data)
+        with torch.autocast('cuda', dtype=torch.bfloat16, enabled=cuda):
+            data = model.data_preprocessor(batch, True)
+            losses = model.loss(**data)
+        after_forward.append(torch.cuda.memory_allocated() if cuda else _rss_bytes())
         optimizer.zero_grad(set_to_none=True)
         sum(losses.values()).backward()
         optimizer.step()
+        if cuda:
+            torch.cuda.synchronize()
 
     step()  # warm-up: optimizer state and lazy buffers exist before anything is measured
     times, activations, held = [], [], 0
     for _ in range(steps):
+        if cuda:
+            held = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            start = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - start)
+            activations.append(torch.cuda.max_memory_allocated() - held)
+            continue
         held = _rss_bytes()
         with PeakRSS() as peak:
             start = time.perf_counter()
             step()
             times.append(time.perf_counter() - start)
         activations.append(peak.peak - held)
-    return dict(model=name, checkpointing=checkpointing, tokens=tokens, step_s=min(times),
-                held_mb=held / 2**20, activation_mb=min(activations) / 2**20,
-                trainable_params=sum(p.numel() for p in params))
+    out = dict(model=name, checkpointing=checkpointing, tokens=tokens, step_s=min(times),
+               held_mb=held / 2**20, activation_mb=min(activations) / 2**20,
+               forward_saved_mb=(after_forward[-1] - held) / 2**20,
+               trainable_params=sum(p.numel() for p in params), device=device)
+    if cuda:
+        out.update(gpu=torch.cuda.get_device_name(), peak_mb=torch.cuda.max_memory_allocated() / 2**20)
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--steps', type=int, default=2, help='timed steps per configuration (min is reported)')
     parser.add_argument('--demo-root', default=osp.join(REPO, 'data/demo'), help='the demo data set')
+    parser.add_argument('--device', default='cpu', help="'cpu' (demo and 1b_4layers) or 'cuda' (1b_4layers, 1b_full)")
     parser.add_argument('--child', nargs=2, metavar=('MODEL', 'CKPT'), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.child[0], args.child[1] == '1', args.steps, args.demo_root)))
+        print(json.dumps(run_one(args.child[0], args.child[1] == '1', args.steps, args.demo_root, args.device)))
         return
-    if not osp.isfile(osp.join(args.demo_root, 'manifest.json')):
+    names = ('demo', '1b_4layers') if args.device == 'cpu' else ('1b_4layers', '1b_full')
+    if 'demo' in names and not osp.isfile(osp.join(args.demo_root, 'manifest.json')):
         raise SystemExit(f'{args.demo_root}: no demo data (python data_converters/build_demo_data.py)')
     results = {}
-    for name in ('demo', '1b_4layers'):
+    for name in names:
         for ckpt in (False, True):
             print(f'[train_step] {name} checkpointing={ckpt} ...', file=sys.stderr, flush=True)
             out = subprocess.run([sys.executable, __file__, '--child', name, str(int(ckpt)), '--steps',
-                                  str(args.steps), '--demo-root', args.demo_root], capture_output=True, text=True,
-                                 cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO, HF_HUB_OFFLINE='1'))
+                                  str(args.steps), '--demo-root', args.demo_root, '--device', args.device],
+                                 capture_output=True, text=True, cwd=REPO,
+                                 env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                                     [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]), HF_HUB_OFFLINE='1'))
             if out.returncode != 0:
                 raise SystemExit(f'{name} (checkpointing={ckpt}) failed:\n{out.stderr[-3000:]}')
             results[f'{name}_{"ckpt" if ckpt else "plain"}'] = json.loads(out.stdout.strip().splitlines()[-1])
     plain, ckpt = results['1b_4layers_plain'], results['1b_4layers_ckpt']
+    other = 'demo' if args.device == 'cpu' else '1b_full'
     figures = dict(
         ckpt_act_mem_ratio=round(ckpt['activation_mb'] / plain['activation_mb'], 3),
         ckpt_time_ratio=round(ckpt['step_s'] / plain['step_s'], 3),
-        demo_ckpt_act_mem_ratio=round(results['demo_ckpt']['activation_mb'] / results['demo_plain']['activation_mb'],
-                                      3),
-        **{f'{k}_{m}': round(v[m], 3) for k, v in results.items() for m in ('step_s', 'activation_mb', 'held_mb')},
-        tokens_1b=plain['tokens'], tokens_demo=results['demo_plain']['tokens'])
+        device=args.device, gpu=plain.get('gpu', ''), tokens_1b=plain['tokens'])
+    figures['ckpt_forward_saved_ratio'] = round(ckpt['forward_saved_mb'] / plain['forward_saved_mb'], 3)
+    figures[f'{other}_ckpt_act_mem_ratio'] = round(
+        results[f'{other}_ckpt']['activation_mb'] / results[f'{other}_plain']['activation_mb'], 3)
+    for key, value in results.items():
+        for measure in ('step_s', 'activation_mb', 'forward_saved_mb', 'held_mb', 'peak_mb'):
+            if measure in value:
+                figures[f'{key}_{measure}'] = round(value[measure], 3)
     print(json.dumps(figures))
 
 
