@@ -80,3 +80,14 @@ def test_without_the_neck_it_is_sa2va():
     model = _build_meta(cfg)
     assert model.neck is None
     assert not any(name.startswith('neck.') for name, _ in model.named_parameters())
+
+
+@pytest.mark.parametrize('size', sorted(SIZES))
+def test_pipelines_use_the_model_tokenizer_and_template(size):
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_{size}_sama239k_rvos.py')
+    backbone = cfg.model.backbone
+    for source in cfg.train_dataloader.dataset.datasets:
+        chat = [step for step in source.dataset.pipeline if 'template' in step]
+        assert len(chat) == 1
+        assert chat[0]['template'] == backbone.template
+        assert chat[0]['tokenizer'] == backbone.tokenizer

@@ -1,19 +1,14 @@
-# SAMA-4B / Sa2VA-4B backbone: InternVL2.5-4B = InternViT-300M-448px (V2.5) + Qwen2.5-3B-Instruct.
-# The chat template is phi3_chat although the LLM is Qwen2.5: inherited from Sa2VA and kept for checkpoint parity.
-# Weights come from a converted checkpoint (load_from / init_cfg); see internvl_1b.py.
+# SAMA-4B / Sa2VA-4B backbone: InternVL2.5-4B = InternViT-300M-448px (V2.5) + Qwen2.5-3B-Instruct; everything
+# else as internvl_1b.py. The chat template is phi3_chat although the LLM is Qwen2.5: inherited from Sa2VA and
+# kept for checkpoint parity.
+from mmengine.config import read_base
 from transformers import AutoTokenizer, Qwen2ForCausalLM
 
-from sama_mm.models.backbones.internvl_video_llm import InternVLVideoLLM
+with read_base():
+    from .internvl_1b import *  # noqa: F401,F403
 
-checkpoint_root = 'checkpoints'
 backbone_template = 'phi3_chat'
-
-internvit_300m = dict(image_size=448, patch_size=14, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                      intermediate_size=4096, layer_norm_eps=1e-6, qkv_bias=True, drop_path_rate=0.0)
-
-backbone = dict(
-    type=InternVLVideoLLM,
-    vision=internvit_300m,
+backbone.update(  # noqa: F405
     llm=dict(
         type=Qwen2ForCausalLM,
         # Qwen2.5-3B-Instruct sizes; vocab 151679 after resize; Sa2VA-4B stores a separate lm_head (untied).
@@ -22,16 +17,7 @@ backbone = dict(
                     rope_theta=1000000.0, rms_norm_eps=1e-6, hidden_act='silu', tie_word_embeddings=False,
                     use_sliding_window=False, sliding_window=32768, max_window_layers=70,
                     bos_token_id=151643, eos_token_id=151645)),
-    tokenizer=dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=checkpoint_root + '/Sa2VA-4B',
+    tokenizer=dict(type=AutoTokenizer.from_pretrained,
+                   pretrained_model_name_or_path=checkpoint_root + '/Sa2VA-4B',  # noqa: F405
                    trust_remote_code=False),
-    template=backbone_template,
-    downsample_ratio=0.5,
-    select_layer=-1,
-    ps_version='v2',
-    force_image_size=448,
-    freeze_vision=True,
-    freeze_llm=True,
-    llm_lora=None,
-    use_activation_checkpointing=True,
-    torch_dtype='bfloat16',
-)
+    template=backbone_template)

@@ -1,27 +1,8 @@
-# SAM2-Hiera-B+ segmentation head (~80.8M SAM2 parameters, random init unless sam2_checkpoint is set).
-# The SAM2.0 config (configs/sam2/...) is used on purpose: the released SAMA/Sa2VA checkpoints hold
-# exactly its parameters (the SAM2.1 configs add no_obj_embed_spatial and obj_ptr_tpos_proj).
-# llm_hidden_size is left None here: the model config that uses this head sets it to the LLM's
-# hidden size (896 for 1B, 2048 for 4B, 4096 for 8B), e.g.
-#     model = dict(..., seg_head=dict(seg_head, llm_hidden_size=896))
-from sama_mm.models.heads.sam2_seg_head import SAM2SegHead
+# SAM2-Hiera-B+ segmentation head (~80.8M SAM2 parameters): the large head's settings with another SAM2
+# size (see sam2_large.py for every option).
+from mmengine.config import read_base
 
-seg_head = dict(
-    type=SAM2SegHead,
-    sam2_config='configs/sam2/sam2_hiera_b+.yaml',
-    hydra_overrides=[],
-    llm_hidden_size=None,
-    sam2_checkpoint=None,
-    # Only the SAM2 mask decoder trains (plus text_hidden_fcs), as in the reference.
-    trainable=('sam_mask_decoder', ),
-    loss_mask=2.0,
-    loss_dice=0.5,
-    num_points=12544,
-    oversample_ratio=3.0,
-    importance_sample_ratio=0.75,
-    mask_threshold=0.5,
-    bf16_autocast=False,
-    suppress_no_object=False,
-    round_memory_to_bf16=False,
-    round_norm_to_bf16=False,
-)
+with read_base():
+    from .sam2_large import *  # noqa: F401,F403
+
+seg_head.update(sam2_config='configs/sam2/sam2_hiera_b+.yaml')  # noqa: F405
