@@ -1,7 +1,15 @@
 """Datasets of SAMA-239K, referring VOS and image grounding, their checks and safe readers."""
 from .check import CheckReport
 from .errors import DataError, PickleInputError, VideoReadError
+from .image_datasets import GCGDataset, LLaVADataset, OspreyDataset, RefCOCODataset
+from .lazy_index import LazyMaskDict, LazyRecordIndex
+from .mixture import MultitaskMixture
 from .refvos import RefVOSDataset
+from .revos import CounterKeyedRefVOSDataset, RefDAVIS17Dataset, ReVOSDataset
 from .sama239k import SAMA239KDataset
+from .sama239k_index import SAMA239KIndexedDataset
 
-__all__ = ['CheckReport', 'DataError', 'PickleInputError', 'VideoReadError', 'RefVOSDataset', 'SAMA239KDataset']
+__all__ = ['CheckReport', 'DataError', 'PickleInputError', 'VideoReadError', 'RefVOSDataset', 'SAMA239KDataset',
+           'SAMA239KIndexedDataset', 'ReVOSDataset', 'CounterKeyedRefVOSDataset', 'RefDAVIS17Dataset',
+           'RefCOCODataset', 'GCGDataset', 'OspreyDataset', 'LLaVADataset', 'MultitaskMixture', 'LazyRecordIndex',
+           'LazyMaskDict']
