@@ -5,11 +5,12 @@ from .image_datasets import GCGDataset, LLaVADataset, OspreyDataset, RefCOCOData
 from .lazy_index import LazyMaskDict, LazyRecordIndex
 from .mixture import MultitaskMixture
 from .refvos import RefVOSDataset
-from .revos import CounterKeyedRefVOSDataset, RefDAVIS17Dataset, ReVOSDataset
+from .revos import (CounterKeyedRefVOSDataset, MeViSDataset, RefDAVIS17Dataset, RefYouTubeVOSDataset,
+                    ReVOSDataset)
 from .sama239k import SAMA239KDataset
 from .sama239k_index import SAMA239KIndexedDataset
 
 __all__ = ['CheckReport', 'DataError', 'PickleInputError', 'VideoReadError', 'RefVOSDataset', 'SAMA239KDataset',
            'SAMA239KIndexedDataset', 'ReVOSDataset', 'CounterKeyedRefVOSDataset', 'RefDAVIS17Dataset',
            'RefCOCODataset', 'GCGDataset', 'OspreyDataset', 'LLaVADataset', 'MultitaskMixture', 'LazyRecordIndex',
-           'LazyMaskDict']
+           'LazyMaskDict', 'MeViSDataset', 'RefYouTubeVOSDataset']

@@ -174,3 +174,39 @@ class RefDAVIS17Dataset(CounterKeyedRefVOSDataset):
 
     METAINFO = dict(dataset_name='Ref-DAVIS17')
     DEFAULT_ORDER = 'sorted'
+
+
+@DATASETS.register_module()
+class MeViSDataset(SkipBadMixin, RefVOSDataset):
+    """MeViS (``mevis/{train,valid_u}/{JPEGImages, meta_expressions.json, mask_dict.json}``):
+    :class:`RefVOSDataset` with ``mask_file='mask_dict.json'`` by default and ``skip_bad``.
+
+    Args:
+        skip_bad (bool): Skip bad records/samples with a warning instead of raising. Defaults to False.
+        max_skips (int): Most replacements for one index with ``skip_bad``. Defaults to 20.
+        **kwargs: Passed to :class:`RefVOSDataset`.
+    """
+
+    METAINFO = dict(dataset_name='MeViS')
+
+    def __init__(self, ann_file: str = 'meta_expressions.json', mask_file: Optional[str] = 'mask_dict.json',
+                 skip_bad: bool = False, max_skips: int = 20, **kwargs):
+        self._init_skip_bad(skip_bad, max_skips)
+        super().__init__(ann_file=ann_file, mask_file=mask_file, **kwargs)
+
+
+@DATASETS.register_module()
+class RefYouTubeVOSDataset(SkipBadMixin, RefVOSDataset):
+    """Ref-YouTube-VOS (``rvos/``) from its indexed PNG annotations: :class:`RefVOSDataset` with ``skip_bad``.
+
+    Args:
+        skip_bad (bool): Skip bad records/samples with a warning instead of raising. Defaults to False.
+        max_skips (int): Most replacements for one index with ``skip_bad``. Defaults to 20.
+        **kwargs: Passed to :class:`RefVOSDataset`.
+    """
+
+    METAINFO = dict(dataset_name='Ref-YouTube-VOS')
+
+    def __init__(self, skip_bad: bool = False, max_skips: int = 20, **kwargs):
+        self._init_skip_bad(skip_bad, max_skips)
+        super().__init__(**kwargs)

@@ -12,8 +12,9 @@
 from mmengine.config import read_base
 from mmengine.dataset import DefaultSampler
 
-from sama_mm.datasets import (GCGDataset, LLaVADataset, MultitaskMixture, OspreyDataset, RefCOCODataset,
-                              RefVOSDataset, ReVOSDataset, SAMA239KIndexedDataset)
+from sama_mm.datasets import (GCGDataset, LLaVADataset, MeViSDataset, MultitaskMixture, OspreyDataset,
+                              RefCOCODataset, RefYouTubeVOSDataset, ReVOSDataset, SAMA239KIndexedDataset)
+from sama_mm.engine.hooks import DataSkipSummaryHook
 from sama_mm.datasets.transforms import SAMA239KToRounds
 
 with read_base():
@@ -47,16 +48,17 @@ refcoco_sources = [
     for name, refs in (('refcoco', 'refs_unc.json'), ('refcoco+', 'refs_unc.json'), ('refcocog', 'refs_umd.json'))]
 llava_source = dict(type=LLaVADataset, data_root=llava_root, ann_file='llava_v1_5_mix665k.json',
                     data_prefix=dict(img='llava_images'), skip_bad=skip_bad, pipeline=image_chat_train_pipeline)
-mevis_source = dict(type=RefVOSDataset, data_root=video_root + 'mevis/train/', ann_file='meta_expressions.json',
-                    mask_file='mask_dict.json', pipeline=rvos_train_pipeline)
+mevis_source = dict(type=MeViSDataset, data_root=video_root + 'mevis/train/', ann_file='meta_expressions.json',
+                    mask_file='mask_dict.json', skip_bad=skip_bad, pipeline=rvos_train_pipeline)
 revos_source = dict(type=ReVOSDataset, data_root=video_root + 'revos/', ann_file='meta_expressions_train_.json',
                     mask_file='mask_dict.json', foreground_file='mask_dict_foreground.json', skip_bad=skip_bad,
                     pipeline=rvos_train_pipeline)
 # Ref-YouTube-VOS train from its PNG annotations (the reference reads a counter-keyed pickle instead; with that
 # converted, use CounterKeyedRefVOSDataset(video_order='file', mask_file=...)).
-rvos_source = dict(type=RefVOSDataset, data_root=video_root + 'rvos/',
+rvos_source = dict(type=RefYouTubeVOSDataset, data_root=video_root + 'rvos/',
                    ann_file='meta_expressions/train/meta_expressions.json',
-                   data_prefix=dict(video='train/JPEGImages'), mask_dir='train/Annotations', pipeline=rvos_train_pipeline)
+                   data_prefix=dict(video='train/JPEGImages'), mask_dir='train/Annotations', skip_bad=skip_bad,
+                   pipeline=rvos_train_pipeline)
 gcg_sources = [
     dict(type=GCGDataset, data_root=glamm_root + 'annotations/', ann_file=ann, data_prefix=dict(img=data_root + img),
          skip_bad=skip_bad, pipeline=image_seg_train_pipeline)
@@ -90,3 +92,6 @@ train_dataloader = dict(
     sampler=dict(type=DefaultSampler, shuffle=True),
     dataset=dict(type=MultitaskMixture, datasets=[s for s, _, _ in mixture_sources],
                  repeats=[r for _, r, _ in mixture_sources], names=[n for _, _, n in mixture_sources]))
+
+# Logs, at the end of every epoch, how many bad samples skip_bad skipped (by kind) and records it dropped.
+custom_hooks = [dict(type=DataSkipSummaryHook)]
