@@ -120,39 +120,42 @@ class ImageChatDataset(SkipBadMixin, CheckedDataset):
             report.problems.append(exc)
             return report
         from PIL import Image
-        images = set()
+        sizes: Dict[str, Optional[Tuple[int, int]]] = {}  # image path -> (H, W), None when unreadable
         for info in infos:
             rid = f'{info["record_index"]} ({info["image_id"]})'
             path = info['img_path']
-            if path not in images:
-                images.add(path)
+            if path not in sizes:
+                sizes[path] = None
                 if not osp.isfile(path):
                     report.problems.append(DataError('missing_image', self.ann_file, f'image {path} not found', rid))
                     continue
                 try:
                     with Image.open(path) as img:
-                        width, height = img.size
+                        sizes[path] = (img.size[1], img.size[0])
                 except OSError as exc:
                     report.problems.append(DataError('unreadable_image', self.ann_file, f'{path}: {exc}', rid))
                     continue
-                for dim, actual in (('height', height), ('width', width)):
-                    if info[dim] is not None and info[dim] != actual:
-                        report.problems.append(DataError('size_mismatch', self.ann_file,
-                                                         f'record says {dim} {info[dim]}, {path} has {actual}', rid))
-                for key, seg in info['masks'].items():
-                    try:
-                        size = check_segmentation(seg, f'mask {key!r}')
-                    except MaskFormatError as exc:
-                        report.problems.append(DataError('malformed_rle', self.ann_file, str(exc), rid))
-                        continue
-                    if size is not None and size != (height, width):
-                        report.problems.append(DataError(
-                            'size_mismatch', self.ann_file,
-                            f'mask {key!r} is {size[0]}x{size[1]} but {path} is {height}x{width}', rid))
+            if sizes[path] is None:
+                continue
+            height, width = sizes[path]
+            for dim, actual in (('height', height), ('width', width)):
+                if info[dim] is not None and info[dim] != actual:
+                    report.problems.append(DataError('size_mismatch', self.ann_file,
+                                                     f'record says {dim} {info[dim]}, {path} has {actual}', rid))
+            for key, seg in info['masks'].items():
+                try:
+                    size = check_segmentation(seg, f'mask {key!r}')
+                except MaskFormatError as exc:
+                    report.problems.append(DataError('malformed_rle', self.ann_file, str(exc), rid))
+                    continue
+                if size is not None and size != (height, width):
+                    report.problems.append(DataError(
+                        'size_mismatch', self.ann_file,
+                        f'mask {key!r} is {size[0]}x{size[1]} but {path} is {height}x{width}', rid))
             for key in self._check_refs(info):
                 report.problems.append(DataError('unknown_object', self.ann_file,
                                                  f'object {key!r} is referenced but has no mask', rid))
-        report.counts = dict(records=n_records, samples=len(infos), images=len(images),
+        report.counts = dict(records=n_records, samples=len(infos), images=len(sizes),
                              rounds=sum(len(i['rounds']) for i in infos))
         return report
 

@@ -149,12 +149,12 @@ class CounterKeyedRefVOSDataset(SkipBadMixin, RefVOSDataset):
             infos, problems, n_videos = super().parse_annotations()
         finally:
             self.mask_file = mask_file
-        videos = list(load_json(self.ann_file)['videos'])
+        meta = load_json(self.ann_file)['videos']  # already validated by the parent parser
+        videos = list(meta)
         rank = {vid: i for i, vid in enumerate(sorted(videos) if self.video_order == 'sorted' else videos)}
         infos.sort(key=lambda info: (rank[info['video_id']], info['exp_id']))
         # The counter runs over every expression of the file, including any the parser rejected.
         counter, keys = 0, {}
-        meta = load_json(self.ann_file)['videos']
         for vid in sorted(videos, key=rank.get):
             exps = meta[vid].get('expressions') if isinstance(meta[vid], dict) else None
             for exp_id in sorted(exps or {}):

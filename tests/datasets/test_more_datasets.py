@@ -165,3 +165,16 @@ def test_image_mask_errors_name_file_and_record(tmp_path, tok):
     assert not ds.check().ok
     assert np.isfinite(1)
     assert osp.isfile(root / 'osprey_conversation.json')
+
+
+def test_missing_image_names_file_and_record(tmp_path, tok):
+    root, images = tmp_path / 'glamm' / 'annotations', tmp_path / 'images'
+    fakes.make_gcg(str(root), str(images))
+    (images / 'g1.jpg').unlink()
+    ds = DATASETS.build(dict(type='GCGDataset', data_root=str(root), ann_file='GranDf_HA_GCG_train.json',
+                             data_prefix=dict(img=str(images)), pipeline=image_pipeline(tok)))
+    with pytest.raises(DataError, match=r'\[missing_image\] .*g1.jpg record 0 \(g1.jpg\)'):
+        ds[0]
+    problems = ds.check().problems
+    assert [(p.kind, p.record) for p in problems] == [('missing_image', '0 (g1.jpg)')]
+    assert 'GranDf_HA_GCG_train.json' in problems[0].file
