@@ -1,0 +1,97 @@
+# The SAMA training mixture (sama-reference section 2.5) with the reference repeat factors of the 1B/8B configs
+# (SAMA-239K x5; the 4B config uses x3: set sama239k_repeat = 3). Every source names its data_root here; change
+# data_root (or one source's *_root) to point at your copy. Not included: ChatUniVi video QA and Ref-SAV (no
+# dataset class yet).
+#
+# Large annotation files: build their indexes once and switch the SAMA-239K sources to them, e.g.
+#   python data_converters/build_annotation_index.py data/sama239k_data/sama239k_train_final.json
+#   python data_converters/build_annotation_index.py data/sama239k_data/mevis_train_mask_dict.json
+# then index_file='sama239k_train_final.index' instead of ann_file, mask dicts '*.index', and the
+# LoadIndexedSegMasks/LoadIndexedRegionMasks steps. Pickles (refs(unc).p, ref_youtube_train_mask_dict.pkl)
+# must be converted once with data_converters/pickle_to_json.py --trust-pickle-code-execution.
+from mmengine.config import read_base
+from mmengine.dataset import DefaultSampler
+
+from sama_mm.datasets import (GCGDataset, LLaVADataset, MeViSDataset, MultitaskMixture, OspreyDataset,
+                              RefCOCODataset, RefYouTubeVOSDataset, ReVOSDataset, SAMA239KIndexedDataset)
+from sama_mm.engine.hooks import DataSkipSummaryHook
+from sama_mm.datasets.transforms import SAMA239KToRounds
+
+with read_base():
+    from .image_pipelines import (image_chat_train_pipeline, image_region_train_pipeline, image_seg_train_pipeline,
+                                  refcoco_train_pipeline)
+    from .sama_pipelines import rvos_train_pipeline, sama239k_train_pipeline
+
+data_root = 'data/'
+video_root = data_root + 'video_datas/'
+sama239k_root = data_root + 'sama239k_data/'
+refseg_root = data_root + 'ref_seg/'
+coco2014_train = data_root + 'coco2014/train2014'
+glamm_root = data_root + 'glamm_data/'
+osprey_root = data_root + 'Osprey-724K/'
+llava_root = data_root + 'llava_data/'
+sama239k_repeat = 5
+skip_bad = True  # bad samples are skipped (deterministically replaced) and summarised each epoch
+
+sama239k_mask_dicts = dict(mevis='mevis_train_mask_dict.json', lvvis='lvvis_train_mask_dict.json',
+                           ref_youtube_vos='ref_youtube_train_mask_dict.json',  # converted from the released .pkl
+                           VidSTG='VidSTG_mask_dict_train_updated.json', sav='SAV_mask_dict_train.json')
+# The conversation pipeline with its rounds step (4th) replaced by description rounds (<= 3 per sample).
+sama239k_description_pipeline = (sama239k_train_pipeline[:3]
+                                  + [dict(type=SAMA239KToRounds, task='description', max_rounds=3)]
+                                  + sama239k_train_pipeline[4:])
+
+refcoco_sources = [
+    dict(type=RefCOCODataset, data_root=refseg_root + name + '/', ann_file=refs, instances_file='instances.json',
+         data_prefix=dict(img=coco2014_train), split='train', num_rounds=5, skip_bad=skip_bad,
+         pipeline=refcoco_train_pipeline)
+    for name, refs in (('refcoco', 'refs_unc.json'), ('refcoco+', 'refs_unc.json'), ('refcocog', 'refs_umd.json'))]
+llava_source = dict(type=LLaVADataset, data_root=llava_root, ann_file='llava_v1_5_mix665k.json',
+                    data_prefix=dict(img='llava_images'), skip_bad=skip_bad, pipeline=image_chat_train_pipeline)
+mevis_source = dict(type=MeViSDataset, data_root=video_root + 'mevis/train/', ann_file='meta_expressions.json',
+                    mask_file='mask_dict.json', skip_bad=skip_bad, pipeline=rvos_train_pipeline)
+revos_source = dict(type=ReVOSDataset, data_root=video_root + 'revos/', ann_file='meta_expressions_train_.json',
+                    mask_file='mask_dict.json', foreground_file='mask_dict_foreground.json', skip_bad=skip_bad,
+                    pipeline=rvos_train_pipeline)
+# Ref-YouTube-VOS train from its PNG annotations (the reference reads a counter-keyed pickle instead; with that
+# converted, use CounterKeyedRefVOSDataset(video_order='file', mask_file=...)).
+rvos_source = dict(type=RefYouTubeVOSDataset, data_root=video_root + 'rvos/',
+                   ann_file='meta_expressions/train/meta_expressions.json',
+                   data_prefix=dict(video='train/JPEGImages'), mask_dir='train/Annotations', skip_bad=skip_bad,
+                   pipeline=rvos_train_pipeline)
+gcg_sources = [
+    dict(type=GCGDataset, data_root=glamm_root + 'annotations/', ann_file=ann, data_prefix=dict(img=data_root + img),
+         skip_bad=skip_bad, pipeline=image_seg_train_pipeline)
+    for ann, img in (('OpenPsgGCG_train.json', 'coco2017/train2017'), ('GranDf_HA_GCG_train.json', 'grandf/train'),
+                     ('flickr_mergedGT_GCG_train.json', 'flickr30k/Flickr30K'),
+                     ('RefCOCOg_GCG_train.json', 'coco2014/train2014'))]
+osprey_sources = [
+    dict(type=OspreyDataset, data_root=osprey_root, ann_file=f'osprey_{part}.json',
+         data_prefix=dict(img=data_root + 'coco2017/train2017'), skip_bad=skip_bad, pipeline=image_region_train_pipeline)
+    for part in ('conversation', 'detail_description', 'part_level', 'short_form', 'lvis_positive_negative')]
+sama239k_conversation = dict(type=SAMA239KIndexedDataset, data_root=sama239k_root,
+                             ann_file='sama239k_train_final.json', mask_dicts=sama239k_mask_dicts, skip_bad=skip_bad,
+                             pipeline=sama239k_train_pipeline)
+sama239k_description = dict(sama239k_conversation, pipeline=sama239k_description_pipeline)
+
+# (source, repeat factor, name) in the reference ConcatDataset order.
+mixture_sources = (
+    [(s, 4, n) for s, n in zip(refcoco_sources, ('refcoco', 'refcoco+', 'refcocog'))]
+    + [(llava_source, 1, 'llava665k'), (mevis_source, 4, 'mevis'), (revos_source, 10, 'revos'),
+       (rvos_source, 4, 'ref_ytvos')]
+    + [(s, r, n) for s, r, n in zip(gcg_sources, (1, 10, 1, 1), ('gcg_openpsg', 'gcg_grandf', 'gcg_flickr',
+                                                                   'gcg_refcocog'))]
+    + [(s, 1, 'osprey_' + s['ann_file'][7:-5]) for s in osprey_sources]
+    + [(sama239k_conversation, sama239k_repeat, 'sama239k_conversation'),
+       (sama239k_description, sama239k_repeat, 'sama239k_description')])
+
+train_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type=DefaultSampler, shuffle=True),
+    dataset=dict(type=MultitaskMixture, datasets=[s for s, _, _ in mixture_sources],
+                 repeats=[r for _, r, _ in mixture_sources], names=[n for _, _, n in mixture_sources]))
+
+# Logs, at the end of every epoch, how many bad samples skip_bad skipped (by kind) and records it dropped.
+custom_hooks = [dict(type=DataSkipSummaryHook)]
