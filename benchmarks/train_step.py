@@ -4,7 +4,7 @@
 Models:
 
 * ``demo``: ``configs/demo/sama_tiny_demo.py`` on a demo SAMA-239K sample as its pipeline packs it.
-* ``1b_4layers``: the SAMA-1B architecture (``configs/sama/sama_1b_sama239k_rvos.py``: real widths of the
+* ``1b_4layers``: the SAMA-1B architecture (``configs/sama/sama_1b_mixture.py``: real widths of the
   ViT, projector, Qwen2.5-0.5B LLM, aggregator and head) with 4 LLM layers; to fit these CPUs the ViT keeps
   2 of its 24 layers and SAM2 is Hiera-T at 512 px (both frozen, so they hold no activations for backward),
   and all weights are random. The sample is
@@ -126,7 +126,7 @@ def run_one(name: str, checkpointing: bool, steps: int, demo_root: str, device: 
         tokens = len(batch['inputs'][0]['input_ids'])
     else:
         from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
-        cfg = Config.fromfile(osp.join(REPO, 'configs/sama/sama_1b_sama239k_rvos.py'))
+        cfg = Config.fromfile(osp.join(REPO, 'configs/sama/sama_1b_mixture.py'))
         backbone = cfg.model.backbone
         backbone.tokenizer = build_tiny_tokenizer(vocab_size=2048, template=backbone.template)
         backbone.torch_dtype = 'float32'  # fp32 master weights; bf16 compute comes from autocast on the GPU

@@ -5,7 +5,7 @@ from mmengine.runner import TestLoop
 
 with read_base():
     from .._base_.datasets.rvos_test import *  # noqa: F401,F403
-    from .sama_1b_sama239k_rvos import *  # noqa: F401,F403
+    from .sama_1b_mixture import *  # noqa: F401,F403
 
 test_dataloader = mevis_valid_u_loader  # noqa: F405
 test_evaluator = mevis_valid_u_metric  # noqa: F405

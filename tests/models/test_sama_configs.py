@@ -30,7 +30,7 @@ def _build_meta(cfg: Config):
 
 @pytest.fixture(scope='module', params=sorted(SIZES))
 def built(request):
-    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_{request.param}_sama239k_rvos.py')
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_{request.param}_mixture.py')
     return request.param, _build_meta(cfg)
 
 
@@ -56,7 +56,7 @@ def test_reference_freeze_policy(built):
 
 
 def test_swapping_the_sam2_size_is_one_line():
-    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_1b_sama239k_rvos.py')
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_1b_mixture.py')
     tiny = Config.fromfile(f'{REPO_ROOT}/configs/_base_/models/sam2_tiny.py')
     cfg.model.seg_head = tiny.seg_head  # the one-line change
     model = _build_meta(cfg)
@@ -65,7 +65,7 @@ def test_swapping_the_sam2_size_is_one_line():
 
 
 def test_swapping_the_llm_is_one_line():
-    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_1b_sama239k_rvos.py')
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_1b_mixture.py')
     other = Config.fromfile(f'{REPO_ROOT}/configs/_base_/models/internvl_8b.py')
     cfg.model.backbone = other.backbone  # the one-line change; the neck and head follow the LLM's width
     model = _build_meta(cfg)
@@ -75,7 +75,7 @@ def test_swapping_the_llm_is_one_line():
 
 
 def test_without_the_neck_it_is_sa2va():
-    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_1b_sama239k_rvos.py')
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_1b_mixture.py')
     cfg.model.neck = None
     model = _build_meta(cfg)
     assert model.neck is None
@@ -84,10 +84,17 @@ def test_without_the_neck_it_is_sa2va():
 
 @pytest.mark.parametrize('size', sorted(SIZES))
 def test_pipelines_use_the_model_tokenizer_and_template(size):
-    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_{size}_sama239k_rvos.py')
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_{size}_mixture.py')
     backbone = cfg.model.backbone
     for source in cfg.train_dataloader.dataset.datasets:
-        chat = [step for step in source.dataset.pipeline if 'template' in step]
+        chat = [step for step in source.pipeline if 'template' in step]
         assert len(chat) == 1
         assert chat[0]['template'] == backbone.template
         assert chat[0]['tokenizer'] == backbone.tokenizer
+
+
+def test_reference_mixture_repeats():
+    for size, expected in (('1b', 5), ('4b', 3), ('8b', 5)):
+        mixture = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_{size}_mixture.py').train_dataloader.dataset
+        repeats = dict(zip(mixture.names, mixture.repeats))
+        assert repeats['sama239k_conversation'] == repeats['sama239k_description'] == expected, size

@@ -7,7 +7,7 @@ from sama_mm.datasets.transforms import (ChatTokenize, ImageInit, InternVLImageT
                                          PackSAMAInputs, SAM2ImageTransform, SampleFrames, VideoDecode)
 
 with read_base():
-    from .sama_pipelines import context_tokens, template, tokenizer
+    from .sama_pipelines import context_tokens, qformer, template, tokenizer
 
 _frames = [dict(type=ImageInit), dict(type=SampleFrames, interval=1, max_frames=1, min_frames=1, num_dense=1),
            dict(type=VideoDecode)]
@@ -20,6 +20,7 @@ image_seg_train_pipeline = _frames + [
     dict(type=InternVLImageTransform, image_size=448),
     dict(type=SAM2ImageTransform, image_size=1024),
     _tokenize,
+    qformer,
     dict(type=PackSAMAInputs),
 ]
 # RefCOCO has no newline after the context tokens (reference section 1.6).
@@ -29,11 +30,13 @@ image_region_train_pipeline = _frames + [
     dict(type=InternVLImageTransform, image_size=448),
     _tokenize,
     dict(type=LoadImageMasks, targets=('region', ), box=True),
+    qformer,
     dict(type=PackSAMAInputs),
 ]
 # LLaVA visual chat: text answers only.
 image_chat_train_pipeline = _frames + [
     dict(type=InternVLImageTransform, image_size=448),
     _tokenize,
+    qformer,
     dict(type=PackSAMAInputs),
 ]

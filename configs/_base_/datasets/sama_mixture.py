@@ -13,7 +13,8 @@ from mmengine.config import read_base
 from mmengine.dataset import DefaultSampler
 
 from sama_mm.datasets import (GCGDataset, LLaVADataset, MeViSDataset, MultitaskMixture, OspreyDataset,
-                              RefCOCODataset, RefYouTubeVOSDataset, ReVOSDataset, SAMA239KIndexedDataset)
+                              RefCOCODataset, RefYouTubeVOSDataset, ReVOSDataset, SAMA239KIndexedDataset,
+                              sama_collate)
 from sama_mm.engine.hooks import DataSkipSummaryHook
 from sama_mm.datasets.transforms import SAMA239KToRounds
 
@@ -86,9 +87,10 @@ mixture_sources = (
        (sama239k_description, sama239k_repeat, 'sama239k_description')])
 
 train_dataloader = dict(
-    batch_size=1,
+    batch_size=2,  # per GPU, as the reference (x 4 accumulation steps x 8 GPUs = 64)
     num_workers=4,
     persistent_workers=True,
+    collate_fn=dict(type=sama_collate),
     sampler=dict(type=DefaultSampler, shuffle=True),
     dataset=dict(type=MultitaskMixture, datasets=[s for s, _, _ in mixture_sources],
                  repeats=[r for _, r, _ in mixture_sources], names=[n for _, _, n in mixture_sources]))

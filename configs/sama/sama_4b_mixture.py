@@ -1,24 +1,28 @@
-# SAMA-8B: InternVL2.5-8B (InternLM2.5-7B, H=4096) + STAggregator + SAM2-Hiera-L, the released architecture, trained
+# SAMA-4B: InternVL2.5-4B (Qwen2.5-3B, H=2048; phi3_chat template as released) + STAggregator + SAM2-Hiera-L, the released architecture, trained
 # with the reference recipe (frozen ViT and LLM; mlp1, the aggregator, text_hidden_fcs and the SAM2 mask
-# decoder train; AdamW 4e-5, 1 epoch, bf16) on SAMA-239K and referring VOS. Start from a converted Sa2VA-8B
-# checkpoint: --cfg-options load_from=checkpoints/sa2va_8b.pth (tools/convert/from_hf.py).
+# decoder train; AdamW 4e-5, 1 epoch, bf16) on the reference multitask mixture. Start from a converted Sa2VA-4B
+# checkpoint: --cfg-options load_from=checkpoints/sa2va_4b.pth (tools/convert/from_hf.py).
 from mmengine.config import read_base
 
 from sama_mm.models import SAMA, SAMADataPreprocessor
 
 with read_base():
-    from .._base_.datasets.sama239k_rvos import *  # noqa: F401,F403
+    from .._base_.datasets.sama_mixture import *  # noqa: F401,F403
     from .._base_.default_runtime import *  # noqa: F401,F403
-    from .._base_.models.internvl_8b import *  # noqa: F401,F403
+    from .._base_.models.internvl_4b import *  # noqa: F401,F403
     from .._base_.models.sam2_large import *  # noqa: F401,F403
     from .._base_.models.st_aggregator import *  # noqa: F401,F403
     from .._base_.schedules.sama_1epoch import *  # noqa: F401,F403
 
+# The 4B recipe repeats the two SAMA-239K sources 3 times (1B and 8B: 5).
+mixture = train_dataloader['dataset']  # noqa: F405
+mixture['repeats'] = [3 if name.startswith('sama239k') else times
+                      for name, times in zip(mixture['names'], mixture['repeats'])]
 model = dict(type=SAMA, backbone=backbone, neck=neck, seg_head=seg_head,  # noqa: F405
              data_preprocessor=dict(type=SAMADataPreprocessor, pixel_dtype='bfloat16'), max_new_tokens=512)
 
 # The pipelines default to the 1B tokenizer and template: bind this model's.
 for source in train_dataloader['dataset']['datasets']:  # noqa: F405
-    for step in source['dataset']['pipeline']:
+    for step in source['pipeline']:
         if 'tokenizer' in step and 'template' in step:
             step.update(tokenizer=backbone['tokenizer'], template=backbone_template)  # noqa: F405
