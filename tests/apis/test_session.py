@@ -1,0 +1,145 @@
+"""ChatSession: KV-cached multi-turn equals full recomputation; features computed once; deterministic."""
+import pytest
+import torch
+
+from sama_mm.apis import SAMAInferencer
+from sama_mm.datasets.transforms.tokenize import ChatTokenize
+from sama_mm.structures.tokens import SEG_TOKEN
+from tests.apis.helpers import build_tiny_model, write_frame_folder
+
+
+@pytest.fixture(scope='module')
+def video(tmp_path_factory):
+    return write_frame_folder(str(tmp_path_factory.mktemp('frames') / 'clip'), num_frames=8)
+
+
+@pytest.fixture(scope='module')
+def inferencer():
+    model, cfg = build_tiny_model(seed=0)
+    return SAMAInferencer.from_model(model, cfg, max_new_tokens=12)
+
+
+def _reference_ids(inferencer, session, rounds, generation=True):
+    """The conversation tokenized by the training transform (generation prompt for the last round)."""
+    s = inferencer.settings
+    tokenize = ChatTokenize(tokenizer=inferencer.model.backbone.tokenizer,
+                            template=inferencer.model.backbone.template.name,
+                            num_image_tokens=s['num_image_tokens'], context_tokens=False, max_length=4096,
+                            generation=generation)
+    rounds = [dict(r, gt_keys=['o'] * r['answer'].count(SEG_TOKEN)) for r in rounds]
+    return tokenize(dict(rounds=rounds, frame_indices=session.frame_indices,
+                         dense_positions=session.dense_positions, video_id='clip'))['input_ids']
+
+
+def _fresh_embeds(model, ids, pixel_session):
+    visual = model.extract_feat([_session_pixels(pixel_session)])
+    return model.build_inputs_embeds(torch.tensor([ids]), visual, [torch.tensor(pixel_session.dense_positions)],
+                                     None)
+
+
+def _session_pixels(session):
+    from sama_mm.datasets.transforms.image import resize_normalize
+    from sama_mm.datasets.transforms.loading import VideoDecode, VideoInit
+    info = VideoInit()(dict(video_path=session.video_path))
+    imgs = VideoDecode()(dict(info, frame_indices=session.frame_indices))['imgs']
+    return resize_normalize(imgs, session.settings['vit_image_size'])
+
+
+def test_multiturn_cache_equals_full_recomputation(inferencer, video):
+    model = inferencer.model
+    backbone = model.backbone
+    session = inferencer.open(video)
+    q1, q2, q3 = 'What is in the video?', 'Please segment the red square.', 'Where does it move?'
+    r1 = session.ask(q1, segment=False)
+    r2 = session.ask(q2, answer='It is [SEG].', segment=False)
+    r3 = session.ask(q3, segment=False)
+    assert [t.index for t in session.turns] == [0, 1, 2]
+
+    # The context is exactly what training would tokenize: BOS once, answer + SUFFIX + SEP per round.
+    rounds = [dict(question=q1, answer=r1.history_answer), dict(question=q2, answer='It is [SEG].'),
+              dict(question=q3, answer='')]
+    ref_ids = _reference_ids(inferencer, session, rounds)
+    assert session.cached_ids[:len(ref_ids)] == ref_ids
+    kept = session.cached_ids[len(ref_ids):]  # the generated tokens that agree with the canonical tokenization
+    assert kept == r3.token_ids[:len(kept)]
+    closed = rounds[:2] + [dict(question=q3, answer=r3.history_answer)]
+    assert session.context_ids() == _reference_ids(inferencer, session, closed, generation=False)
+
+    # Generating turn 3 from scratch over the whole conversation gives the same tokens and hidden states.
+    with torch.no_grad():
+        embeds = _fresh_embeds(model, ref_ids, session)
+        out = backbone.generate(embeds, None, max_new_tokens=12, stop_words=backbone.template.stop_words)
+    assert list(out.token_ids) == r3.token_ids
+    torch.testing.assert_close(out.hidden_states, r3.hidden_states, rtol=1e-4, atol=1e-5)
+
+    # Turn 2 (teacher-forced): its [SEG] hidden state equals the one of a full teacher-forced pass.
+    ref2 = _reference_ids(inferencer, session, rounds[:2] + [dict(question='x', answer='')])
+    with torch.no_grad():
+        hidden, _ = backbone.forward_llm(_fresh_embeds(model, ref2, session))
+    seg_pos = [i for i, t in enumerate(ref2) if t == backbone.seg_token_id]
+    assert len(seg_pos) == 1 and r2.seg_hidden.shape[0] == 1
+    torch.testing.assert_close(hidden[0, seg_pos], r2.seg_hidden, rtol=1e-4, atol=1e-5)
+
+
+def test_frame_features_once_per_session(inferencer, video, monkeypatch):
+    backbone = inferencer.model.backbone
+    calls = []
+    original = backbone.encode_images
+
+    def counting(pixel_values):
+        calls.append(pixel_values.shape[0])
+        return original(pixel_values)
+
+    monkeypatch.setattr(backbone, 'encode_images', counting)
+    session = inferencer.open(video)
+    for q in ('What is in the video?', 'And then?', 'Anything else?'):
+        session.ask(q, segment=False)
+    assert calls == [len(session.frame_indices)]
+
+
+def test_sam2_features_once_per_frame_per_turn(inferencer, video, monkeypatch):
+    encoder = inferencer.model.seg_head.sam2_model.image_encoder
+    frames_encoded = []
+    original = encoder.forward
+
+    def counting(x):
+        frames_encoded.append(x.shape[0])
+        return original(x)
+
+    monkeypatch.setattr(encoder, 'forward', counting)
+    session = inferencer.open(video)
+    r = session.ask('Segment the square and the background.', answer='<p>square</p> [SEG] and <p>bg</p> [SEG].')
+    assert r.num_objects == 2
+    assert tuple(r.masks.shape) == (2, session.num_frames, *session.ori_shape) and r.masks.dtype == torch.bool
+    assert sum(frames_encoded) == session.num_frames
+    frames_encoded.clear()
+    session.ask('Again.', answer='[SEG] [SEG] [SEG]')
+    assert sum(frames_encoded) == session.num_frames
+
+
+def test_sam2_prompt_frames_policy(inferencer, video, monkeypatch):
+    head = inferencer.model.seg_head
+    seen = {}
+    original = head.predict
+
+    def spy(images, prompts, cond_frames, *args, **kwargs):
+        seen['cond'] = list(cond_frames)
+        return original(images, prompts, cond_frames, *args, **kwargs)
+
+    monkeypatch.setattr(head, 'predict', spy)
+    session = inferencer.open(video)
+    session.ask('Segment it.', answer='[SEG]')
+    assert seen['cond'] == session.dense_frame_indices
+    monkeypatch.setattr(inferencer.model, 'sam2_prompt_frames', 'first')
+    session.ask('Again.', answer='[SEG]')
+    assert seen['cond'] == list(range(len(session.dense_positions)))
+
+
+def test_deterministic_and_regions_need_neck(inferencer, video):
+    a = inferencer.open(video).ask('Describe the video.', segment=False)
+    b = inferencer.open(video).ask('Describe the video.', segment=False)
+    assert a.token_ids == b.token_ids and a.answer == b.answer
+    session = inferencer.open(video)
+    with pytest.raises(ValueError, match='neck'):
+        session.ask('What is <mask> doing?', regions=[(0, (1, 2, 10, 12))])
+    assert session.turns == [] and session.cached_ids == []
