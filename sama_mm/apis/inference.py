@@ -135,7 +135,10 @@ class SAMAInferencer:
         self.settings = chat_cfg_from_config(cfg)
         self.settings.update(chat_cfg or {})
         model = MODELS.build(cfg.model)
-        if checkpoint is not None:
+        if checkpoint is not None and osp.isdir(checkpoint):
+            from sama_mm.apis.convert import load_our_folder
+            load_our_folder(model, checkpoint)  # a converted folder (a tied LM head may be stored once)
+        elif checkpoint is not None:
             load_checkpoint_strict(model, checkpoint)
         self.model = model.to(device).eval()
         self.device = torch.device(device)

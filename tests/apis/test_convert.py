@@ -110,6 +110,30 @@ def test_round_trip_is_exact(fake_released, tmp_path):
         convert_to_hf(ours, back)
 
 
+def test_converted_folder_chats(fake_released, tmp_path):
+    from sama_mm.apis import SAMAInferencer
+    from tests.apis.helpers import write_frame_folder
+    src, _ = fake_released
+    ours = str(tmp_path / 'ours')
+    convert_from_hf(src, ours, sam2_image_size=256, qformer_heads=2, verify=False)
+    # The converted tiny model keeps the neck; chat with it needs the neck wiring, so drop it here.
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ours, 'config.py'))
+    assert cfg.chat_cfg['num_image_tokens'] == 4 and cfg.chat_cfg['sam2_image_size'] == 256
+    cfg.model.neck = None
+    cfg.chat_cfg['context_tokens'] = False
+    state = {k: v for k, v in read_safetensors_folder(ours).items() if not k.startswith('neck.')}
+    from sama_mm.utils.weights import save_safetensors
+    ckpt = str(tmp_path / 'no_neck.safetensors')
+    save_safetensors(state, ckpt)
+    inferencer = SAMAInferencer(cfg, ckpt, chat_cfg=dict(max_new_tokens=3))
+    session = inferencer.open(write_frame_folder(str(tmp_path / 'clip'), num_frames=4))
+    result = session.ask('Hello?', segment=False)
+    assert len(result.token_ids) <= 3
+    with pytest.raises(StateDictMismatchError, match='unexpected keys: neck'):
+        SAMAInferencer(cfg, ours)
+
+
 def test_strict_loading_fails_on_missing_and_unexpected(fake_released, tmp_path):
     src, released = fake_released
     ours = str(tmp_path / 'ours')
