@@ -162,9 +162,13 @@ class SAMAInferencer:
             self.settings['max_new_tokens'] = int(model.max_new_tokens)
         return self
 
-    def open(self, video: str, frames: Optional[Sequence[str]] = None) -> 'ChatSession':
-        """Start a conversation about a video file or a frame folder (``frames``: names in a folder, in order)."""
-        return ChatSession(self, video, frames)
+    def open(self, video: str, frames: Optional[Sequence[str]] = None,
+             turn_context: Optional[Callable] = None) -> 'ChatSession':
+        """Start a conversation about a video file or a frame folder (``frames``: names in a folder, in order).
+
+        ``turn_context`` is the neck's per-turn input builder (see :class:`ChatSession`).
+        """
+        return ChatSession(self, video, frames, turn_context=turn_context)
 
     def __call__(self, video: str, question: str) -> TurnResult:
         """One question about a video (a session of one turn)."""
@@ -179,15 +183,22 @@ class ChatSession:
         video: Video file or frame folder.
         frames: Frame names of a frame folder (None: every image, sorted).
         progress: Optional ``callback(num_frames_done)`` called as SAM2 reads frames (for progress bars).
+        turn_context: For a model with a context-aggregator neck: ``f(session, question, regions) -> dict``, the
+            neck's input for one turn (for ``STAggregator``: ``qformer_input_ids``, optional
+            ``qformer_attention_mask`` and ``regions``). The neck is then called once per turn as
+            ``neck(visual, [turn], spatial=S)`` with its question-independent ``S = neck.encode_spatial(visual)``
+            computed once per session; its output (T context tokens, 2 per region) fills the turn's slots.
     """
 
     def __init__(self, inferencer: SAMAInferencer, video: str, frames: Optional[Sequence[str]] = None,
-                 progress: Optional[Callable[[int], None]] = None):
+                 progress: Optional[Callable[[int], None]] = None, turn_context: Optional[Callable] = None):
         self.inferencer = inferencer
         self.model = inferencer.model
         self.settings = s = inferencer.settings
         self.video_path = video
         self.progress = progress
+        self.turn_context = turn_context
+        self._spatial: Optional[Tensor] = None
         info = VideoInit()(dict(video_path=video, frames=list(frames) if frames is not None else None,
                                 video_id=osp.basename(str(video))))
         self.num_frames = int(info['num_frames'])
@@ -233,9 +244,15 @@ class ChatSession:
         parts = []
         if not self.turns:
             parts.append(self.visual[self.dense_positions].flatten(0, 1))
-        if self.model.neck is not None:
-            raise NotImplementedError('chat with a context-aggregator neck (context and region tokens per turn) '
-                                      'is not wired yet; use a neck=None model')
+        neck = self.model.neck
+        if neck is not None:
+            if self.turn_context is None:
+                raise NotImplementedError('this model has a context-aggregator neck: give the session a '
+                                          'turn_context builder (its per-turn Q-Former input and regions)')
+            if self._spatial is None and hasattr(neck, 'encode_spatial'):
+                self._spatial = neck.encode_spatial(self.visual)  # question independent: once per session
+            turn = self.turn_context(self, question, list(regions or []))
+            parts.append(neck(self.visual, [turn], spatial=self._spatial))
         if not parts:
             return self.visual.new_zeros(0, self.visual.shape[-1])
         return torch.cat(parts)

@@ -143,3 +143,53 @@ def test_deterministic_and_regions_need_neck(inferencer, video):
     with pytest.raises(ValueError, match='neck'):
         session.ask('What is <mask> doing?', regions=[(0, (1, 2, 10, 12))])
     assert session.turns == [] and session.cached_ids == []
+
+
+def test_neck_turn_context_plugs_in_and_stays_exact(video):
+    """A model with the tiny aggregator: per-turn context tokens through the hook, cache still exact."""
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from sama_mm.models.necks.st_aggregator import build_qformer_tokenizer, format_qformer_prompt
+    from sama_mm.registry import MODELS
+    from tests.apis.helpers import TINY_CONFIG
+    from tests.conftest import REPO_ROOT
+    cfg = Config.fromfile(TINY_CONFIG)
+    neck = Config.fromfile(osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'st_aggregator_tiny.py')).neck
+    cfg.model.neck = dict(neck, llm_hidden_size=64)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    inferencer = SAMAInferencer.from_model(model, cfg, max_new_tokens=6, context_tokens=True)
+    qtok = build_qformer_tokenizer(tiny=True)
+
+    def turn_context(session, question, regions):
+        return dict(qformer_input_ids=qtok(format_qformer_prompt(question), return_tensors='pt')['input_ids'][0],
+                    regions=regions)
+
+    session = inferencer.open(video, turn_context=turn_context)
+    with pytest.raises(NotImplementedError, match='turn_context'):
+        inferencer.open(video).ask('Hello?', segment=False)
+    calls = []
+    original = model.neck.encode_spatial
+    model.neck.encode_spatial = lambda v: calls.append(1) or original(v)
+    questions = ['What is in the video?', 'Where is the square?']
+    r1 = session.ask(questions[0], segment=False)
+    r2 = session.ask(questions[1], segment=False)
+    assert calls == [1]  # the spatial Q-Former runs once per session
+    rounds = [dict(question=questions[0], answer=r1.history_answer), dict(question=questions[1], answer='')]
+    tokenize = ChatTokenize(tokenizer=model.backbone.tokenizer, template='qwen_chat', num_image_tokens=4,
+                            context_tokens=True, max_length=4096, generation=True)
+    ref_ids = tokenize(dict(rounds=[dict(r, gt_keys=[]) for r in rounds], frame_indices=session.frame_indices,
+                            dense_positions=session.dense_positions, video_id='clip'))['input_ids']
+    assert session.cached_ids[:len(ref_ids)] == ref_ids
+    with torch.no_grad():
+        visual = model.extract_feat([_session_pixels(session)])[0]
+        turns = [turn_context(session, q, []) for q in questions]
+        fill = torch.cat([visual[session.dense_positions].flatten(0, 1), model.neck(visual, turns)])
+        ids = torch.tensor([ref_ids])
+        embeds = model.backbone.get_input_embeddings()(ids)
+        embeds = embeds.masked_scatter((ids == model.backbone.img_context_token_id)[..., None], fill)
+        out = model.backbone.generate(embeds, None, max_new_tokens=6)
+    assert list(out.token_ids) == r2.token_ids
+    torch.testing.assert_close(out.hidden_states, r2.hidden_states, rtol=1e-4, atol=1e-5)
