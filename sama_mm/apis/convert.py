@@ -163,8 +163,8 @@ def infer_llm_cfg(hf_config: dict, shapes: Dict[str, Sequence[int]]) -> dict:
     layer_prefix = 'language_model.model.layers.'
     cfg = {k: llm_config[k] for k in _LLM_FIELDS if k in llm_config and llm_config[k] is not None}
     cfg.update(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=_count_layers(shapes, layer_prefix))
-    if not internlm:
-        cfg['intermediate_size'] = _shape(shapes, layer_prefix + '0.mlp.gate_proj.weight')[0]
+    ffn_key = '0.feed_forward.w1.weight' if internlm else '0.mlp.gate_proj.weight'
+    cfg['intermediate_size'] = _shape(shapes, layer_prefix + ffn_key)[0]
     cfg['tie_word_embeddings'] = head_key not in shapes
     return dict(type=arch, config=cfg)
 
@@ -291,18 +291,6 @@ def write_config(path: str, model_cfg: dict, chat_cfg: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ I/O
-def _read_hf_shapes(src: str) -> Dict[str, Tuple[int, ...]]:
-    from safetensors import safe_open
-    index = osp.join(src, SAFETENSORS_INDEX)
-    files = sorted(set(json.load(open(index))['weight_map'].values())) if osp.isfile(index) else [SAFETENSORS_SINGLE]
-    shapes = {}
-    for name in files:
-        with safe_open(osp.join(src, name), framework='pt') as f:
-            for key in f.keys():
-                shapes[key] = tuple(f.get_slice(key).get_shape())
-    return shapes
-
-
 def _prepare_dst(dst: str, overwrite: bool) -> None:
     if osp.isdir(dst) and os.listdir(dst) and not overwrite:
         raise FileExistsError(f'{dst} is not empty (pass overwrite=True / --force to replace its files)')
@@ -401,8 +389,9 @@ def load_our_folder(model: nn.Module, folder: str, state: Optional[Dict[str, Ten
     """Load a converted folder's weights strictly; a tied LM head may be absent from the file."""
     state = dict(state if state is not None else read_safetensors_folder(folder))
     own = model.state_dict()
-    for head, embed in (('backbone.language_model.lm_head.weight', 'backbone.language_model.model.embed_tokens.weight'),
-                        ('backbone.language_model.output.weight', 'backbone.language_model.model.tok_embeddings.weight')):
+    llm = 'backbone.language_model.'
+    for head, embed in ((llm + 'lm_head.weight', llm + 'model.embed_tokens.weight'),
+                        (llm + 'output.weight', llm + 'model.tok_embeddings.weight')):
         if head in own and head not in state and embed in state and own[head].data_ptr() == own[embed].data_ptr():
             state[head] = state[embed]
     load_state_dict_strict(model, state, where=folder)

@@ -35,16 +35,23 @@ def build_tiny_model(seed: int = 0):
     return MODELS.build(cfg.model).eval(), cfg
 
 
-def overfit_answer(inferencer, video: str, question: str, answer: str, steps: int = 60, lr: float = 3e-3) -> None:
-    """Teach the tiny LLM (and ``mlp1``) to give ``answer`` to ``question`` about ``video`` (LM loss only)."""
-    from sama_mm.datasets.transforms.tokenize import IGNORE_INDEX
+def overfit_answer(inferencer, video: str, rounds, steps: int = 60, lr: float = 3e-3) -> None:
+    """Teach the tiny LLM a conversation about ``video`` (LM loss on the answers only).
+
+    Args:
+        rounds: ``[(question, answer), ...]``, tokenized as training does (``ChatTokenize``).
+    """
+    from sama_mm.datasets.transforms.tokenize import ChatTokenize
     model = inferencer.model
     session = inferencer.open(video)
-    prompt = session._turn_ids(question)
-    answer_ids = session._encode(answer + session.template.suffix)
-    ids = torch.tensor([prompt + answer_ids])
-    labels = torch.tensor([[IGNORE_INDEX] * len(prompt) + answer_ids])
     backbone = model.backbone
+    tokenize = ChatTokenize(tokenizer=backbone.tokenizer, template=backbone.template.name,
+                            num_image_tokens=inferencer.settings['num_image_tokens'], max_length=4096)
+    sample = tokenize(dict(rounds=[dict(question=q, answer=a, gt_keys=['o'] * a.count('[SEG]')) for q, a in rounds],
+                           frame_indices=session.frame_indices, dense_positions=session.dense_positions,
+                           video_id='train'))
+    ids = torch.tensor([sample['input_ids']])
+    labels = torch.tensor([sample['labels']])
     params = [p for p in backbone.language_model.parameters()]
     for p in params:
         p.requires_grad_(True)

@@ -14,6 +14,8 @@ from tests.conftest import REPO_ROOT, run_tool
 
 QUESTION = 'Please segment the red circle and the square.'
 ANSWER = '<p>circle</p> [SEG] and <p>square</p> [SEG].'
+QUESTION2 = 'What else?'
+ANSWER2 = 'Nothing else.'
 
 
 def _load_chat():
@@ -29,7 +31,7 @@ def trained_checkpoint(tmp_path_factory, demo_root):
     model, cfg = build_tiny_model(seed=0)
     inferencer = SAMAInferencer.from_model(model, cfg)
     video = str(demo_root / 'videos' / 'bikes_a.mp4')
-    overfit_answer(inferencer, video, QUESTION, ANSWER, steps=60)
+    overfit_answer(inferencer, video, [(QUESTION, ANSWER), (QUESTION2, ANSWER2)], steps=80)
     from sama_mm.utils.weights import save_safetensors
     path = str(tmp_path_factory.mktemp('ckpt') / 'tiny.safetensors')
     save_safetensors(model.state_dict(), path)
@@ -40,7 +42,7 @@ def trained_checkpoint(tmp_path_factory, demo_root):
 def test_chat_scripted_writes_answers_rle_and_overlay(trained_checkpoint, tmp_path, capsys):
     ckpt, video = trained_checkpoint
     questions = tmp_path / 'questions.txt'
-    questions.write_text(QUESTION + '\n\nWhat else?\n')
+    questions.write_text(QUESTION + '\n\n' + QUESTION2 + '\n')
     out = tmp_path / 'out'
     chat = _load_chat()
     results = chat.main([video, '--config', TINY_CONFIG, '--checkpoint', ckpt, '--questions', str(questions),
@@ -50,7 +52,7 @@ def test_chat_scripted_writes_answers_rle_and_overlay(trained_checkpoint, tmp_pa
     assert first.answer.startswith('<p>circle</p> [SEG] and <p>square</p> [SEG]') and first.num_objects == 2
 
     answers = json.load(open(out / 'answers.json'))
-    assert [t['question'] for t in answers['turns']] == [QUESTION, 'What else?']
+    assert [t['question'] for t in answers['turns']] == [QUESTION, QUESTION2]
     assert answers['turns'][0]['answer'] == first.answer
     assert answers['turns'][0]['objects'] == ['T1.1 circle', 'T1.2 square']
     num_frames = answers['num_frames']
