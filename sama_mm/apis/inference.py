@@ -38,7 +38,8 @@ from sama_mm.structures.tokens import IMG_CONTEXT, REGION_PLACEHOLDER
 DEFAULT_CHAT_CFG = dict(
     interval=3, max_frames=32, min_frames=8, num_dense=5, dense_policy='first',  # which frames the LLM sees
     vit_image_size=448, num_image_tokens=256, context_tokens=False, context_sep='', max_length=8192,
-    sam2_image_size=1024, sam2_chunk_size=None, max_new_tokens=None)
+    sam2_image_size=1024, sam2_chunk_size=None, max_new_tokens=None,
+    truncate_history=True)  # drop the oldest turns (keeping the frame block) when max_length is reached
 
 
 @dataclass
@@ -52,6 +53,7 @@ class TurnResult:
         token_ids: The answer tokens as generated (or as given with ``answer=``), stop token included.
         seg_hidden: ``[K, H]`` hidden states of the answer's ``[SEG]`` tokens.
         hidden_states: ``[n, H]``: token k's entry is the hidden state of the step that consumes token k.
+        regions: The region prompts of the question.
         masks: ``bool [K, N, H, W]``: one mask track per ``[SEG]`` over every frame of the video.
         seconds: Wall time of the turn (LLM + SAM2).
     """
@@ -63,6 +65,7 @@ class TurnResult:
     masks: Tensor
     seconds: float = 0.0
     hidden_states: Optional[Tensor] = field(default=None, repr=False)
+    regions: List[Any] = field(default_factory=list, repr=False)
     history_answer: str = field(default='', repr=False)
 
     @property
@@ -222,27 +225,31 @@ class ChatSession:
         self.cached_ids: List[int] = []  # the tokens the KV cache covers, in order
         self._pending: List[int] = []  # tokens to feed before the next question (the last answer's closing)
         self.turns: List[TurnResult] = []
+        self._context_start = 0  # index of the first turn still in the LLM context (see truncate)
 
     # ------------------------------------------------------------------------------------------------ text
     def _encode(self, text: str) -> List[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=False))
 
-    def _turn_ids(self, question: str) -> List[int]:
+    def _first_in_context(self) -> bool:
+        return len(self.turns) == self._context_start
+
+    def _turn_ids(self, question: str, first: Optional[bool] = None) -> List[int]:
         s = self.settings
-        first = not self.turns
+        first = self._first_in_context() if first is None else first
         frames = image_block_text(len(self.dense_positions), s['num_image_tokens']) if first else ''
         text = round_input_text(question, frames, len(self.frame_indices), s['context_tokens'], s['context_sep'])
         ids, _ = encode_round(self._encode, self.template, text, None)
         return (list(self._bos) if first else []) + ids
 
-    def _turn_fill(self, question: str, regions: Optional[Sequence[Any]]) -> Tensor:
+    def _turn_fill(self, question: str, regions: Optional[Sequence[Any]], first: Optional[bool] = None) -> Tensor:
         """The embeddings of this turn's ``<IMG_CONTEXT>`` slots, in order.
 
         Turn 0 starts with the dense frames' tokens. A model with a context-aggregator neck adds the turn's
         ``T`` context tokens and 2 tokens per region; that is where region prompts plug in.
         """
         parts = []
-        if not self.turns:
+        if self._first_in_context() if first is None else first:
             parts.append(self.visual[self.dense_positions].flatten(0, 1))
         neck = self.model.neck
         if neck is not None:
@@ -296,15 +303,22 @@ class ChatSession:
         if n_regions != len(regions or []):
             raise ValueError(f'the question has {n_regions} {REGION_PLACEHOLDER} but {len(regions or [])} regions')
         backbone = self.model.backbone
-        turn_ids = self._turn_ids(question)
-        fill = self._turn_fill(question, regions)
-        ids = self._pending + turn_ids
-        embeds = self._embed(ids, fill)
         s = self.settings
-        total = len(self.cached_ids) + len(ids)
+        turn_ids = self._turn_ids(question)
+        total = len(self.cached_ids) + len(self._pending) + len(turn_ids)
+        if total >= s['max_length'] and s['truncate_history']:
+            for keep in range(len(self.turns) - self._context_start - 1, -1, -1):
+                self.truncate(keep)
+                turn_ids = self._turn_ids(question)
+                total = len(self.cached_ids) + len(self._pending) + len(turn_ids)
+                if total < s['max_length']:
+                    break
         if total >= s['max_length']:
             raise ValueError(f'the conversation would need {total} tokens, max_length is {s["max_length"]}; start a '
                              f'new session')
+        fill = self._turn_fill(question, regions)
+        ids = self._pending + turn_ids
+        embeds = self._embed(ids, fill)
         if answer is None:
             out = backbone.generate(embeds, None, max_new_tokens=min(s['max_new_tokens'], s['max_length'] - total),
                                     stop_words=self.template.stop_words, past_key_values=self._cache)
@@ -329,7 +343,8 @@ class ChatSession:
         masks = self._segment(seg_hidden) if segment else \
             torch.zeros(0, self.num_frames, *self.ori_shape, dtype=torch.bool)
         result = TurnResult(len(self.turns), question, raw.strip(), gen_ids, seg_hidden.cpu(), masks,
-                            time.perf_counter() - start, hidden_states=hidden.cpu(), history_answer=raw)
+                            time.perf_counter() - start, hidden_states=hidden.cpu(), regions=list(regions or []),
+                            history_answer=raw)
         self.turns.append(result)
         return result
 
@@ -367,8 +382,34 @@ class ChatSession:
 
     # ------------------------------------------------------------------------------------------------ state
     def history(self) -> List[dict]:
-        """The rounds so far as ``dict(question, answer)`` (answers as kept in the context)."""
-        return [dict(question=t.question, answer=t.history_answer) for t in self.turns]
+        """The rounds in the LLM context as ``dict(question, answer)`` (answers as kept in the context)."""
+        return [dict(question=t.question, answer=t.history_answer) for t in self.turns[self._context_start:]]
+
+    @torch.no_grad()
+    def truncate(self, keep_last: int) -> None:
+        """Keep only the last ``keep_last`` turns in the LLM context (reference §7.2 item 9).
+
+        The context is rebuilt once as training would tokenize the kept rounds: BOS, the frame block in the first
+        kept round's instruction, then each round's answer + SUFFIX + SEP (teacher-forced, one forward pass).
+        ``turns`` keeps every result; only the context shrinks.
+        """
+        from transformers.cache_utils import DynamicCache
+        in_context = len(self.turns) - self._context_start
+        keep_last = max(0, min(int(keep_last), in_context))
+        self._context_start = len(self.turns) - keep_last
+        kept = self.turns[self._context_start:]
+        self._cache, self.cached_ids, self._pending = None, [], []
+        if not kept:
+            return
+        ids: List[int] = []
+        fills = []
+        for j, t in enumerate(kept):
+            ids += self._turn_ids(t.question, first=j == 0)
+            fills.append(self._turn_fill(t.question, t.regions, first=j == 0))
+            ids += self._encode(t.history_answer + self.template.suffix) + self._encode(self.template.sep)
+        embeds = self._embed(ids, torch.cat(fills))
+        _, self._cache = self.model.backbone.forward_llm(embeds, None, DynamicCache(), use_cache=True)
+        self.cached_ids = ids
 
     def context_ids(self) -> List[int]:
         """Every token of the conversation as training would tokenize it (cache + the queued closing tokens)."""
@@ -378,6 +419,7 @@ class ChatSession:
         """Forget the conversation (frames and their features stay)."""
         self._cache = None
         self.cached_ids, self._pending, self.turns = [], [], []
+        self._context_start = 0
 
 
 def masks_to_numpy(masks: Tensor) -> np.ndarray:

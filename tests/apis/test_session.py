@@ -198,3 +198,31 @@ def test_neck_turn_context_plugs_in_and_stays_exact(video):
         out = model.backbone.generate(embeds, None, max_new_tokens=6)
     assert list(out.token_ids) == r2.token_ids
     torch.testing.assert_close(out.hidden_states, r2.hidden_states, rtol=1e-4, atol=1e-5)
+
+
+def test_history_truncation_keeps_frames_and_last_turns(video):
+    model, cfg = build_tiny_model(seed=0)
+    inferencer = SAMAInferencer.from_model(model, cfg, max_new_tokens=6)
+    session = inferencer.open(video)
+    questions = ['What is in the video?', 'Where is the square?', 'What colour is it?']
+    for q in questions[:2]:
+        session.ask(q, segment=False)
+    session.truncate(1)
+    kept = [dict(question=questions[1], answer=session.turns[1].history_answer)]
+    assert session.context_ids() == _reference_ids(inferencer, session, kept, generation=False)
+    assert session.history() == kept and len(session.turns) == 2
+
+    # Automatic: a max_length the next turn does not fit drops the oldest turns.
+    needed = len(session.context_ids()) + 5  # the next question alone is longer than 5 tokens
+    inferencer.settings['max_length'] = needed
+    r3 = session.ask(questions[2], segment=False)
+    ref_ids = _reference_ids(inferencer, session, [dict(question=questions[2], answer='')])
+    assert session.cached_ids[:len(ref_ids)] == ref_ids
+    with torch.no_grad():
+        out = model.backbone.generate(_fresh_embeds(model, ref_ids, session), None,
+                                      max_new_tokens=min(6, needed - len(ref_ids)))
+    assert list(out.token_ids) == r3.token_ids
+    torch.testing.assert_close(out.hidden_states, r3.hidden_states, rtol=1e-4, atol=1e-5)
+    inferencer.settings['max_length'] = 10
+    with pytest.raises(ValueError, match='max_length'):
+        session.ask('Too long for any context?', segment=False)
