@@ -30,6 +30,7 @@ import json
 import math
 import os
 import os.path as osp
+import pprint
 import shutil
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -285,9 +286,9 @@ def write_config(path: str, model_cfg: dict, chat_cfg: dict) -> None:
     """Write a pure-Python ``sama_mm`` config holding ``model`` and ``chat_cfg``."""
     with open(path, 'w') as f:
         f.write('# Written by sama_mm.apis.convert: the model of a converted checkpoint (weights in this folder).\n')
-        f.write('# The tokenizer is read from this folder ({{ fileDirname }} is this file\'s folder).\n')
-        f.write(f'model = {model_cfg!r}\n')
-        f.write(f'chat_cfg = {chat_cfg!r}\n')
+        f.write('# The tokenizer is read from this folder (MMEngine substitutes its path for fileDirname).\n')
+        f.write('model = ' + pprint.pformat(model_cfg, width=110, sort_dicts=False) + '\n')
+        f.write('chat_cfg = ' + pprint.pformat(chat_cfg, width=110, sort_dicts=False) + '\n')
 
 
 # ------------------------------------------------------------------------------------------------ I/O
