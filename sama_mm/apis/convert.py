@@ -292,9 +292,13 @@ def write_config(path: str, model_cfg: dict, chat_cfg: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ I/O
-def _prepare_dst(dst: str, overwrite: bool) -> None:
+def _check_dst(dst: str, overwrite: bool) -> None:
     if osp.isdir(dst) and os.listdir(dst) and not overwrite:
         raise FileExistsError(f'{dst} is not empty (pass overwrite=True / --force to replace its files)')
+
+
+def _prepare_dst(dst: str, overwrite: bool) -> None:
+    _check_dst(dst, overwrite)
     os.makedirs(dst, exist_ok=True)
 
 
@@ -363,6 +367,7 @@ def convert_from_hf(src: str, dst: str, sam2_config: Optional[str] = None, sam2_
     """
     if not osp.isfile(osp.join(src, 'config.json')):
         raise ConversionError(f'{src} has no config.json')
+    _check_dst(dst, overwrite)
     hf_config = json.load(open(osp.join(src, 'config.json')))
     state = read_safetensors_folder(src)
     ours = rename_state(state, released_key_to_ours)
@@ -420,6 +425,7 @@ def convert_to_hf(src: str, dst: str, config: Optional[str] = None, checkpoint: 
         A report: ``num_tensors``, ``shards``, ``merged_lora``.
     """
     from sama_mm.utils.weights import read_checkpoint
+    _check_dst(dst, overwrite)
     config = config or osp.join(src, OUR_CONFIG)
     model = build_model(config)
     ckpt = checkpoint or src
