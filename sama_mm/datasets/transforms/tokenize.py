@@ -18,12 +18,12 @@ aggregator, so a ``<mask>`` without ``context_tokens`` is an error rather than a
 ``<IMG_CONTEXT>`` slots are filled in order of occurrence: D x num_image_tokens vision tokens, then per round
 its T context tokens followed by 2 tokens per region of that round (reference §1.8).
 """
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
-from ...structures import get_chat_template
+from ...structures import ChatTemplate, get_chat_template
 from ...structures.tokens import (IMG_CONTEXT, IMG_END, IMG_START, REGION_PLACEHOLDER, SEG_TOKEN, VP_END,
                                   VP_START)
 from ...utils.tokenizer import build_tokenizer
@@ -32,6 +32,46 @@ from ._utils import record_of, source_of
 
 IGNORE_INDEX = -100
 REGION_TOKENS = VP_START + IMG_CONTEXT * 2 + VP_END
+
+
+def image_block_text(num_dense: int, num_image_tokens: int) -> str:
+    """``FRAMES``: one ``<img>`` block of ``num_image_tokens`` placeholders per dense frame, joined by ``\\n``."""
+    return '\n'.join([IMG_START + IMG_CONTEXT * num_image_tokens + IMG_END] * num_dense)
+
+
+def round_input_text(question: str, frames: str, num_sparse: int, context_tokens: bool = False,
+                     context_sep: str = '') -> str:
+    """The user text of one round: ``frames`` (the first round only) + ``CTX`` + the question.
+
+    Every ``<mask>`` becomes ``<vp><IMG_CONTEXT><IMG_CONTEXT></vp>``; ``CTX`` (``num_sparse`` placeholders and
+    ``context_sep``) is written only with ``context_tokens``. No validation (see :class:`ChatTokenize`).
+    """
+    question = question.replace(REGION_PLACEHOLDER, REGION_TOKENS)
+    ctx = IMG_CONTEXT * num_sparse + context_sep if context_tokens else ''
+    return frames + ctx + question
+
+
+def encode_round(encode: Callable[[str], List[int]], template: ChatTemplate, input_text: str,
+                 answer: Optional[str] = None) -> Tuple[List[int], List[int]]:
+    """Token ids and labels of one round: the instruction, then (when ``answer`` is given) answer + SUFFIX + SEP.
+
+    Args:
+        encode: ``text -> ids`` without special tokens added (no BOS).
+        template: The chat template.
+        input_text: The round's user text (:func:`round_input_text`).
+        answer: The answer; None for a generation prompt (the round ends where the answer starts).
+
+    Returns:
+        ``(ids, labels)``: labels are -100 except on the answer + SUFFIX tokens.
+    """
+    ids = list(encode(template.user_turn(input_text)))
+    labels = [IGNORE_INDEX] * len(ids)
+    if answer is not None:
+        answer_ids = list(encode(answer + template.suffix))
+        sep_ids = list(encode(template.sep))
+        ids += answer_ids + sep_ids
+        labels += answer_ids + [IGNORE_INDEX] * len(sep_ids)
+    return ids, labels
 
 
 @TRANSFORMS.register_module()
@@ -117,26 +157,18 @@ class ChatTokenize(BaseTransform):
             raise DataError('region_count_mismatch', source_of(results),
                             f'round {index}: {n_regions} {REGION_PLACEHOLDER} but '
                             f'{len(rnd.get("region_keys", []))} region keys', record_of(results))
-        question = question.replace(REGION_PLACEHOLDER, REGION_TOKENS)
-        ctx = IMG_CONTEXT * num_sparse + self.context_sep if self.context_tokens else ''
-        return frames + ctx + question
+        return round_input_text(question, frames, num_sparse, self.context_tokens, self.context_sep)
 
     def _encode_rounds(self, results: Dict) -> List[Tuple[List[int], List[int]]]:
         rounds = results['rounds']
         num_sparse = len(results['frame_indices'])
         num_dense = len(results['dense_positions'])
-        frames = '\n'.join([IMG_START + IMG_CONTEXT * self.num_image_tokens + IMG_END] * num_dense)
-        sep_ids = self._encode(self.template.sep)
+        frames = image_block_text(num_dense, self.num_image_tokens)
         encoded = []
         for k, rnd in enumerate(rounds):
             text = self._question_text(rnd, k, num_sparse, frames if k == 0 else '', results)
-            ids = self._encode(self.template.user_turn(text))
-            labels = [IGNORE_INDEX] * len(ids)
-            if not (self.generation and k == len(rounds) - 1):
-                answer = self._encode(rnd['answer'] + self.template.suffix)
-                ids += answer + sep_ids
-                labels += answer + [IGNORE_INDEX] * len(sep_ids)
-            encoded.append((ids, labels))
+            answer = None if (self.generation and k == len(rounds) - 1) else rnd['answer']
+            encoded.append(encode_round(self._encode, self.template, text, answer))
         return encoded
 
     def transform(self, results: Dict) -> Dict:

@@ -1,0 +1,427 @@
+"""Multi-turn grounded chat about one video: :class:`SAMAInferencer` (model + settings) and :class:`ChatSession`.
+
+A session keeps, for the whole conversation (reference §7.2):
+
+* the video's frame list, size, sparse and dense frames (chosen once, deterministically);
+* the ViT + ``mlp1`` tokens of the sparse frames (computed once per session);
+* the LLM KV cache of every token so far. A new turn appends only its own tokens. The history is written
+  exactly as training tokenizes a conversation (``ChatTokenize``): BOS once, then per round the instruction,
+  ``answer + SUFFIX`` and ``SEP``. When the generated tokens differ from that tokenization of the decoded answer
+  (generation stopped on another stop word or on ``max_new_tokens``, or a non-canonical token split), the cache is
+  cut back to the common prefix and the canonical tokens are fed instead, so the next turn sees what a model
+  trained on the full conversation would see;
+* per turn: the question, the answer, its tokens, the ``[SEG]`` hidden states and one mask track per ``[SEG]``
+  over every frame of the video.
+
+Masks: all ``[SEG]`` of a turn are tracked together by the SAM2 head, which reads frames on demand in chunks
+and encodes each frame once per turn (see ``SAM2SegHead.predict``).
+"""
+import os.path as osp
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from torch import Tensor
+
+from sama_mm.datasets.transforms.frame_source import VideoFrameSource
+from sama_mm.datasets.transforms.image import resize_normalize
+from sama_mm.datasets.transforms.loading import VideoDecode, VideoInit
+from sama_mm.datasets.transforms.sampling import dense_positions, sparse_indices
+from sama_mm.datasets.transforms.tokenize import encode_round, image_block_text, round_input_text
+from sama_mm.structures import SAMADataSample
+from sama_mm.structures.tokens import IMG_CONTEXT, REGION_PLACEHOLDER
+
+#: Inference settings and their defaults (read from the config's ``chat_cfg`` first, then its test pipeline).
+DEFAULT_CHAT_CFG = dict(
+    interval=3, max_frames=32, min_frames=8, num_dense=5, dense_policy='first',  # which frames the LLM sees
+    vit_image_size=448, num_image_tokens=256, context_tokens=False, context_sep='', max_length=8192,
+    sam2_image_size=1024, sam2_chunk_size=None, max_new_tokens=None,
+    truncate_history=True)  # drop the oldest turns (keeping the frame block) when max_length is reached
+
+
+@dataclass
+class TurnResult:
+    """The outcome of one :meth:`ChatSession.ask`.
+
+    Attributes:
+        index: Turn number (0-based).
+        question: The user text as given.
+        answer: The answer, stripped of the stop word and surrounding white space.
+        token_ids: The answer tokens as generated (or as given with ``answer=``), stop token included.
+        seg_hidden: ``[K, H]`` hidden states of the answer's ``[SEG]`` tokens.
+        hidden_states: ``[n, H]``: token k's entry is the hidden state of the step that consumes token k.
+        regions: The region prompts of the question.
+        masks: ``bool [K, N, H, W]``: one mask track per ``[SEG]`` over every frame of the video.
+        seconds: Wall time of the turn (LLM + SAM2).
+    """
+    index: int
+    question: str
+    answer: str
+    token_ids: List[int]
+    seg_hidden: Tensor
+    masks: Tensor
+    seconds: float = 0.0
+    hidden_states: Optional[Tensor] = field(default=None, repr=False)
+    regions: List[Any] = field(default_factory=list, repr=False)
+    history_answer: str = field(default='', repr=False)
+
+    @property
+    def num_objects(self) -> int:
+        """Number of ``[SEG]`` (mask tracks) of the answer."""
+        return int(self.masks.shape[0])
+
+
+def _find_transform(pipeline: Sequence[dict], name: str) -> Optional[dict]:
+    for step in pipeline or ():
+        t = step.get('type')
+        t_name = t if isinstance(t, str) else getattr(t, '__name__', '')
+        if t_name == name:
+            return step
+    return None
+
+
+def chat_cfg_from_config(cfg: Config) -> Dict[str, Any]:
+    """Inference settings of a model config.
+
+    Order of precedence: ``cfg.chat_cfg`` entries, then the test pipeline (``SampleFrames``,
+    ``InternVLImageTransform``, ``ChatTokenize``, ``SAM2FrameSource``), then :data:`DEFAULT_CHAT_CFG`.
+    """
+    out = dict(DEFAULT_CHAT_CFG)
+    pipeline = cfg.get('test_pipeline') or cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+    sample = _find_transform(pipeline, 'SampleFrames')
+    if sample is not None:
+        for key in ('interval', 'max_frames', 'min_frames', 'num_dense', 'dense_policy'):
+            if key in sample:
+                out[key] = sample[key]
+    vit = _find_transform(pipeline, 'InternVLImageTransform')
+    if vit is not None and 'image_size' in vit:
+        out['vit_image_size'] = vit['image_size']
+    tok = _find_transform(pipeline, 'ChatTokenize')
+    if tok is not None:
+        for key in ('num_image_tokens', 'context_tokens', 'context_sep', 'max_length'):
+            if key in tok:
+                out[key] = tok[key]
+    sam2 = _find_transform(pipeline, 'SAM2FrameSource')
+    if sam2 is not None and 'image_size' in sam2:
+        out['sam2_image_size'] = sam2['image_size']
+    out.update(dict(cfg.get('chat_cfg') or {}))
+    unknown = sorted(set(out) - set(DEFAULT_CHAT_CFG))
+    if unknown:
+        raise KeyError(f'unknown chat_cfg keys {unknown}; known: {sorted(DEFAULT_CHAT_CFG)}')
+    return out
+
+
+class SAMAInferencer:
+    """A SAMA model ready for chat: built from a config, with weights loaded strictly, in eval mode.
+
+    Args:
+        config: Config file or :class:`mmengine.config.Config`. Inference settings come from ``chat_cfg`` /
+            the test pipeline (see :func:`chat_cfg_from_config`); ``model.sam2_prompt_frames`` decides which
+            frames prompt SAM2 (``'dense'`` or ``'first'``).
+        checkpoint: A converted folder (safetensors), a ``.safetensors`` file or an MMEngine ``.pth``; every
+            model key must be present and every checkpoint key used. None keeps the initial (random) weights.
+        device: Torch device.
+        chat_cfg: Overrides of the inference settings.
+    """
+
+    def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
+                 chat_cfg: Optional[dict] = None):
+        from sama_mm.registry import MODELS
+        from sama_mm.utils import register_all_modules
+        from sama_mm.utils.weights import load_checkpoint_strict
+        register_all_modules()
+        cfg = Config.fromfile(config) if isinstance(config, str) else config
+        self.cfg = cfg
+        self.settings = chat_cfg_from_config(cfg)
+        self.settings.update(chat_cfg or {})
+        model = MODELS.build(cfg.model)
+        if checkpoint is not None and osp.isdir(checkpoint):
+            from sama_mm.apis.convert import load_our_folder
+            load_our_folder(model, checkpoint)  # a converted folder (a tied LM head may be stored once)
+        elif checkpoint is not None:
+            load_checkpoint_strict(model, checkpoint)
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        if self.settings['max_new_tokens'] is None:
+            self.settings['max_new_tokens'] = int(model.max_new_tokens)
+        if model.backbone.num_image_tokens != self.settings['num_image_tokens']:
+            raise ValueError(f'the backbone makes {model.backbone.num_image_tokens} tokens per frame but the chat '
+                             f'settings say num_image_tokens={self.settings["num_image_tokens"]}')
+
+    @classmethod
+    def from_model(cls, model, cfg: Union[Config, dict, None] = None, **settings) -> 'SAMAInferencer':
+        """Wrap an already built model (tests, notebooks); ``settings`` override the inference settings."""
+        self = cls.__new__(cls)
+        cfg = cfg if isinstance(cfg, Config) else Config(cfg or {})
+        self.cfg = cfg
+        self.settings = chat_cfg_from_config(cfg)
+        self.settings.update(settings)
+        self.model = model.eval()
+        self.device = next(model.parameters()).device
+        if self.settings['max_new_tokens'] is None:
+            self.settings['max_new_tokens'] = int(model.max_new_tokens)
+        return self
+
+    def open(self, video: str, frames: Optional[Sequence[str]] = None,
+             turn_context: Optional[Callable] = None) -> 'ChatSession':
+        """Start a conversation about a video file or a frame folder (``frames``: names in a folder, in order).
+
+        ``turn_context`` is the neck's per-turn input builder (see :class:`ChatSession`).
+        """
+        return ChatSession(self, video, frames, turn_context=turn_context)
+
+    def __call__(self, video: str, question: str) -> TurnResult:
+        """One question about a video (a session of one turn)."""
+        return self.open(video).ask(question)
+
+
+class ChatSession:
+    """A multi-turn conversation about one video (see the module docstring for what it keeps).
+
+    Args:
+        inferencer: The model and its settings.
+        video: Video file or frame folder.
+        frames: Frame names of a frame folder (None: every image, sorted).
+        progress: Optional ``callback(num_frames_done)`` called as SAM2 reads frames (for progress bars).
+        turn_context: For a model with a context-aggregator neck: ``f(session, question, regions) -> dict``, the
+            neck's input for one turn (for ``STAggregator``: ``qformer_input_ids``, optional
+            ``qformer_attention_mask`` and ``regions``). The neck is then called once per turn as
+            ``neck(visual, [turn], spatial=S)`` with its question-independent ``S = neck.encode_spatial(visual)``
+            computed once per session; its output (T context tokens, 2 per region) fills the turn's slots.
+    """
+
+    def __init__(self, inferencer: SAMAInferencer, video: str, frames: Optional[Sequence[str]] = None,
+                 progress: Optional[Callable[[int], None]] = None, turn_context: Optional[Callable] = None):
+        self.inferencer = inferencer
+        self.model = inferencer.model
+        self.settings = s = inferencer.settings
+        self.video_path = video
+        self.progress = progress
+        self.turn_context = turn_context
+        self._spatial: Optional[Tensor] = None
+        info = VideoInit()(dict(video_path=video, frames=list(frames) if frames is not None else None,
+                                video_id=osp.basename(str(video))))
+        self.num_frames = int(info['num_frames'])
+        self.ori_shape = tuple(int(v) for v in info['ori_shape'])
+        self.frame_indices = sparse_indices(self.num_frames, s['interval'], s['max_frames'], s['min_frames'])
+        self.dense_positions = dense_positions(len(self.frame_indices), s['num_dense'], s['dense_policy'])
+        self.dense_frame_indices = [self.frame_indices[p] for p in self.dense_positions]
+        imgs = VideoDecode()(dict(info, frame_indices=self.frame_indices))['imgs']
+        pixel_values = resize_normalize(imgs, s['vit_image_size']).to(self.inferencer.device)
+        with torch.no_grad():
+            self.visual: Tensor = self.model.extract_feat([pixel_values])[0]  # [T, n, H], once per session
+        del imgs, pixel_values
+        self.sam2_frames = VideoFrameSource(video, list(frames) if frames is not None else None,
+                                            self.num_frames, s['sam2_image_size'], osp.basename(str(video)))
+        backbone = self.model.backbone
+        self.tokenizer = backbone.tokenizer
+        self.template = backbone.template
+        bos = getattr(self.tokenizer, 'bos_token_id', None)
+        self._bos = [] if bos is None else [int(bos)]
+        self._cache = None
+        self.cached_ids: List[int] = []  # the tokens the KV cache covers, in order
+        self._pending: List[int] = []  # tokens to feed before the next question (the last answer's closing)
+        self.turns: List[TurnResult] = []
+        self._context_start = 0  # index of the first turn still in the LLM context (see truncate)
+
+    # ------------------------------------------------------------------------------------------------ text
+    def _encode(self, text: str) -> List[int]:
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def _first_in_context(self) -> bool:
+        return len(self.turns) == self._context_start
+
+    def _turn_ids(self, question: str, first: Optional[bool] = None) -> List[int]:
+        s = self.settings
+        first = self._first_in_context() if first is None else first
+        frames = image_block_text(len(self.dense_positions), s['num_image_tokens']) if first else ''
+        text = round_input_text(question, frames, len(self.frame_indices), s['context_tokens'], s['context_sep'])
+        ids, _ = encode_round(self._encode, self.template, text, None)
+        return (list(self._bos) if first else []) + ids
+
+    def _turn_fill(self, question: str, regions: Optional[Sequence[Any]], first: Optional[bool] = None) -> Tensor:
+        """The embeddings of this turn's ``<IMG_CONTEXT>`` slots, in order.
+
+        Turn 0 starts with the dense frames' tokens. A model with a context-aggregator neck adds the turn's
+        ``T`` context tokens and 2 tokens per region; that is where region prompts plug in.
+        """
+        parts = []
+        if self._first_in_context() if first is None else first:
+            parts.append(self.visual[self.dense_positions].flatten(0, 1))
+        neck = self.model.neck
+        if neck is not None:
+            if self.turn_context is None:
+                raise NotImplementedError('this model has a context-aggregator neck: give the session a '
+                                          'turn_context builder (its per-turn Q-Former input and regions)')
+            if self._spatial is None and hasattr(neck, 'encode_spatial'):
+                self._spatial = neck.encode_spatial(self.visual)  # question independent: once per session
+            turn = self.turn_context(self, question, list(regions or []))
+            parts.append(neck(self.visual, [turn], spatial=self._spatial))
+        if not parts:
+            return self.visual.new_zeros(0, self.visual.shape[-1])
+        return torch.cat(parts)
+
+    def _embed(self, ids: List[int], fill: Tensor) -> Tensor:
+        backbone = self.model.backbone
+        ids_t = torch.tensor([ids], device=self.visual.device)
+        embeds = backbone.get_input_embeddings()(ids_t)
+        slots = ids_t == backbone.img_context_token_id
+        if int(slots.sum()) != len(fill):
+            raise ValueError(f'the turn has {int(slots.sum())} {IMG_CONTEXT} tokens but {len(fill)} embeddings '
+                             f'to fill them')
+        if len(fill):
+            embeds = embeds.masked_scatter(slots[..., None], fill.to(embeds.dtype))
+        return embeds
+
+    # ------------------------------------------------------------------------------------------------ turns
+    @torch.no_grad()
+    def ask(self, question: str, regions: Optional[Sequence[Any]] = None, answer: Optional[str] = None,
+            segment: bool = True) -> TurnResult:
+        """Ask one question; earlier turns stay in context.
+
+        Args:
+            question: User text (``<mask>`` marks a region prompt; needs a model with the neck).
+            regions: Region prompts of the question, one per ``<mask>`` (needs the neck).
+            answer: Teacher-force this answer instead of generating one (scripted evaluation, tests); its
+                ``[SEG]`` hidden states are those of the positions whose input token is ``[SEG]``, as in training.
+            segment: Track a mask per ``[SEG]`` (False: text only, empty ``masks``).
+
+        Returns:
+            :class:`TurnResult`.
+
+        Raises:
+            ValueError: Region prompts with a ``neck=None`` model, or a conversation longer than ``max_length``.
+        """
+        start = time.perf_counter()
+        n_regions = question.count(REGION_PLACEHOLDER)
+        if (regions or n_regions) and self.model.neck is None:
+            raise ValueError('region prompts (<mask> / --region) need the context-aggregator neck; this model has '
+                             'neck=None (Sa2VA-style). Use a SAMA model with the neck.')
+        if n_regions != len(regions or []):
+            raise ValueError(f'the question has {n_regions} {REGION_PLACEHOLDER} but {len(regions or [])} regions')
+        backbone = self.model.backbone
+        s = self.settings
+        turn_ids = self._turn_ids(question)
+        total = len(self.cached_ids) + len(self._pending) + len(turn_ids)
+        if total >= s['max_length'] and s['truncate_history']:
+            for keep in range(len(self.turns) - self._context_start - 1, -1, -1):
+                self.truncate(keep)
+                turn_ids = self._turn_ids(question)
+                total = len(self.cached_ids) + len(self._pending) + len(turn_ids)
+                if total < s['max_length']:
+                    break
+        if total >= s['max_length']:
+            raise ValueError(f'the conversation would need {total} tokens, max_length is {s["max_length"]}; start a '
+                             f'new session')
+        fill = self._turn_fill(question, regions)
+        ids = self._pending + turn_ids
+        embeds = self._embed(ids, fill)
+        if answer is None:
+            out = backbone.generate(embeds, None, max_new_tokens=min(s['max_new_tokens'], s['max_length'] - total),
+                                    stop_words=self.template.stop_words, past_key_values=self._cache)
+            gen_ids, hidden, self._cache = list(out.token_ids), out.hidden_states, out.past_key_values
+            raw = self.tokenizer.decode(gen_ids, skip_special_tokens=False)
+            for stop in self.template.stop_words:
+                raw = raw.split(stop)[0]
+        else:
+            raw = answer
+            gen_ids = self._encode(answer + self.template.suffix)
+            ans_embeds = backbone.get_input_embeddings()(torch.tensor([gen_ids], device=embeds.device))
+            full = torch.cat([embeds, ans_embeds.to(embeds.dtype)], dim=1)
+            if self._cache is None:
+                from transformers.cache_utils import DynamicCache
+                self._cache = DynamicCache()
+            states, self._cache = backbone.forward_llm(full, None, self._cache, use_cache=True)
+            hidden = states[0, -len(gen_ids):]
+        self.cached_ids += ids + gen_ids
+        self._close_answer(raw, gen_ids)
+        seg = torch.tensor(gen_ids, device=hidden.device) == backbone.seg_token_id
+        seg_hidden = hidden[seg[:len(hidden)]] if len(hidden) else hidden
+        masks = self._segment(seg_hidden) if segment else \
+            torch.zeros(0, self.num_frames, *self.ori_shape, dtype=torch.bool)
+        result = TurnResult(len(self.turns), question, raw.strip(), gen_ids, seg_hidden.cpu(), masks,
+                            time.perf_counter() - start, hidden_states=hidden.cpu(), regions=list(regions or []),
+                            history_answer=raw)
+        self.turns.append(result)
+        return result
+
+    def _close_answer(self, raw: str, gen_ids: List[int]) -> None:
+        """Make the cache hold ``answer + SUFFIX`` as training tokenizes it, and queue ``SEP`` for the next turn."""
+        canonical = self._encode(raw + self.template.suffix)
+        common = 0
+        while common < min(len(canonical), len(gen_ids)) and canonical[common] == gen_ids[common]:
+            common += 1
+        drop = len(gen_ids) - common
+        if drop:
+            keep = len(self.cached_ids) - drop
+            self._cache.crop(keep)
+            del self.cached_ids[keep:]
+        self._pending = canonical[common:] + self._encode(self.template.sep)
+
+    def _segment(self, seg_hidden: Tensor) -> Tensor:
+        """Track one mask per ``[SEG]`` hidden state through every frame (all objects in one batch)."""
+        if len(seg_hidden) == 0:
+            return torch.zeros(0, self.num_frames, *self.ori_shape, dtype=torch.bool)
+        head = self.model.seg_head
+        sample = SAMADataSample(metainfo=dict(dense_frame_indices=self.dense_frame_indices))
+        cond = self.model.prompt_frame_positions(sample, self.num_frames)
+        source: Callable[[List[int]], Tensor] = self.sam2_frames
+        if self.progress is not None:
+            progress, base = self.progress, self.sam2_frames
+
+            def source(indices: List[int]) -> Tensor:
+                frames = base(indices)
+                progress(len(indices))
+                return frames
+
+        return head.predict(source, head.project(seg_hidden), cond, self.ori_shape, num_frames=self.num_frames,
+                            chunk_size=self.settings['sam2_chunk_size']).cpu()
+
+    # ------------------------------------------------------------------------------------------------ state
+    def history(self) -> List[dict]:
+        """The rounds in the LLM context as ``dict(question, answer)`` (answers as kept in the context)."""
+        return [dict(question=t.question, answer=t.history_answer) for t in self.turns[self._context_start:]]
+
+    @torch.no_grad()
+    def truncate(self, keep_last: int) -> None:
+        """Keep only the last ``keep_last`` turns in the LLM context (reference §7.2 item 9).
+
+        The context is rebuilt once as training would tokenize the kept rounds: BOS, the frame block in the first
+        kept round's instruction, then each round's answer + SUFFIX + SEP (teacher-forced, one forward pass).
+        ``turns`` keeps every result; only the context shrinks.
+        """
+        from transformers.cache_utils import DynamicCache
+        in_context = len(self.turns) - self._context_start
+        keep_last = max(0, min(int(keep_last), in_context))
+        self._context_start = len(self.turns) - keep_last
+        kept = self.turns[self._context_start:]
+        self._cache, self.cached_ids, self._pending = None, [], []
+        if not kept:
+            return
+        ids: List[int] = []
+        fills = []
+        for j, t in enumerate(kept):
+            ids += self._turn_ids(t.question, first=j == 0)
+            fills.append(self._turn_fill(t.question, t.regions, first=j == 0))
+            ids += self._encode(t.history_answer + self.template.suffix) + self._encode(self.template.sep)
+        embeds = self._embed(ids, torch.cat(fills))
+        _, self._cache = self.model.backbone.forward_llm(embeds, None, DynamicCache(), use_cache=True)
+        self.cached_ids = ids
+
+    def context_ids(self) -> List[int]:
+        """Every token of the conversation as training would tokenize it (cache + the queued closing tokens)."""
+        return self.cached_ids + self._pending
+
+    def reset(self) -> None:
+        """Forget the conversation (frames and their features stay)."""
+        self._cache = None
+        self.cached_ids, self._pending, self.turns = [], [], []
+        self._context_start = 0
+
+
+def masks_to_numpy(masks: Tensor) -> np.ndarray:
+    """``bool [K, N, H, W]`` tensor → ``uint8`` numpy array."""
+    return masks.to(torch.uint8).numpy()

@@ -1,0 +1,69 @@
+"""Shared helpers of the inference tests: a tiny model, a small frame folder, a quick overfit."""
+import os
+import os.path as osp
+
+import cv2
+import numpy as np
+import torch
+
+from tests.conftest import REPO_ROOT
+
+TINY_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo', 'sama_tiny_demo.py')
+
+
+def write_frame_folder(root: str, num_frames: int = 8, height: int = 40, width: int = 56) -> str:
+    """A folder of PNG frames: a moving bright square on a gradient (deterministic)."""
+    os.makedirs(root, exist_ok=True)
+    yy, xx = np.mgrid[0:height, 0:width]
+    for t in range(num_frames):
+        img = np.stack([(xx * 4) % 256, (yy * 5) % 256, np.full_like(xx, 60)], -1).astype(np.uint8)
+        x0 = 4 + 3 * t
+        img[10:22, x0:x0 + 12] = (250, 40, 40)
+        cv2.imwrite(osp.join(root, f'{t:05d}.png'), img[..., ::-1])
+    return root
+
+
+def build_tiny_model(seed: int = 0):
+    """The demo config's tiny SAMA with seeded random weights."""
+    from mmengine.config import Config
+
+    from sama_mm.registry import MODELS
+    from sama_mm.utils import register_all_modules
+    register_all_modules()
+    torch.manual_seed(seed)
+    cfg = Config.fromfile(TINY_CONFIG)
+    return MODELS.build(cfg.model).eval(), cfg
+
+
+def overfit_answer(inferencer, video: str, rounds, steps: int = 60, lr: float = 3e-3) -> None:
+    """Teach the tiny LLM a conversation about ``video`` (LM loss on the answers only).
+
+    Args:
+        rounds: ``[(question, answer), ...]``, tokenized as training does (``ChatTokenize``).
+    """
+    from sama_mm.datasets.transforms.tokenize import ChatTokenize
+    model = inferencer.model
+    session = inferencer.open(video)
+    backbone = model.backbone
+    tokenize = ChatTokenize(tokenizer=backbone.tokenizer, template=backbone.template.name,
+                            num_image_tokens=inferencer.settings['num_image_tokens'], max_length=4096)
+    sample = tokenize(dict(rounds=[dict(question=q, answer=a, gt_keys=['o'] * a.count('[SEG]')) for q, a in rounds],
+                           frame_indices=session.frame_indices, dense_positions=session.dense_positions,
+                           video_id='train'))
+    ids = torch.tensor([sample['input_ids']])
+    labels = torch.tensor([sample['labels']])
+    params = [p for p in backbone.language_model.parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    optim = torch.optim.Adam(params, lr=lr)
+    visual = session.visual.detach()
+    for _ in range(steps):
+        embeds = model.build_inputs_embeds(ids, [visual], [torch.tensor(session.dense_positions)], None)
+        hidden, _ = backbone.forward_llm(embeds)
+        loss = backbone.lm_loss(hidden, labels)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    for p in params:
+        p.requires_grad_(False)
+    model.eval()

@@ -1,0 +1,196 @@
+#!/usr/bin/env python
+"""Chat with a SAMA model about a video; every ``[SEG]`` of an answer becomes a mask track over the whole video.
+
+    python tools/chat.py VIDEO --config C --checkpoint CK                       # interactive (stdin)
+    python tools/chat.py VIDEO --config C --checkpoint CK --questions q.txt --out DIR [--gif] [--force]
+
+``VIDEO`` is a video file or a folder of frames. The turns form one conversation (earlier questions and answers
+stay in context). With ``--out`` the tool writes:
+
+* ``answers.json``: the video's frame choice and, per turn, the question, the answer, its objects and timing;
+* ``masks.json``: per object (turn, index, label) the pycocotools RLE of its mask on every frame;
+* ``overlay.mp4`` (and ``overlay.gif`` with ``--gif``): the masks coloured per object and labelled.
+
+``--region frame:x1,y1,x2,y2`` gives the region prompts of the questions' ``<mask>`` placeholders, in order; they
+need a model with the context-aggregator neck.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import cv2  # noqa: E402,F401  (before decord, see sama_mm/datasets/decord_backend.py)
+
+
+def parse_region(text: str) -> Tuple[int, Tuple[float, float, float, float]]:
+    """``'frame:x1,y1,x2,y2'`` → ``(frame, (x1, y1, x2, y2))``."""
+    try:
+        frame, box = text.split(':', 1)
+        coords = tuple(float(v) for v in box.split(','))
+        if len(coords) != 4:
+            raise ValueError
+        if coords[2] <= coords[0] or coords[3] <= coords[1]:
+            raise argparse.ArgumentTypeError(f'region {text!r}: x2 > x1 and y2 > y1 are required')
+        return int(frame), coords
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'region {text!r} is not frame:x1,y1,x2,y2') from None
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Grounded multi-turn chat about a video')
+    parser.add_argument('video', help='video file or frame folder')
+    parser.add_argument('--config', required=True, help='model config (e.g. a converted folder\'s config.py)')
+    parser.add_argument('--checkpoint', help='weights: converted folder, .safetensors or .pth (strictly loaded)')
+    parser.add_argument('--questions', help='text file, one question per line (scripted mode); default: stdin')
+    parser.add_argument('--out', help='output folder for answers.json, masks.json and the overlay video')
+    parser.add_argument('--region', nargs='+', type=parse_region, default=[], metavar='FRAME:X1,Y1,X2,Y2',
+                        help='region prompts for the <mask> placeholders of the questions, in order')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--gif', action='store_true', help='also write overlay.gif')
+    parser.add_argument('--fps', type=float, default=10.0, help='frame rate of the overlay video')
+    parser.add_argument('--max-new-tokens', type=int, help='generation limit (default: the config\'s)')
+    parser.add_argument('--force', action='store_true', help='write into a non-empty --out folder')
+    parser.add_argument('--quiet', action='store_true', help='no progress bars')
+    return parser.parse_args(argv)
+
+
+def _questions(path: Optional[str]):
+    """Questions from a file (non-empty lines) or, interactively, from stdin until EOF / 'exit'."""
+    if path is not None:
+        with open(path, encoding='utf-8') as f:
+            yield from (line.strip() for line in f if line.strip())
+        return
+    interactive = sys.stdin.isatty()
+    while True:
+        if interactive:
+            print('> ', end='', flush=True)
+        line = sys.stdin.readline()
+        if not line:
+            return
+        line = line.strip()
+        if line in ('exit', 'quit'):
+            return
+        if line:
+            yield line
+
+
+class _Bar:
+    """An mmengine ProgressBar created on first use (none for text-only turns)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.bar = total, enabled, None
+
+    def __call__(self, n: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from mmengine.utils import ProgressBar
+            self.bar = ProgressBar(self.total)
+        for _ in range(n):
+            self.bar.update()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            sys.stdout.write('\n')
+            self.bar = None
+
+
+def _regions_for(question: str, regions: List, used: int) -> Tuple[list, int]:
+    n = question.count('<mask>')
+    return regions[used:used + n], used + n
+
+
+def main(argv=None) -> List:
+    """Run the chat; returns the :class:`~sama_mm.apis.TurnResult` of every turn."""
+    args = parse_args(argv)
+    if args.out and osp.isdir(args.out) and os.listdir(args.out) and not args.force:
+        sys.exit(f'error: --out {args.out} is not empty; pass --force to overwrite its files')
+    if not osp.exists(args.video):
+        sys.exit(f'error: {args.video} does not exist')
+    from sama_mm.apis import ChatSession, SAMAInferencer
+    from sama_mm.structures import encode_mask
+    from sama_mm.visualization import seg_phrases, write_overlay_video
+
+    overrides = {} if args.max_new_tokens is None else dict(max_new_tokens=args.max_new_tokens)
+    inferencer = SAMAInferencer(args.config, args.checkpoint, device=args.device, chat_cfg=overrides)
+    if args.region and inferencer.model.neck is None:
+        sys.exit('error: --region needs a model with the context-aggregator neck (region prompts are read by the '
+                 'aggregator); this model has neck=None')
+    bar = _Bar(0, not args.quiet)
+    session = ChatSession(inferencer, args.video, progress=bar)
+    bar.total = session.num_frames
+    print(f'[chat] {args.video}: {session.num_frames} frames {session.ori_shape[1]}x{session.ori_shape[0]}, '
+          f'LLM frames {session.frame_indices} (dense {session.dense_frame_indices})', flush=True)
+
+    results, used = [], 0
+    for question in _questions(args.questions):
+        regions, used = _regions_for(question, args.region, used)
+        try:
+            result = session.ask(question, regions=regions or None)
+        except (ValueError, NotImplementedError) as exc:
+            bar.close()
+            sys.exit(f'error: {exc}')
+        bar.close()
+        results.append(result)
+        print(f'[turn {result.index + 1}] Q: {question}\n[turn {result.index + 1}] A: {result.answer}  '
+              f'({result.num_objects} mask track(s), {result.seconds:.1f} s)', flush=True)
+    if used < len(args.region):
+        print(f'[chat] warning: {len(args.region) - used} --region prompt(s) had no <mask> to fill', flush=True)
+    if args.out:
+        write_outputs(args, session, results, encode_mask, seg_phrases, write_overlay_video)
+    return results
+
+
+def object_labels(results: Sequence) -> List[Tuple[int, int, str]]:
+    """``(turn, index, label)`` of every mask track; the label is ``T<turn>.<index> <phrase>``."""
+    from sama_mm.visualization import seg_phrases
+    out = []
+    for r in results:
+        phrases = seg_phrases(r.history_answer)
+        for k in range(r.num_objects):
+            phrase = phrases[k] if k < len(phrases) else ''
+            out.append((r.index, k, f'T{r.index + 1}.{k + 1} {phrase}'.strip()))
+    return out
+
+
+def write_outputs(args, session, results, encode_mask, seg_phrases, write_overlay_video) -> None:
+    """answers.json, masks.json and the overlay video(s) in ``args.out``."""
+    os.makedirs(args.out, exist_ok=True)
+    labels = object_labels(results)
+    answers = dict(video=osp.abspath(args.video), num_frames=session.num_frames, ori_shape=list(session.ori_shape),
+                   frame_indices=session.frame_indices, dense_frame_indices=session.dense_frame_indices,
+                   turns=[dict(turn=r.index, question=r.question, answer=r.answer, num_objects=r.num_objects,
+                               objects=[lab for t, _, lab in labels if t == r.index], seconds=round(r.seconds, 3))
+                          for r in results])
+    with open(osp.join(args.out, 'answers.json'), 'w') as f:
+        json.dump(answers, f, indent=2)
+    objects, tracks = [], []
+    for (turn, k, label) in labels:
+        track = results[turn].masks[k].numpy()
+        tracks.append(track)
+        objects.append(dict(turn=turn, index=k, label=label, size=list(session.ori_shape),
+                            rle=[encode_mask(track[t]) for t in range(session.num_frames)]))
+    with open(osp.join(args.out, 'masks.json'), 'w') as f:
+        json.dump(dict(video=osp.abspath(args.video), num_frames=session.num_frames, objects=objects), f)
+
+    from sama_mm.datasets.transforms.loading import VideoDecode, VideoInit
+    info = VideoInit()(dict(video_path=args.video))
+
+    def read_frames(indices):
+        return VideoDecode()(dict(info, frame_indices=indices))['imgs']
+
+    bar = _Bar(session.num_frames, not args.quiet)
+    write_overlay_video(read_frames, session.num_frames, tracks, [lab for _, _, lab in labels],
+                        osp.join(args.out, 'overlay.mp4'), fps=args.fps,
+                        gif_path=osp.join(args.out, 'overlay.gif') if args.gif else None, progress=bar)
+    bar.close()
+    print(f'[chat] wrote answers.json, masks.json, overlay.mp4{" and overlay.gif" if args.gif else ""} to '
+          f'{args.out}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
