@@ -90,7 +90,7 @@ def chat_cfg_from_config(cfg: Config) -> Dict[str, Any]:
     ``InternVLImageTransform``, ``ChatTokenize``, ``SAM2FrameSource``), then :data:`DEFAULT_CHAT_CFG`.
     """
     out = dict(DEFAULT_CHAT_CFG)
-    pipeline = cfg.get('test_pipeline') or cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+    pipeline = _test_pipeline(cfg)
     sample = _find_transform(pipeline, 'SampleFrames')
     if sample is not None:
         for key in ('interval', 'max_frames', 'min_frames', 'num_dense', 'dense_policy'):
@@ -112,6 +112,71 @@ def chat_cfg_from_config(cfg: Config) -> Dict[str, Any]:
     if unknown:
         raise KeyError(f'unknown chat_cfg keys {unknown}; known: {sorted(DEFAULT_CHAT_CFG)}')
     return out
+
+
+def _test_pipeline(cfg: Config) -> Sequence[dict]:
+    return cfg.get('test_pipeline') or cfg.get('test_dataloader', {}).get('dataset', {}).get('pipeline', [])
+
+
+def region_prompt_mask(prompt: Any, shape: Sequence[int]) -> np.ndarray:
+    """A region prompt on one frame as a binary ``[H, W]`` mask.
+
+    Args:
+        prompt: A box ``(x1, y1, x2, y2)`` in pixels (the reference encodes regions as box masks anyway) or a
+            binary mask ``[H, W]``.
+        shape: ``(H, W)`` of the video.
+
+    Raises:
+        ValueError: A box outside the frame or empty after clipping, a mask of another size, an empty mask.
+    """
+    height, width = (int(v) for v in shape)
+    if isinstance(prompt, (tuple, list)) and len(prompt) == 4 and all(np.isscalar(v) for v in prompt):
+        x1, y1, x2, y2 = (float(v) for v in prompt)
+        if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height or x2 <= x1 or y2 <= y1:
+            raise ValueError(f'region box {tuple(prompt)} is outside the {width}x{height} frame or empty')
+        mask = np.zeros((height, width), np.uint8)
+        mask[max(int(np.floor(y1)), 0):min(int(np.ceil(y2)), height),
+             max(int(np.floor(x1)), 0):min(int(np.ceil(x2)), width)] = 1
+        return mask
+    mask = np.asarray(prompt)
+    if mask.shape != (height, width):
+        raise ValueError(f'region mask has shape {mask.shape}, the video is {height}x{width}')
+    if not mask.any():
+        raise ValueError('region mask is empty')
+    return (mask != 0).astype(np.uint8)
+
+
+class QFormerTurnContext:
+    """The neck input of one chat turn, built by the test pipeline's ``QFormerPrompts`` step.
+
+    A region prompt is ``(frame, box_or_mask)`` on a raw frame of the video; it is placed on the sparse frame
+    nearest to ``frame`` (the aggregator pools region features from the frames the LLM saw).
+
+    Args:
+        cfg: The model config; its test pipeline must contain ``QFormerPrompts``.
+    """
+
+    def __init__(self, cfg: Config):
+        from sama_mm.registry import TRANSFORMS
+        step = _find_transform(_test_pipeline(cfg), 'QFormerPrompts')
+        if step is None:
+            raise ValueError('the model has a context-aggregator neck but the test pipeline has no QFormerPrompts '
+                             'step to build its per-turn input')
+        self.transform = TRANSFORMS.build(dict(step))
+
+    def __call__(self, session: 'ChatSession', question: str, regions: Sequence[Any]) -> dict:
+        sparse = np.asarray(session.frame_indices)
+        masks = None
+        if regions:
+            masks = np.zeros((len(regions), len(sparse)) + tuple(session.ori_shape), np.uint8)
+            for r, region in enumerate(regions):
+                frame, prompt = region
+                if not 0 <= int(frame) < session.num_frames:
+                    raise ValueError(f'region {r}: frame {frame} is outside the video of {session.num_frames} frames')
+                masks[r, int(np.abs(sparse - int(frame)).argmin())] = region_prompt_mask(prompt, session.ori_shape)
+        results = dict(rounds=[dict(question=question)], dense_positions=list(session.dense_positions),
+                       region_masks=masks, video_id=osp.basename(str(session.video_path)))
+        return self.transform(results)['neck_turns'][0]
 
 
 class SAMAInferencer:
@@ -191,6 +256,7 @@ class ChatSession:
             ``qformer_attention_mask`` and ``regions``). The neck is then called once per turn as
             ``neck(visual, [turn], spatial=S)`` with its question-independent ``S = neck.encode_spatial(visual)``
             computed once per session; its output (T context tokens, 2 per region) fills the turn's slots.
+            Defaults to :class:`QFormerTurnContext` (the test pipeline's ``QFormerPrompts``) for such a model.
     """
 
     def __init__(self, inferencer: SAMAInferencer, video: str, frames: Optional[Sequence[str]] = None,
@@ -200,6 +266,8 @@ class ChatSession:
         self.settings = s = inferencer.settings
         self.video_path = video
         self.progress = progress
+        if turn_context is None and self.model.neck is not None:
+            turn_context = QFormerTurnContext(inferencer.cfg)
         self.turn_context = turn_context
         self._spatial: Optional[Tensor] = None
         info = VideoInit()(dict(video_path=video, frames=list(frames) if frames is not None else None,
@@ -253,9 +321,6 @@ class ChatSession:
             parts.append(self.visual[self.dense_positions].flatten(0, 1))
         neck = self.model.neck
         if neck is not None:
-            if self.turn_context is None:
-                raise NotImplementedError('this model has a context-aggregator neck: give the session a '
-                                          'turn_context builder (its per-turn Q-Former input and regions)')
             if self._spatial is None and hasattr(neck, 'encode_spatial'):
                 self._spatial = neck.encode_spatial(self.visual)  # question independent: once per session
             turn = self.turn_context(self, question, list(regions or []))
@@ -284,7 +349,8 @@ class ChatSession:
 
         Args:
             question: User text (``<mask>`` marks a region prompt; needs a model with the neck).
-            regions: Region prompts of the question, one per ``<mask>`` (needs the neck).
+            regions: Region prompts of the question, one per ``<mask>`` (needs the neck): ``(frame, box)`` with a
+                box ``(x1, y1, x2, y2)`` in pixels, or ``(frame, mask)`` with a binary ``[H, W]`` mask.
             answer: Teacher-force this answer instead of generating one (scripted evaluation, tests); its
                 ``[SEG]`` hidden states are those of the positions whose input token is ``[SEG]``, as in training.
             segment: Track a mask per ``[SEG]`` (False: text only, empty ``masks``).

@@ -8,7 +8,9 @@ import torch
 
 from tests.conftest import REPO_ROOT
 
-TINY_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo', 'sama_tiny_demo.py')
+# The Sa2VA-style tiny model (neck=None); the SAMA demo model with the aggregator is SAMA_TINY_CONFIG.
+TINY_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo', 'sa2va_tiny_demo.py')
+SAMA_TINY_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo', 'sama_tiny_demo.py')
 
 
 def write_frame_folder(root: str, num_frames: int = 8, height: int = 40, width: int = 56) -> str:

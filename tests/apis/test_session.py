@@ -152,17 +152,12 @@ def test_deterministic_and_regions_need_neck(inferencer, video):
 
 def test_neck_turn_context_plugs_in_and_stays_exact(video):
     """A model with the tiny aggregator: per-turn context tokens through the hook, cache still exact."""
-    import os.path as osp
-
     from mmengine.config import Config
 
     from sama_mm.models.necks.st_aggregator import build_qformer_tokenizer, format_qformer_prompt
     from sama_mm.registry import MODELS
-    from tests.apis.helpers import TINY_CONFIG
-    from tests.conftest import REPO_ROOT
-    cfg = Config.fromfile(TINY_CONFIG)
-    neck = Config.fromfile(osp.join(REPO_ROOT, 'configs', '_base_', 'models', 'st_aggregator_tiny.py')).neck
-    cfg.model.neck = dict(neck, llm_hidden_size=64)
+    from tests.apis.helpers import SAMA_TINY_CONFIG
+    cfg = Config.fromfile(SAMA_TINY_CONFIG)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model).eval()
     inferencer = SAMAInferencer.from_model(model, cfg, max_new_tokens=6, context_tokens=True)
@@ -173,8 +168,6 @@ def test_neck_turn_context_plugs_in_and_stays_exact(video):
                     regions=regions)
 
     session = inferencer.open(video, turn_context=turn_context)
-    with pytest.raises(NotImplementedError, match='turn_context'):
-        inferencer.open(video).ask('Hello?', segment=False)
     calls = []
     original = model.neck.encode_spatial
     model.neck.encode_spatial = lambda v: calls.append(1) or original(v)
@@ -184,7 +177,8 @@ def test_neck_turn_context_plugs_in_and_stays_exact(video):
     assert calls == [1]  # the spatial Q-Former runs once per session
     rounds = [dict(question=questions[0], answer=r1.history_answer), dict(question=questions[1], answer='')]
     tokenize = ChatTokenize(tokenizer=model.backbone.tokenizer, template='qwen_chat', num_image_tokens=4,
-                            context_tokens=True, max_length=4096, generation=True)
+                            context_tokens=True, context_sep=inferencer.settings['context_sep'], max_length=4096,
+                            generation=True)
     ref_ids = tokenize(dict(rounds=[dict(r, gt_keys=[]) for r in rounds], frame_indices=session.frame_indices,
                             dense_positions=session.dense_positions, video_id='clip'))['input_ids']
     assert session.cached_ids[:len(ref_ids)] == ref_ids
@@ -226,3 +220,35 @@ def test_history_truncation_keeps_frames_and_last_turns(video):
     inferencer.settings['max_length'] = 10
     with pytest.raises(ValueError, match='max_length'):
         session.ask('Too long for any context?', segment=False)
+
+
+def test_region_prompts_through_the_default_neck_context(video):
+    """The SAMA demo model: a box region on a raw frame becomes the aggregator's region tokens of the turn."""
+    from mmengine.config import Config
+
+    from sama_mm.registry import MODELS
+    from tests.apis.helpers import SAMA_TINY_CONFIG
+    cfg = Config.fromfile(SAMA_TINY_CONFIG)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    inferencer = SAMAInferencer.from_model(model, cfg, max_new_tokens=4)
+    session = inferencer.open(video)
+    seen = []
+    original = model.neck.forward
+    model.neck.forward = lambda visual, turns, **kw: seen.append(turns) or original(visual, turns, **kw)
+    result = session.ask('What is <mask> doing?', regions=[(3, (5, 5, 30, 25))], segment=False)
+    assert isinstance(result.answer, str) and len(session.turns) == 1
+    (turn, ), = seen
+    (region, ) = turn['regions']
+    sparse = session.frame_indices
+    assert sparse[region['frame']] == min(sparse, key=lambda f: abs(f - 3))  # the nearest sparse frame
+    assert region['mask16'].sum() > 0
+    # A second, region-free turn; several regions in one question.
+    session.ask('And now?', segment=False)
+    session.ask('Compare <mask> with <mask>.', regions=[(0, (1, 1, 10, 10)), (5, (20, 10, 50, 35))],
+                segment=False)
+    assert [len(t['regions']) for (t, ) in seen] == [1, 0, 2]
+    with pytest.raises(ValueError, match='outside'):
+        session.ask('What is <mask>?', regions=[(0, (500, 500, 600, 600))], segment=False)
+    with pytest.raises(ValueError, match='1 <mask> but 0 regions'):
+        session.ask('What is <mask>?', segment=False)
