@@ -252,3 +252,38 @@ def test_region_prompts_through_the_default_neck_context(video):
         session.ask('What is <mask>?', regions=[(0, (500, 500, 600, 600))], segment=False)
     with pytest.raises(ValueError, match='1 <mask> but 0 regions'):
         session.ask('What is <mask>?', segment=False)
+
+
+def test_point_prompts_are_segmented_by_the_sam2_head(video, monkeypatch):
+    """Clicked points: the model's SAM2 head (sam2's image predictor on our sam2_model) gives the region mask."""
+    import numpy as np
+    from mmengine.config import Config
+
+    from sama_mm.registry import MODELS
+    from tests.apis.helpers import SAMA_TINY_CONFIG
+    cfg = Config.fromfile(SAMA_TINY_CONFIG)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model).eval()
+    head = model.seg_head
+    # The real call on a real frame: shape and dtype of SAM2's mask.
+    frame = np.zeros((40, 56, 3), np.uint8)
+    frame[10:30, 20:40] = 255
+    mask = head.mask_from_prompt(frame, points=[[30, 20]])
+    assert mask.shape == (40, 56) and mask.dtype == bool
+    with pytest.raises(ValueError, match='box or points'):
+        head.mask_from_prompt(frame)
+    # In a chat turn the point prompt's mask becomes the region (a fixed mask keeps the random model out of it).
+    calls = []
+    fixed = np.zeros((40, 56), bool)
+    fixed[5:20, 10:30] = True
+    monkeypatch.setattr(head, 'mask_from_prompt', lambda img, **kw: calls.append((img.shape, kw)) or fixed)
+    inferencer = SAMAInferencer.from_model(model, cfg, max_new_tokens=2)
+    session = inferencer.open(video)
+    seen = []
+    original = model.neck.forward
+    model.neck.forward = lambda visual, turns, **kw: seen.append(turns) or original(visual, turns, **kw)
+    session.ask('What is <mask>?', regions=[(2, dict(points=[[15, 12]]))], segment=False)
+    assert calls and calls[0][0] == (40, 56, 3) and calls[0][1]['points'] == [[15, 12]]
+    assert seen[0][0]['regions'][0]['mask16'].sum() > 0
+    with pytest.raises(ValueError, match='outside'):
+        session.ask('What is <mask>?', regions=[(2, dict(points=[[500, 12]]))], segment=False)

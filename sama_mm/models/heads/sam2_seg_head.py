@@ -239,6 +239,49 @@ class SAM2SegHead(BaseModule):
             out[i] = ((frame / 255.0 - mean) / std)[0]
         return out
 
+    @torch.no_grad()
+    def mask_from_prompt(self, frame: np.ndarray, box: Optional[Sequence[float]] = None,
+                         points: Optional[Sequence[Sequence[float]]] = None,
+                         point_labels: Optional[Sequence[int]] = None) -> np.ndarray:
+        """Segment one object on one frame from a box and/or clicked points, with this head's SAM2.
+
+        Region prompts given as boxes or points become masks this way (the released code accepts masks only).
+        sam2's own ``SAM2ImagePredictor`` does the prompting on our ``sam2_model``.
+
+        Args:
+            frame: ``uint8 [H, W, 3]`` RGB frame.
+            box: ``(x1, y1, x2, y2)`` in pixels.
+            points: ``[[x, y], ...]`` in pixels.
+            point_labels: 1 (on the object) or 0 (background) per point; default all 1.
+
+        Returns:
+            ``bool [H, W]``: SAM2's best single mask.
+
+        Raises:
+            ValueError: Neither a box nor points.
+        """
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+        if box is None and not points:
+            raise ValueError('a region prompt needs a box or points')
+        predictor = SAM2ImagePredictor(self.sam2_model)
+        # sam2's predictor hard-codes the feature sizes of a 1024-px input; derive them from this model's size.
+        size = int(self.sam2_model.image_size)
+        predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
+        was_training = self.sam2_model.training
+        self.sam2_model.eval()
+        try:
+            predictor.set_image(np.ascontiguousarray(frame))
+            coords = np.asarray(points, np.float32) if points else None
+            labels = None
+            if coords is not None:
+                labels = np.asarray(point_labels if point_labels is not None else [1] * len(coords), np.int32)
+            masks, _, _ = predictor.predict(point_coords=coords, point_labels=labels,
+                                            box=None if box is None else np.asarray(box, np.float32),
+                                            multimask_output=False)
+        finally:
+            self.sam2_model.train(was_training)
+        return masks[0] > 0
+
     def project(self, seg_hidden: Tensor) -> Tensor:
         """``[SEG]`` hidden states ``[K, H]`` → SAM2 language prompts ``[K, 256]``."""
         weight = self.text_hidden_fcs[0].weight
