@@ -14,7 +14,9 @@ Models:
 Each (model, checkpointing) pair runs in a fresh subprocess: one warm-up step, then timed steps. Memory is the
 process RSS sampled every millisecond by a thread: *held* is the RSS just before the step, *peak* the highest
 RSS seen during it, and activation memory is peak - held. ``ckpt_act_mem_ratio`` = checkpointed / plain
-activation memory of ``1b_4layers`` (aim <= 0.6); ``ckpt_time_ratio`` the same for step time. Peak - held also
+activation memory of ``1b_4layers`` (aim <= 0.6); ``ckpt_time_ratio`` the same for step time. The cost of the
+context aggregator: ``neck_time_ratio`` and ``neck_act_mem_ratio`` = with / without the neck (``neck=None``, the
+same sample without its context and region tokens), plain, on ``1b_4layers`` (and ``demo_neck_time_ratio``). Peak - held also
 counts the gradients and the optimizer's temporaries of the trainable parameters (about 200 M in SAMA-1B, most
 of them the aggregator's), which checkpointing cannot change, so the run also reports what the forward pass
 leaves saved for backward (memory after the forward - held; ``ckpt_forward_saved_ratio``).
@@ -68,7 +70,7 @@ class PeakRSS:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def _realistic_1b_batch(model, tokenizer, sam2_size: int):
+def _realistic_1b_batch(model, tokenizer, sam2_size: int, with_neck: bool = True):
     """One packed sample of the realistic shape, made of random pixels and a synthetic conversation."""
     import torch
 
@@ -81,7 +83,8 @@ def _realistic_1b_batch(model, tokenizer, sam2_size: int):
     num_sparse, dense = 32, [3, 9, 15, 22, 28]
     template = get_chat_template(model.backbone.template.name)
     frames = '\n'.join(IMG_START + IMG_CONTEXT * 256 + IMG_END for _ in dense)
-    question = frames + IMG_CONTEXT * num_sparse + f'What is {VP_START}{IMG_CONTEXT * 2}{VP_END} doing?'
+    question = (frames + IMG_CONTEXT * num_sparse + f'What is {VP_START}{IMG_CONTEXT * 2}{VP_END} doing?'
+                if with_neck else frames + 'What is the person on the left doing?')
     words = ' '.join(['word'] * 194)
     answer = f'<p> The person </p> {SEG_TOKEN} holds <p> a knife </p> {SEG_TOKEN} and {words}.'
     prompt_ids = tokenizer(template.user_turn(question), add_special_tokens=False)['input_ids']
@@ -97,15 +100,18 @@ def _realistic_1b_batch(model, tokenizer, sam2_size: int):
     inputs = dict(
         pixel_values=torch.randn(num_sparse, 3, 448, 448, generator=gen),
         dense_positions=torch.tensor(dense), input_ids=torch.tensor(input_ids), labels=torch.tensor(labels),
-        sam2_pixel_values=torch.randn(len(dense), 3, sam2_size, sam2_size, generator=gen),
-        neck_turns=[dict(qformer_input_ids=qformer_ids, qformer_attention_mask=torch.ones(24, dtype=torch.long),
-                         regions=[dict(frame=dense[0], mask16=mask16, mask112=mask112)])])
+        sam2_pixel_values=torch.randn(len(dense), 3, sam2_size, sam2_size, generator=gen))
+    if with_neck:
+        inputs['neck_turns'] = [dict(qformer_input_ids=qformer_ids,
+                                     qformer_attention_mask=torch.ones(24, dtype=torch.long),
+                                     regions=[dict(frame=dense[0], mask16=mask16, mask112=mask112)])]
     sample = SAMADataSample(metainfo=dict(video_id='synthetic'))
     sample.gt_masks = (torch.rand(2, len(dense), 300, 400, generator=gen) > 0.5).to(torch.uint8)
     return dict(inputs=[inputs], data_samples=[sample]), len(input_ids)
 
 
-def run_one(name: str, checkpointing: bool, steps: int, demo_root: str, device: str = 'cpu') -> dict:
+def run_one(name: str, checkpointing: bool, steps: int, demo_root: str, device: str = 'cpu',
+            with_neck: bool = True) -> dict:
     """Build the model, make its batch and time ``steps`` training steps (after one warm-up step)."""
     import torch
     from mmengine.config import Config
@@ -117,11 +123,13 @@ def run_one(name: str, checkpointing: bool, steps: int, demo_root: str, device: 
     register_all_modules()
     torch.manual_seed(0)
     if name == 'demo':
-        cfg = Config.fromfile(osp.join(REPO, 'configs/demo/sama_tiny_demo.py'))
+        demo = 'sama_tiny_demo.py' if with_neck else 'sa2va_tiny_demo.py'
+        cfg = Config.fromfile(osp.join(REPO, 'configs/demo', demo))
         cfg.model.backbone.use_activation_checkpointing = checkpointing
         model = MODELS.build(cfg.model)
-        ds_cfg = cfg.train_dataloader.dataset.datasets[0]
-        ds_cfg.data_root = demo_root.rstrip('/') + '/'
+        # A referring-VOS sample: the same clip and question for both models (the neck adds its tokens).
+        ds_cfg = cfg.train_dataloader.dataset.datasets[-1]
+        ds_cfg.data_root = osp.join(demo_root, 'rvos') + '/'
         batch = sama_collate([DATASETS.build(ds_cfg)[0]])
         tokens = len(batch['inputs'][0]['input_ids'])
     else:
@@ -132,6 +140,8 @@ def run_one(name: str, checkpointing: bool, steps: int, demo_root: str, device: 
         backbone.torch_dtype = 'float32'  # fp32 master weights; bf16 compute comes from autocast on the GPU
         backbone.use_activation_checkpointing = checkpointing
         cfg.model.data_preprocessor.pixel_dtype = 'float32'
+        if not with_neck:
+            cfg.model.neck = None
         sam2_size = 1024
         if name == '1b_4layers':
             backbone.llm.config.num_hidden_layers = 4
@@ -145,7 +155,7 @@ def run_one(name: str, checkpointing: bool, steps: int, demo_root: str, device: 
                 cfg.model.seg_head = sam2
         with torch.device(device):
             model = MODELS.build(cfg.model)
-        batch, tokens = _realistic_1b_batch(model, model.backbone.tokenizer, sam2_size)
+        batch, tokens = _realistic_1b_batch(model, model.backbone.tokenizer, sam2_size, with_neck)
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)
@@ -181,7 +191,7 @@ def run_one(name: str, checkpointing: bool, steps: int, demo_root: str, device: 
             step()
             times.append(time.perf_counter() - start)
         activations.append(peak.peak - held)
-    out = dict(model=name, checkpointing=checkpointing, tokens=tokens, step_s=min(times),
+    out = dict(model=name, checkpointing=checkpointing, neck=with_neck, tokens=tokens, step_s=min(times),
                held_mb=held / 2**20, activation_mb=min(activations) / 2**20,
                forward_saved_mb=(after_forward[-1] - held) / 2**20,
                trainable_params=sum(p.numel() for p in params), device=device)
@@ -195,35 +205,46 @@ def main() -> None:
     parser.add_argument('--steps', type=int, default=2, help='timed steps per configuration (min is reported)')
     parser.add_argument('--demo-root', default=osp.join(REPO, 'data/demo'), help='the demo data set')
     parser.add_argument('--device', default='cpu', help="'cpu' (demo and 1b_4layers) or 'cuda' (1b_4layers, 1b_full)")
-    parser.add_argument('--child', nargs=2, metavar=('MODEL', 'CKPT'), help=argparse.SUPPRESS)
+    parser.add_argument('--child', nargs=3, metavar=('MODEL', 'CKPT', 'NECK'), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.child[0], args.child[1] == '1', args.steps, args.demo_root, args.device)))
+        print(json.dumps(run_one(args.child[0], args.child[1] == '1', args.steps, args.demo_root, args.device,
+                                 args.child[2] == '1')))
         return
     names = ('demo', '1b_4layers') if args.device == 'cpu' else ('1b_4layers', '1b_full')
     if 'demo' in names and not osp.isfile(osp.join(args.demo_root, 'manifest.json')):
         raise SystemExit(f'{args.demo_root}: no demo data (python data_converters/build_demo_data.py)')
     results = {}
-    for name in names:
-        for ckpt in (False, True):
-            print(f'[train_step] {name} checkpointing={ckpt} ...', file=sys.stderr, flush=True)
-            out = subprocess.run([sys.executable, __file__, '--child', name, str(int(ckpt)), '--steps',
-                                  str(args.steps), '--demo-root', args.demo_root, '--device', args.device],
-                                 capture_output=True, text=True, cwd=REPO,
-                                 env=dict(os.environ, PYTHONPATH=os.pathsep.join(
-                                     [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]), HF_HUB_OFFLINE='1'))
-            if out.returncode != 0:
-                raise SystemExit(f'{name} (checkpointing={ckpt}) failed:\n{out.stderr[-3000:]}')
-            results[f'{name}_{"ckpt" if ckpt else "plain"}'] = json.loads(out.stdout.strip().splitlines()[-1])
+    runs = [(name, ckpt, True) for name in names for ckpt in (False, True)]
+    runs += [(name, False, False) for name in names if name != '1b_full']  # the same model without the neck
+    env = dict(os.environ, HF_HUB_OFFLINE='1',
+               PYTHONPATH=os.pathsep.join([REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+    for name, ckpt, neck in runs:
+        key = f'{name}_{"ckpt" if ckpt else "plain"}' + ('' if neck else '_noneck')
+        print(f'[train_step] {key} ...', file=sys.stderr, flush=True)
+        out = subprocess.run([sys.executable, __file__, '--child', name, str(int(ckpt)), str(int(neck)), '--steps',
+                              str(args.steps), '--demo-root', args.demo_root, '--device', args.device],
+                             capture_output=True, text=True, cwd=REPO, env=env)
+        if out.returncode != 0:
+            raise SystemExit(f'{key} failed:\n{out.stderr[-3000:]}')
+        results[key] = json.loads(out.stdout.strip().splitlines()[-1])
     plain, ckpt = results['1b_4layers_plain'], results['1b_4layers_ckpt']
+    noneck = results['1b_4layers_plain_noneck']
     other = 'demo' if args.device == 'cpu' else '1b_full'
     figures = dict(
         ckpt_act_mem_ratio=round(ckpt['activation_mb'] / plain['activation_mb'], 3),
+        ckpt_forward_saved_ratio=round(ckpt['forward_saved_mb'] / plain['forward_saved_mb'], 3),
         ckpt_time_ratio=round(ckpt['step_s'] / plain['step_s'], 3),
+        neck_time_ratio=round(plain['step_s'] / noneck['step_s'], 3),
+        neck_act_mem_ratio=round(plain['activation_mb'] / noneck['activation_mb'], 3),
         device=args.device, gpu=plain.get('gpu', ''), tokens_1b=plain['tokens'])
-    figures['ckpt_forward_saved_ratio'] = round(ckpt['forward_saved_mb'] / plain['forward_saved_mb'], 3)
     figures[f'{other}_ckpt_act_mem_ratio'] = round(
         results[f'{other}_ckpt']['activation_mb'] / results[f'{other}_plain']['activation_mb'], 3)
+    figures[f'{other}_ckpt_forward_saved_ratio'] = round(
+        results[f'{other}_ckpt']['forward_saved_mb'] / results[f'{other}_plain']['forward_saved_mb'], 3)
+    if 'demo_plain_noneck' in results:
+        figures['demo_neck_time_ratio'] = round(
+            results['demo_plain']['step_s'] / results['demo_plain_noneck']['step_s'], 3)
     for key, value in results.items():
         for measure in ('step_s', 'activation_mb', 'forward_saved_mb', 'held_mb', 'peak_mb'):
             if measure in value:

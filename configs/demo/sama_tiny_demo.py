@@ -4,7 +4,7 @@
 # init, trained on the demo SAMA-239K region conversations and referring-VOS clips. Unlike the reference
 # recipe the LLM and ViT train too, so that a random tiny LLM can learn to answer with [SEG].
 from mmengine.config import read_base
-from mmengine.dataset import ConcatDataset, DefaultSampler
+from mmengine.dataset import ConcatDataset, DefaultSampler, InfiniteSampler
 from mmengine.optim import OptimWrapper
 from mmengine.runner import IterBasedTrainLoop, TestLoop, ValLoop
 from torch.optim import AdamW
@@ -57,7 +57,7 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=2, num_workers=0, collate_fn=dict(type=sama_collate),
-    sampler=dict(type=DefaultSampler, shuffle=True),
+    sampler=dict(type=InfiniteSampler, shuffle=True),
     dataset=dict(type=ConcatDataset, ignore_keys=['dataset_name'], datasets=[
         dict(sama239k_demo, pipeline=sama239k_train_pipeline),  # noqa: F405
         dict(mevis_demo_train, pipeline=rvos_train_pipeline),  # noqa: F405
