@@ -150,9 +150,9 @@ class QFormerTurnContext:
     """The neck input of one chat turn, built by the test pipeline's ``QFormerPrompts`` step.
 
     A region prompt is ``(frame, prompt)`` on a raw frame of the video: a box ``(x1, y1, x2, y2)`` (used as its
-    box mask, which is how the reference encodes every training region), a binary ``[H, W]`` mask, or clicked
-    points ``dict(points=[[x, y], ...], labels=[1, ...])``, which the model's own SAM2 head turns into a mask on
-    that frame. It is placed on the sparse frame nearest to ``frame`` (the aggregator pools region features from
+    box mask, which is how the reference encodes every training region), a binary ``[H, W]`` mask, or a dict
+    ``dict(points=[[x, y], ...], labels=[1, ...], box=[x1, y1, x2, y2])`` (points and/or a box) which the model's
+    own SAM2 head turns into a mask on that frame. It is placed on the sparse frame nearest to ``frame`` (the aggregator pools region features from
     the frames the LLM saw).
 
     Args:
@@ -176,27 +176,31 @@ class QFormerTurnContext:
                 frame, prompt = region
                 if not 0 <= int(frame) < session.num_frames:
                     raise ValueError(f'region {r}: frame {frame} is outside the video of {session.num_frames} frames')
-                if isinstance(prompt, dict):  # clicked points: the model's own SAM2 head finds the object
-                    prompt = self._points_to_mask(session, int(frame), prompt, r)
+                if isinstance(prompt, dict):  # points / a box for SAM2: the model's own head finds the object
+                    prompt = self._sam2_mask(session, int(frame), prompt, r)
                 masks[r, int(np.abs(sparse - int(frame)).argmin())] = region_prompt_mask(prompt, session.ori_shape)
         results = dict(rounds=[dict(question=question)], dense_positions=list(session.dense_positions),
                        region_masks=masks, video_id=osp.basename(str(session.video_path)))
         return self.transform(results)['neck_turns'][0]
 
     @staticmethod
-    def _points_to_mask(session: 'ChatSession', frame: int, prompt: dict, r: int) -> np.ndarray:
-        points = prompt.get('points')
-        if not points:
-            raise ValueError(f'region {r}: a dict prompt needs "points" ([[x, y], ...]) and optional "labels"')
+    def _sam2_mask(session: 'ChatSession', frame: int, prompt: dict, r: int) -> np.ndarray:
+        points, box = prompt.get('points'), prompt.get('box')
+        if not points and box is None:
+            raise ValueError(f'region {r}: a dict prompt needs "points" ([[x, y], ...], optional "labels") and/or '
+                             '"box" ([x1, y1, x2, y2])')
         height, width = session.ori_shape
-        for x, y in points:
+        for x, y in points or ():
             if not (0 <= x < width and 0 <= y < height):
                 raise ValueError(f'region {r}: point ({x}, {y}) is outside the {width}x{height} frame')
+        if box is not None:
+            region_prompt_mask(tuple(box), session.ori_shape)  # the same checks as a plain box
         info = VideoInit()(dict(video_path=session.video_path, video_id=osp.basename(str(session.video_path))))
         image = VideoDecode()(dict(info, frame_indices=[frame]))['imgs'][0]
-        mask = session.model.seg_head.mask_from_prompt(image, points=points, point_labels=prompt.get('labels'))
+        mask = session.model.seg_head.mask_from_prompt(image, box=box, points=points,
+                                                       point_labels=prompt.get('labels'))
         if not mask.any():
-            raise ValueError(f'region {r}: SAM2 found no object at the points {points} on frame {frame}')
+            raise ValueError(f'region {r}: SAM2 found no object for {prompt} on frame {frame}')
         return mask.astype(np.uint8)
 
 
@@ -372,7 +376,8 @@ class ChatSession:
             question: User text (``<mask>`` marks a region prompt; needs a model with the neck).
             regions: Region prompts of the question, one per ``<mask>`` (needs the neck): ``(frame, box)`` with a
                 box ``(x1, y1, x2, y2)`` in pixels, ``(frame, mask)`` with a binary ``[H, W]`` mask, or
-                ``(frame, dict(points=[[x, y], ...], labels=[1, ...]))`` (SAM2 segments the clicked object).
+                ``(frame, dict(points=[[x, y], ...], labels=[1, ...], box=[x1, y1, x2, y2]))`` (SAM2 segments the
+                object from the points and/or box).
             answer: Teacher-force this answer instead of generating one (scripted evaluation, tests); its
                 ``[SEG]`` hidden states are those of the positions whose input token is ``[SEG]``, as in training.
             segment: Track a mask per ``[SEG]`` (False: text only, empty ``masks``).

@@ -287,3 +287,6 @@ def test_point_prompts_are_segmented_by_the_sam2_head(video, monkeypatch):
     assert seen[0][0]['regions'][0]['mask16'].sum() > 0
     with pytest.raises(ValueError, match='outside'):
         session.ask('What is <mask>?', regions=[(2, dict(points=[[500, 12]]))], segment=False)
+    # A box for SAM2 (dict form) goes the same way.
+    session.ask('What is <mask>?', regions=[(4, dict(box=[10, 5, 30, 20]))], segment=False)
+    assert calls[-1][1]['box'] == [10, 5, 30, 20] and calls[-1][1]['points'] is None
