@@ -26,6 +26,10 @@ fresh subprocess per video. The masks are returned at ``out_size`` 64x64, so the
 ``multi_object_cost_ratio``: time of ``predict`` with 4 versus 1 object on the 60-frame video (same head; min over
 ``--repeats`` after a warm-up), in fresh subprocesses.
 
+Measured on 2 shared CPU cores (another job running; --repeats 1, 8 sparse frames, 1833 context tokens after 10
+turns): turn_speedup 5.58 (llm_turn_speedup 6.84; 1.00 s vs 3.41 s per turn), long_video_mem_ratio 1.55
+(253 vs 163 MiB; 494 s vs 64 s), multi_object_cost_ratio 1.39.
+
 Usage:
     python benchmarks/chat.py [--demo-root data/demo] [--turns 10] [--max-frames 8] [--repeats 2]
 """
