@@ -34,40 +34,14 @@ import os
 import os.path as osp
 import subprocess
 import sys
-import threading
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from _memory import PeakRSS  # noqa: E402
+from _memory import rss_bytes as _rss_bytes  # noqa: E402
 
 
-def _rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-class PeakRSS:
-    """Sample this process's RSS in a background thread; ``peak`` is the highest value seen."""
-
-    def __init__(self, interval: float = 0.001):
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-
-    def __enter__(self):
-        self.peak = _rss_bytes()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes())
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
 
 
 def _realistic_1b_batch(model, tokenizer, sam2_size: int, with_neck: bool = True):
