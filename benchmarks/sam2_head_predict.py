@@ -1,8 +1,10 @@
 """Time SAM2SegHead.predict per frame (random weights, CPU by default); prints one JSON line.
 
-Usage: ``python benchmarks/sam2_head_predict.py [--config CFG] [--frames T] [--objects K] [--repeats R]``.
-The default config is SAM2-Hiera-T at 256 px. CPU timings are noisy on shared machines: the minimum of the
-repeats is reported next to the median.
+Usage: ``python benchmarks/sam2_head_predict.py [--config CFG] [--frames T] [--objects K] [--repeats R]
+[--video MP4] [--device cuda] [--bf16]``.
+The default config is SAM2-Hiera-T at 256 px on random frames; ``--video`` tracks through the first T frames of a
+real video instead (read with OpenCV, so it also runs where decord is absent) and the output also gives frames/s.
+CPU timings are noisy on shared machines: the minimum of the repeats is reported next to the median.
 """
 import argparse
 import json
@@ -27,6 +29,8 @@ def main():
     parser.add_argument('--chunk-size', type=int, default=8)
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--video', help='a real video to track through (default: random frames)')
+    parser.add_argument('--bf16', action='store_true', help='bf16 autocast (CUDA), as the released code runs SAM2')
     args = parser.parse_args()
 
     cfg = Config.fromfile(args.config).seg_head
@@ -34,17 +38,44 @@ def main():
     torch.manual_seed(0)
     head: SAM2SegHead = MODELS.build(cfg).eval().to(args.device)
     size = head.image_size
-    video = torch.randn(args.frames, 3, size, size)
+    out_size = (size, size)
+    if args.video:
+        import cv2
+        import numpy as np
+        capture, frames = cv2.VideoCapture(args.video), []
+        while len(frames) < args.frames:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        if not frames:
+            raise SystemExit(f'{args.video}: no frames could be read')
+        args.frames = len(frames)
+        out_size = frames[0].shape[:2]
+        video = head.preprocess(np.stack(frames))
+    else:
+        video = torch.randn(args.frames, 3, size, size)
     prompts = torch.randn(args.objects, 256)
-    head.predict(video[:2], prompts, cond_frames=[0], out_size=(size, size))  # warm-up
+    autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=args.bf16)
+
+    def run(frames):
+        with autocast:
+            head.predict(frames, prompts, cond_frames=[0], out_size=out_size, chunk_size=args.chunk_size)
+        if args.device.startswith('cuda'):
+            torch.cuda.synchronize()
+
+    run(video[:2])  # warm-up
     times = []
     for _ in range(args.repeats):
         start = time.perf_counter()
-        head.predict(video, prompts, cond_frames=[0], out_size=(size, size), chunk_size=args.chunk_size)
+        run(video)
         times.append((time.perf_counter() - start) / args.frames)
     print(json.dumps(dict(benchmark='sam2_head_predict', config=args.config, image_size=size, frames=args.frames,
                           objects=args.objects, device=args.device, threads=torch.get_num_threads(),
-                          s_per_frame_min=round(min(times), 4), s_per_frame_median=round(statistics.median(times), 4))))
+                          video=args.video, bf16=args.bf16,
+                          gpu=torch.cuda.get_device_name() if args.device.startswith('cuda') else '',
+                          s_per_frame_min=round(min(times), 4), s_per_frame_median=round(statistics.median(times), 4),
+                          frames_per_s=round(1.0 / min(times), 2))))
 
 
 if __name__ == '__main__':
