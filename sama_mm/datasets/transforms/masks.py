@@ -170,10 +170,12 @@ class LoadSegMasks(BaseTransform):
         raise DataError('no_ground_truth', str(results.get('mask_file') or results.get('mask_dir')),
                         'the sample has no "rounds" with "gt_keys" and no "anno_ids"/"obj_ids"', record)
 
-    @staticmethod
-    def _from_mask_dict(mask_file: str, groups: List[List[Any]], raw: Sequence[int], out: np.ndarray,
+    #: How a mask dict file is opened: parsed JSON, cached per process (subclasses may read an index instead).
+    open_masks = staticmethod(cached_mask_dict)
+
+    def _from_mask_dict(self, mask_file: str, groups: List[List[Any]], raw: Sequence[int], out: np.ndarray,
                         record: str) -> None:
-        masks = cached_mask_dict(mask_file, record)
+        masks = self.open_masks(mask_file, record)
         for k, group in enumerate(groups):
             for key in group:
                 out[k] |= decode_track(masks, mask_file, key, raw, out.shape[2:], record)
@@ -228,6 +230,9 @@ class LoadRegionMasks(BaseTransform):
         box (bool): Replace every frame's mask by its filled bounding box. Defaults to True.
     """
 
+    #: How a mask dict file is opened: parsed JSON, cached per process (subclasses may read an index instead).
+    open_masks = staticmethod(cached_mask_dict)
+
     def __init__(self, box: bool = True):
         self.box = box
 
@@ -242,7 +247,7 @@ class LoadRegionMasks(BaseTransform):
             if not mask_file:
                 raise DataError('no_ground_truth', str(results.get('video_path', '?')),
                                 f'the sample has {len(keys)} region prompts but no "mask_file"', record)
-            masks = cached_mask_dict(mask_file, record)
+            masks = self.open_masks(mask_file, record)
             for r, key in enumerate(keys):
                 out[r] = decode_track(masks, mask_file, key, raw, (height, width), record)
             if self.box:
