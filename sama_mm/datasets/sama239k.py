@@ -207,9 +207,18 @@ class SAMA239KDataset(CheckedDataset):
         return infos, problems, len(records)
 
     # ------------------------------------------------------------------ checking
+    @property
+    def annotation_source(self) -> str:
+        """The file the records are read from (named in problem reports)."""
+        return self.ann_file
+
+    def open_mask_dict(self, path: str, record: str):
+        """Open a mask dict for checking (the whole JSON here; the indexed dataset reads per key)."""
+        return load_mask_dict(path)
+
     def check(self) -> CheckReport:
         """Check every record against the format and the videos and masks on disk."""
-        report = CheckReport(type(self).__name__, self.ann_file)
+        report = CheckReport(type(self).__name__, self.annotation_source)
         try:
             infos, report.problems, n_records = self.parse_annotations()
         except DataError as exc:
@@ -223,17 +232,17 @@ class SAMA239KDataset(CheckedDataset):
             try:
                 video = probe_video(path, info['frames'], rid)
             except DataError as exc:
-                report.problems.append(DataError(exc.kind, self.ann_file, f'{exc.file}: {exc.message}', rid))
+                report.problems.append(DataError(exc.kind, self.annotation_source, f'{exc.file}: {exc.message}', rid))
                 continue
             videos.add(path)
             for dim, actual in (('height', video.height), ('width', video.width)):
                 if info[dim] is not None and info[dim] != actual:
-                    report.problems.append(DataError('size_mismatch', self.ann_file,
+                    report.problems.append(DataError('size_mismatch', self.annotation_source,
                                                      f'record says {dim} {info[dim]}, video {path} has {actual}', rid))
             mask_file = info['mask_file']
             if mask_file not in mask_dicts:
                 try:
-                    mask_dicts[mask_file] = load_mask_dict(mask_file)
+                    mask_dicts[mask_file] = self.open_mask_dict(mask_file, rid)
                 except DataError as exc:  # reported once, with the first record that needs the file
                     report.problems.append(DataError(exc.kind, exc.file, exc.message, rid))
                     mask_dicts[mask_file] = None

@@ -9,17 +9,14 @@ MMEngine's ``BaseDataset.full_init`` materialises ``data_list`` and, with ``seri
 one buffer; with an index neither happens: ``full_init`` only opens the index, ``get_data_info`` reads one
 line, and a pickled dataset (sent to data loader workers) carries paths, not records.
 """
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..registry import DATASETS
-from .check import CheckReport
 from .errors import DataError
-from .io import probe_video
 from .lazy_index import LazyRecordIndex, open_mask_source
 from .lengths import info_length
-from .mask_dict import check_track, missing_keys
 from .robust import SkipBadMixin
 from .sama239k import SAMA239KDataset
 
@@ -109,44 +106,10 @@ class SAMA239KIndexedDataset(SkipBadMixin, SAMA239KDataset):
                 infos.append(info)
         return infos, problems, len(records)
 
-    def check(self) -> CheckReport:
-        """As :meth:`SAMA239KDataset.check`, reading records from the index and masks per key."""
-        if self.index_file is None:
-            return super().check()
-        report = CheckReport(type(self).__name__, self.index_file)
-        try:
-            infos, report.problems, n_records = self.parse_annotations()
-        except DataError as exc:
-            report.problems.append(exc)
-            return report
-        sources: Dict[str, Any] = {}
-        videos, objects = set(), 0
-        for info in infos:
-            rid = f'{info["record_index"]} ({info["video_id"]})'
-            try:
-                video = probe_video(info['video_path'], info['frames'], rid)
-            except DataError as exc:
-                report.problems.append(DataError(exc.kind, self.index_file, f'{exc.file}: {exc.message}', rid))
-                continue
-            videos.add(info['video_path'])
-            mask_file = info['mask_file']
-            if mask_file not in sources:
-                try:
-                    sources[mask_file] = open_mask_source(mask_file, rid)
-                except DataError as exc:
-                    report.problems.append(exc)
-                    sources[mask_file] = None
-            masks = sources[mask_file]
-            if masks is None:
-                continue
-            keys = {str(k) for k in info['anno_map'] if k != -1}
-            for rnd in info['rounds']:
-                keys.update(str(k) for k in rnd['region_keys'])
-                keys.update(str(k) for g in rnd['gt_keys'] for k in g)
-            keys.update(info['descriptions'])
-            objects += len(keys)
-            report.problems += missing_keys(mask_file, masks, sorted(keys), rid)
-            for key in sorted(k for k in keys if k in masks):
-                report.problems += check_track(mask_file, key, masks[key], video, rid)
-        report.counts = dict(records=n_records, videos=len(videos), objects=objects)
-        return report
+    @property
+    def annotation_source(self) -> str:
+        return self.index_file or self.ann_file
+
+    def open_mask_dict(self, path: str, record: str):
+        """Mask dicts may be index folders: read them per key."""
+        return open_mask_source(path, record)
