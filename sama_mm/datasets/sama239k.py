@@ -17,7 +17,7 @@ file), as the released data is organised by source (``mevis``, ``lvvis``, ``ref_
 """
 import os.path as osp
 import re
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 
 from ..registry import DATASETS
@@ -194,13 +194,18 @@ class SAMA239KDataset(CheckedDataset):
                                gt_keys=[list(g) for g in gts]))
         return rounds
 
-    def parse_annotations(self) -> Tuple[List[dict], List[DataError], int]:
+    def load_records(self) -> Sequence[Any]:
+        """The raw records (a JSON list here; the indexed dataset reads them lazily from its index)."""
         records = load_json(self.ann_file)
         if not isinstance(records, list):
             raise DataError('schema', self.ann_file, f'expected a JSON list of records, got {type(records).__name__}')
+        return records
+
+    def parse_annotations(self) -> Tuple[List[dict], List[DataError], int]:
+        records = self.load_records()
         infos, problems = [], []
-        for index, record in enumerate(records):
-            info, found = self.parse_record(record, index)
+        for index in range(len(records)):
+            info, found = self.parse_record(records[index], index)
             problems += found
             if info is not None:
                 infos.append(info)

@@ -9,12 +9,11 @@ MMEngine's ``BaseDataset.full_init`` materialises ``data_list`` and, with ``seri
 one buffer; with an index neither happens: ``full_init`` only opens the index, ``get_data_info`` reads one
 line, and a pickled dataset (sent to data loader workers) carries paths, not records.
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional
 
 import numpy as np
 
 from ..registry import DATASETS
-from .errors import DataError
 from .lazy_index import LazyRecordIndex, open_mask_source
 from .lengths import info_length
 from .robust import SkipBadMixin
@@ -94,17 +93,10 @@ class SAMA239KIndexedDataset(SkipBadMixin, SAMA239KDataset):
         return np.asarray([info_length(self.get_data_info(i)) for i in range(len(self))], np.int32)
 
     # ------------------------------------------------------------------ checking
-    def parse_annotations(self) -> Tuple[List[dict], List[DataError], int]:
+    def load_records(self):
         if self.index_file is None:
-            return super().parse_annotations()
-        records = self._records or LazyRecordIndex(self.index_file)
-        infos, problems = [], []
-        for index in range(len(records)):
-            info, found = self.parse_record(records[index], index)
-            problems += found
-            if info is not None:
-                infos.append(info)
-        return infos, problems, len(records)
+            return super().load_records()
+        return self._records or LazyRecordIndex(self.index_file)
 
     @property
     def annotation_source(self) -> str:
