@@ -104,24 +104,78 @@ def _regions_for(question: str, regions: List, used: int) -> Tuple[list, int]:
     return regions[used:used + n], used + n
 
 
-def main(argv=None) -> List:
-    """Run the chat; returns the :class:`~sama_mm.apis.TurnResult` of every turn."""
-    args = parse_args(argv)
+def _check_inputs(args) -> None:
+    """Everything that can be checked before the model is built; exits with a one-line error."""
+    if args.out and osp.exists(args.out) and not osp.isdir(args.out):
+        sys.exit(f'error: --out {args.out} is a file, not a folder')
     if args.out and osp.isdir(args.out) and os.listdir(args.out) and not args.force:
         sys.exit(f'error: --out {args.out} is not empty; pass --force to overwrite its files')
     if not osp.exists(args.video):
-        sys.exit(f'error: {args.video} does not exist')
+        sys.exit(f'error: {args.video}: video file or frame folder not found')
+    if not osp.isfile(args.config):
+        sys.exit(f'error: {args.config}: config file not found')
+    if args.checkpoint is not None and not osp.exists(args.checkpoint):
+        sys.exit(f'error: {args.checkpoint}: checkpoint not found')
+    if args.questions is not None:
+        if not osp.isfile(args.questions):
+            sys.exit(f'error: {args.questions}: questions file not found')
+        if not any(True for _ in _questions(args.questions)):
+            sys.exit(f'error: {args.questions}: no question in the file (one question per non-empty line)')
+
+
+def _check_region_count(args) -> None:
+    """Scripted mode: one ``--region`` per ``<mask>`` of all questions, known before the video is read."""
+    if args.questions is None:
+        return
+    needed = sum(q.count('<mask>') for q in _questions(args.questions))
+    if needed != len(args.region):
+        sys.exit(f'error: the questions of {args.questions} have {needed} <mask> but {len(args.region)} '
+                 '--region prompt(s) were given (one per <mask>, in order)')
+
+
+def _check_regions_fit(regions, session) -> None:
+    """Every ``--region`` on a frame of the video and inside it, checked before the first question is asked."""
+    from sama_mm.apis.inference import region_prompt_mask
+    for i, (frame, box) in enumerate(regions):
+        text = f'{frame}:{",".join(f"{v:g}" for v in box)}'
+        if not 0 <= frame < session.num_frames:
+            sys.exit(f'error: --region {text}: frame {frame} is outside the video of {session.num_frames} frames '
+                     f'(0..{session.num_frames - 1})')
+        try:
+            region_prompt_mask(box, session.ori_shape)
+        except ValueError as exc:
+            sys.exit(f'error: --region {text}: {exc}')
+
+
+def main(argv=None) -> List:
+    """Run the chat; returns the :class:`~sama_mm.apis.TurnResult` of every turn.
+
+    User errors (missing or unreadable files, a config with an unknown key, a checkpoint that does not fit the
+    model, a bad region or question) end the program with a one-line ``error: ...`` on stderr and exit status 1,
+    before ``--out`` is written.
+    """
+    args = parse_args(argv)
+    _check_inputs(args)
     from sama_mm.apis import ChatSession, SAMAInferencer
     from sama_mm.structures import encode_mask
+    from sama_mm.utils.weights import StateDictMismatchError
     from sama_mm.visualization import seg_phrases, write_overlay_video
 
     overrides = {} if args.max_new_tokens is None else dict(max_new_tokens=args.max_new_tokens)
-    inferencer = SAMAInferencer(args.config, args.checkpoint, device=args.device, chat_cfg=overrides)
+    try:
+        inferencer = SAMAInferencer(args.config, args.checkpoint, device=args.device, chat_cfg=overrides)
+    except (ValueError, FileNotFoundError, StateDictMismatchError) as exc:  # ConfigError is a ValueError
+        sys.exit(f'error: {exc}')
     if args.region and inferencer.model.neck is None:
         sys.exit('error: --region needs a model with the context-aggregator neck (region prompts are read by the '
                  'aggregator); this model has neck=None')
+    _check_region_count(args)
     bar = _Bar(0, not args.quiet)
-    session = ChatSession(inferencer, args.video, progress=bar)
+    try:
+        session = ChatSession(inferencer, args.video, progress=bar)
+    except ValueError as exc:  # DataError / VideoReadError: the file and what is wrong with it
+        sys.exit(f'error: {exc}')
+    _check_regions_fit(args.region, session)
     bar.total = session.num_frames
     print(f'[chat] {args.video}: {session.num_frames} frames {session.ori_shape[1]}x{session.ori_shape[0]}, '
           f'LLM frames {session.frame_indices} (dense {session.dense_frame_indices})', flush=True)
@@ -133,7 +187,7 @@ def main(argv=None) -> List:
             result = session.ask(question, regions=regions or None)
         except (ValueError, NotImplementedError) as exc:
             bar.close()
-            sys.exit(f'error: {exc}')
+            sys.exit(f'error: question {len(results) + 1}: {exc}')
         bar.close()
         results.append(result)
         print(f'[turn {result.index + 1}] Q: {question}\n[turn {result.index + 1}] A: {result.answer}  '
@@ -158,15 +212,34 @@ def object_labels(results: Sequence) -> List[Tuple[int, int, str]]:
 
 
 def write_outputs(args, session, results, encode_mask, seg_phrases, write_overlay_video) -> None:
-    """answers.json, masks.json and the overlay video(s) in ``args.out``."""
-    os.makedirs(args.out, exist_ok=True)
+    """answers.json, masks.json and the overlay video(s) in ``args.out``.
+
+    The files are written to a temporary folder next to ``args.out`` first and moved into it only when all of
+    them are complete, so a failure never leaves a mix of new and old files in ``args.out``.
+    """
+    import shutil
+    import tempfile
+    out = osp.abspath(args.out)
+    os.makedirs(osp.dirname(out), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.tmp-', dir=osp.dirname(out))
+    try:
+        names = _write_files(tmp, args, session, results, encode_mask, write_overlay_video)
+        os.makedirs(out, exist_ok=True)
+        for name in names:
+            os.replace(osp.join(tmp, name), osp.join(out, name))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f'[chat] wrote {", ".join(names)} to {args.out}', flush=True)
+
+
+def _write_files(folder, args, session, results, encode_mask, write_overlay_video) -> List[str]:
     labels = object_labels(results)
     answers = dict(video=osp.abspath(args.video), num_frames=session.num_frames, ori_shape=list(session.ori_shape),
                    frame_indices=session.frame_indices, dense_frame_indices=session.dense_frame_indices,
                    turns=[dict(turn=r.index, question=r.question, answer=r.answer, num_objects=r.num_objects,
                                objects=[lab for t, _, lab in labels if t == r.index], seconds=round(r.seconds, 3))
                           for r in results])
-    with open(osp.join(args.out, 'answers.json'), 'w') as f:
+    with open(osp.join(folder, 'answers.json'), 'w') as f:
         json.dump(answers, f, indent=2)
     objects, tracks = [], []
     for (turn, k, label) in labels:
@@ -174,7 +247,7 @@ def write_outputs(args, session, results, encode_mask, seg_phrases, write_overla
         tracks.append(track)
         objects.append(dict(turn=turn, index=k, label=label, size=list(session.ori_shape),
                             rle=[encode_mask(track[t]) for t in range(session.num_frames)]))
-    with open(osp.join(args.out, 'masks.json'), 'w') as f:
+    with open(osp.join(folder, 'masks.json'), 'w') as f:
         json.dump(dict(video=osp.abspath(args.video), num_frames=session.num_frames, objects=objects), f)
 
     from sama_mm.datasets.transforms.loading import VideoDecode, VideoInit
@@ -185,11 +258,10 @@ def write_outputs(args, session, results, encode_mask, seg_phrases, write_overla
 
     bar = _Bar(session.num_frames, not args.quiet)
     write_overlay_video(read_frames, session.num_frames, tracks, [lab for _, _, lab in labels],
-                        osp.join(args.out, 'overlay.mp4'), fps=args.fps,
-                        gif_path=osp.join(args.out, 'overlay.gif') if args.gif else None, progress=bar)
+                        osp.join(folder, 'overlay.mp4'), fps=args.fps,
+                        gif_path=osp.join(folder, 'overlay.gif') if args.gif else None, progress=bar)
     bar.close()
-    print(f'[chat] wrote answers.json, masks.json, overlay.mp4{" and overlay.gif" if args.gif else ""} to '
-          f'{args.out}', flush=True)
+    return ['answers.json', 'masks.json', 'overlay.mp4'] + (['overlay.gif'] if args.gif else [])
 
 
 if __name__ == '__main__':

@@ -60,14 +60,17 @@ def iter_dataset_cfgs(cfg, where: str) -> Iterator:
 
 
 def datasets_from_config(args) -> Iterator:
-    from mmengine.config import Config, DictAction  # noqa: F401
-
     from sama_mm.registry import DATASETS
     from sama_mm.utils import register_all_modules
+    from sama_mm.utils.config_check import ConfigError, check_config, read_config
 
-    cfg = Config.fromfile(args.config)
+    cfg = read_config(args.config)  # a missing or broken config is a ConfigError naming the file
     if args.cfg_options:
-        cfg.merge_from_dict(_parse_cfg_options(args.cfg_options))
+        try:
+            cfg.merge_from_dict(_parse_cfg_options(args.cfg_options))
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ConfigError('--cfg-options', f'cannot apply {args.cfg_options}: {exc}') from None
+    check_config(cfg, keys=[f'{split}_dataloader' for split in args.split])
     register_all_modules()
     for split in args.split:
         loader = cfg.get(f'{split}_dataloader')
@@ -131,6 +134,7 @@ def dataset_from_ann(args):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from sama_mm.datasets import CheckReport, DataError
+    from sama_mm.utils.config_check import ConfigError
 
     reports: List[CheckReport] = []
     try:
@@ -142,6 +146,9 @@ def main(argv=None) -> int:
             reports.append(dataset_from_ann(args).check())
     except DataError as exc:
         reports.append(CheckReport('(unreadable)', exc.file, problems=[exc]))
+    except ConfigError as exc:  # the config itself is wrong: nothing was checked
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     for report in reports:
         print(report.format(args.max_problems))
     total = sum(len(r.problems) for r in reports)

@@ -2,6 +2,7 @@
 """Score predicted video masks against ground-truth masks with J, F and J&F (DAVIS 2017 definitions).
 
     python tools/eval_masks.py --gt DIR --pred DIR [--layout davis|rvos] [--out FILE] [--skip-first-last]
+                               [--allow-missing] [--ignore-extra]
 
 Layouts (every ``*.png`` in a ground-truth folder is an evaluated frame; other files are ignored):
 
@@ -14,10 +15,14 @@ Layouts (every ``*.png`` in a ground-truth folder is an evaluated frame; other f
   scores the mean over its ground-truth frames; a video the mean over its expressions; the data set the mean
   over all expressions.
 
-A prediction frame that is missing counts as an empty mask and is listed in ``missing_frames``; a prediction
-sequence (or expression) folder that is missing counts as all-empty and is listed in ``missing_sequences`` (its
-frames are not repeated in ``missing_frames``). Unreadable PNGs and size mismatches stop the evaluation with an
-error naming the file (exit status 1).
+The prediction set must match the ground truth: by default a missing prediction frame or sequence (expression)
+folder, and a prediction sequence (expression) folder without ground truth, stop the evaluation with an error
+that lists them (exit status 1). With ``--allow-missing`` a missing prediction frame counts as an empty mask and
+is listed in ``missing_frames``, and a missing sequence (or expression) folder counts as all-empty and is listed in
+``missing_sequences`` (its frames are not repeated in ``missing_frames``), as ``evaluate_davis`` /
+``evaluate_rvos`` always do. ``--ignore-extra`` leaves out prediction folders that have no ground truth (listed
+in ``extra_sequences``). Prediction frames without a ground-truth PNG are never an error: only annotated frames
+are scored. Unreadable PNGs and size mismatches stop the evaluation with an error naming the file (exit status 1).
 
 Prints one JSON object: ``J``, ``F``, ``J&F`` (means in 0..1), per-sequence (and per-object or per-expression)
 values, and the missing predictions. ``--out FILE`` also writes it to FILE, which must not exist yet.
@@ -140,7 +145,8 @@ def evaluate_davis(gt_root: str, pred_root: str, bound_th: float = 0.008, skip_f
     Returns:
         The report: ``J``, ``F``, ``J&F`` (mean over all objects of all sequences, as DAVIS 2017 averages),
         ``num_objects``, ``sequences`` (each with its mean over objects and ``objects`` by id),
-        ``missing_sequences`` and ``missing_frames``.
+        ``missing_sequences``, ``missing_frames`` and ``extra_sequences`` (prediction folders without ground
+        truth, not scored).
 
     Raises:
         DataError: For a missing or empty ground truth, an unreadable PNG or a size mismatch.
@@ -166,7 +172,8 @@ def evaluate_davis(gt_root: str, pred_root: str, bound_th: float = 0.008, skip_f
     if not all_scores:
         raise DataError('no_objects', gt_root, 'no ground-truth frame holds any object id')
     return dict(layout='davis', **_mean_scores(all_scores), num_objects=len(all_scores), sequences=sequences,
-                missing_sequences=missing_seqs, missing_frames=missing_frames)
+                missing_sequences=missing_seqs, missing_frames=missing_frames,
+                extra_sequences=sorted(set(subfolders(pred_root)) - set(subfolders(gt_root))))
 
 
 def evaluate_rvos(gt_root: str, pred_root: str, bound_th: float = 0.008) -> dict:
@@ -180,7 +187,8 @@ def evaluate_rvos(gt_root: str, pred_root: str, bound_th: float = 0.008) -> dict
     Returns:
         The report: ``J``, ``F``, ``J&F`` (mean over all expressions), ``num_expressions``, ``sequences``
         (each video with its mean over expressions and ``expressions`` by name), ``missing_sequences``
-        (``video/expression`` without any prediction folder) and ``missing_frames``.
+        (``video/expression`` without any prediction folder), ``missing_frames`` and ``extra_sequences``
+        (prediction ``video`` or ``video/expression`` folders without ground truth, not scored).
 
     Raises:
         DataError: For a missing or empty ground truth, an unreadable PNG or a size mismatch.
@@ -202,8 +210,15 @@ def evaluate_rvos(gt_root: str, pred_root: str, bound_th: float = 0.008) -> dict
         sequences[video] = dict(_mean_scores(list(expressions.values())), expressions=expressions)
     if not sequences:
         raise DataError('missing_sequences', gt_root, 'no video folders found')
+    extra = []
+    for video in subfolders(pred_root):
+        gt_video = osp.join(gt_root, video)
+        if not osp.isdir(gt_video):
+            extra.append(video)
+            continue
+        extra += [f'{video}/{e}' for e in subfolders(osp.join(pred_root, video)) if not osp.isdir(osp.join(gt_video, e))]
     return dict(layout='rvos', **_mean_scores(all_scores), num_expressions=len(all_scores), sequences=sequences,
-                missing_sequences=missing_seqs, missing_frames=missing_frames)
+                missing_sequences=missing_seqs, missing_frames=missing_frames, extra_sequences=extra)
 
 
 def parse_args(argv=None):
@@ -217,7 +232,34 @@ def parse_args(argv=None):
                         help='F boundary tolerance: fraction of the image diagonal if < 1, else pixels')
     parser.add_argument('--skip-first-last', action='store_true',
                         help='davis layout: leave out the first and last frame (DAVIS semi-supervised protocol)')
+    parser.add_argument('--allow-missing', action='store_true',
+                        help='score missing prediction frames / folders as empty masks instead of stopping')
+    parser.add_argument('--ignore-extra', action='store_true',
+                        help='leave out prediction folders without ground truth instead of stopping')
     return parser.parse_args(argv)
+
+
+def _preview(items: List[str], limit: int = 5) -> str:
+    shown = ', '.join(items[:limit])
+    return shown + (f', ... (+{len(items) - limit} more)' if len(items) > limit else '')
+
+
+def check_prediction_set(report: dict, pred_root: str, allow_missing: bool, ignore_extra: bool) -> None:
+    """Raise a DataError on ``pred_root`` listing missing / extra predictions that the flags do not allow."""
+    parts = []
+    if not allow_missing and report['missing_sequences']:
+        parts.append(f"{len(report['missing_sequences'])} ground-truth folder(s) have no prediction folder: "
+                     f"{_preview(report['missing_sequences'])}")
+    if not allow_missing and report['missing_frames']:
+        parts.append(f"{len(report['missing_frames'])} ground-truth frame(s) have no prediction PNG: "
+                     f"{_preview(report['missing_frames'])}")
+    if parts:
+        parts[-1] += ' (--allow-missing scores them as empty masks)'
+    if not ignore_extra and report['extra_sequences']:
+        parts.append(f"{len(report['extra_sequences'])} prediction folder(s) have no ground truth: "
+                     f"{_preview(report['extra_sequences'])} (--ignore-extra leaves them out)")
+    if parts:
+        raise DataError('prediction_set_mismatch', pred_root, '; '.join(parts))
 
 
 def main(argv=None) -> int:
@@ -233,6 +275,7 @@ def main(argv=None) -> int:
                 print('error: --skip-first-last only applies to the davis layout', file=sys.stderr)
                 return 2
             report = evaluate_rvos(args.gt, args.pred, args.bound_th)
+        check_prediction_set(report, args.pred, args.allow_missing, args.ignore_extra)
     except DataError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1

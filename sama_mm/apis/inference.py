@@ -107,11 +107,28 @@ def chat_cfg_from_config(cfg: Config) -> Dict[str, Any]:
     sam2 = _find_transform(pipeline, 'SAM2FrameSource')
     if sam2 is not None and 'image_size' in sam2:
         out['sam2_image_size'] = sam2['image_size']
-    out.update(dict(cfg.get('chat_cfg') or {}))
-    unknown = sorted(set(out) - set(DEFAULT_CHAT_CFG))
-    if unknown:
-        raise KeyError(f'unknown chat_cfg keys {unknown}; known: {sorted(DEFAULT_CHAT_CFG)}')
+    out.update(check_chat_settings(cfg.get('chat_cfg') or {}, 'chat_cfg'))
     return out
+
+
+def check_chat_settings(settings: dict, where: str) -> dict:
+    """Return ``settings`` if every key is an inference setting (:data:`DEFAULT_CHAT_CFG`).
+
+    Raises:
+        ConfigError: For an unknown key, naming it (``chat_cfg.max_new_token``) and the closest known ones.
+    """
+    import difflib
+
+    from sama_mm.utils.config_check import ConfigError
+    if not isinstance(settings, dict):
+        raise ConfigError(where, f'expected a dict of inference settings, got {type(settings).__name__}')
+    for key in settings:
+        if key not in DEFAULT_CHAT_CFG:
+            close = difflib.get_close_matches(str(key), list(DEFAULT_CHAT_CFG), n=2, cutoff=0.6)
+            hint = f'did you mean {" or ".join(map(repr, close))}?' if close else \
+                f'known: {", ".join(sorted(DEFAULT_CHAT_CFG))}'
+            raise ConfigError(f'{where}.{key}', f'unknown inference setting {key!r}; {hint}')
+    return dict(settings)
 
 
 def _test_pipeline(cfg: Config) -> Sequence[dict]:
@@ -131,14 +148,24 @@ def region_prompt_mask(prompt: Any, shape: Sequence[int]) -> np.ndarray:
     """
     height, width = (int(v) for v in shape)
     if isinstance(prompt, (tuple, list)) and len(prompt) == 4 and all(np.isscalar(v) for v in prompt):
-        x1, y1, x2, y2 = (float(v) for v in prompt)
-        if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height or x2 <= x1 or y2 <= y1:
-            raise ValueError(f'region box {tuple(prompt)} is outside the {width}x{height} frame or empty')
+        try:
+            x1, y1, x2, y2 = (float(v) for v in prompt)
+        except (TypeError, ValueError):
+            raise ValueError(f'region box {tuple(prompt)} must hold 4 numbers (x1, y1, x2, y2)') from None
+        if not all(np.isfinite(v) for v in (x1, y1, x2, y2)):
+            raise ValueError(f'region box {tuple(prompt)} has a non-finite coordinate')
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError(f'region box {tuple(prompt)} is empty: x2 > x1 and y2 > y1 are required')
+        if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
+            raise ValueError(f'region box {tuple(prompt)} is outside the {width}x{height} (WxH) frame')
         mask = np.zeros((height, width), np.uint8)
         mask[max(int(np.floor(y1)), 0):min(int(np.ceil(y2)), height),
              max(int(np.floor(x1)), 0):min(int(np.ceil(x2)), width)] = 1
         return mask
     mask = np.asarray(prompt)
+    if mask.ndim != 2:
+        raise ValueError(f'a region prompt must be a box (x1, y1, x2, y2), a binary [H, W] mask or a dict of '
+                         f'points/box; got {type(prompt).__name__} {prompt!r:.60}')
     if mask.shape != (height, width):
         raise ValueError(f'region mask has shape {mask.shape}, the video is {height}x{width}')
     if not mask.any():
@@ -178,7 +205,11 @@ class QFormerTurnContext:
                     raise ValueError(f'region {r}: frame {frame} is outside the video of {session.num_frames} frames')
                 if isinstance(prompt, dict):  # points / a box for SAM2: the model's own head finds the object
                     prompt = self._sam2_mask(session, int(frame), prompt, r)
-                masks[r, int(np.abs(sparse - int(frame)).argmin())] = region_prompt_mask(prompt, session.ori_shape)
+                try:
+                    mask = region_prompt_mask(prompt, session.ori_shape)
+                except ValueError as exc:
+                    raise ValueError(f'region {r} (frame {frame}): {exc}') from None
+                masks[r, int(np.abs(sparse - int(frame)).argmin())] = mask
         results = dict(rounds=[dict(question=question)], dense_positions=list(session.dense_positions),
                        region_masks=masks, video_id=osp.basename(str(session.video_path)))
         return self.transform(results)['neck_turns'][0]
@@ -204,6 +235,18 @@ class QFormerTurnContext:
         return mask.astype(np.uint8)
 
 
+def _read_weights(checkpoint: str) -> Dict[str, Tensor]:
+    """The state dict of a checkpoint file or folder; a file that cannot be read is a ValueError naming it."""
+    from sama_mm.utils.weights import read_checkpoint, read_safetensors_folder
+    try:
+        return read_safetensors_folder(checkpoint) if osp.isdir(checkpoint) else read_checkpoint(checkpoint)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # torch, safetensors and pickle each raise their own types for a broken file
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f'{checkpoint}: cannot read the checkpoint ({type(exc).__name__}: {text})') from None
+
+
 class SAMAInferencer:
     """A SAMA model ready for chat: built from a config, with weights loaded strictly, in eval mode.
 
@@ -215,24 +258,39 @@ class SAMAInferencer:
             model key must be present and every checkpoint key used. None keeps the initial (random) weights.
         device: Torch device.
         chat_cfg: Overrides of the inference settings.
+
+    Raises:
+        ConfigError: (:mod:`sama_mm.utils.config_check`) A config file that is missing or does not load, an
+            unknown key or a wrongly typed value in ``model`` / the test pipeline, an unknown inference setting;
+            the message names the file or the config key.
+        FileNotFoundError: A checkpoint path that does not exist.
+        ValueError: A checkpoint that cannot be read.
+        StateDictMismatchError: (:mod:`sama_mm.utils.weights`) Checkpoint keys or shapes that differ from the
+            model's.
     """
 
     def __init__(self, config: Union[str, Config], checkpoint: Optional[str] = None, device: str = 'cpu',
                  chat_cfg: Optional[dict] = None):
         from sama_mm.registry import MODELS
         from sama_mm.utils import register_all_modules
-        from sama_mm.utils.weights import load_checkpoint_strict
+        from sama_mm.utils.weights import load_state_dict_strict
+        from sama_mm.utils.config_check import check_config, read_config
         register_all_modules()
-        cfg = Config.fromfile(config) if isinstance(config, str) else config
+        cfg = read_config(config) if isinstance(config, str) else config
+        check_config(cfg, keys=['model', 'test_pipeline', 'test_dataloader'])
         self.cfg = cfg
         self.settings = chat_cfg_from_config(cfg)
-        self.settings.update(chat_cfg or {})
+        self.settings.update(check_chat_settings(chat_cfg or {}, 'chat_cfg'))
+        if checkpoint is not None and not osp.exists(checkpoint):
+            raise FileNotFoundError(f'{checkpoint}: checkpoint not found')
         model = MODELS.build(cfg.model)
-        if checkpoint is not None and osp.isdir(checkpoint):
-            from sama_mm.apis.convert import load_our_folder
-            load_our_folder(model, checkpoint)  # a converted folder (a tied LM head may be stored once)
-        elif checkpoint is not None:
-            load_checkpoint_strict(model, checkpoint)
+        if checkpoint is not None:
+            state = _read_weights(checkpoint)
+            if osp.isdir(checkpoint):
+                from sama_mm.apis.convert import load_our_folder
+                load_our_folder(model, checkpoint, state)  # a converted folder (a tied LM head may be stored once)
+            else:
+                load_state_dict_strict(model, state, where=checkpoint)
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         if self.settings['max_new_tokens'] is None:
@@ -248,7 +306,7 @@ class SAMAInferencer:
         cfg = cfg if isinstance(cfg, Config) else Config(cfg or {})
         self.cfg = cfg
         self.settings = chat_cfg_from_config(cfg)
-        self.settings.update(settings)
+        self.settings.update(check_chat_settings(settings, 'settings'))
         self.model = model.eval()
         self.device = next(model.parameters()).device
         if self.settings['max_new_tokens'] is None:
@@ -386,15 +444,25 @@ class ChatSession:
             :class:`TurnResult`.
 
         Raises:
-            ValueError: Region prompts with a ``neck=None`` model, or a conversation longer than ``max_length``.
+            TypeError: A question that is not a string.
+            ValueError: An empty question, region prompts with a ``neck=None`` model, a ``<mask>`` count that
+                differs from the number of regions, a region that is not a ``(frame, prompt)`` pair on a frame of
+                the video, a box outside the frame or empty, a conversation longer than ``max_length``. Nothing
+                of the session changes when the question or its regions are rejected.
         """
         start = time.perf_counter()
+        if not isinstance(question, str):
+            raise TypeError(f'the question must be a string, got {type(question).__name__}')
+        if not question.strip():
+            raise ValueError('the question is empty')
         n_regions = question.count(REGION_PLACEHOLDER)
         if (regions or n_regions) and self.model.neck is None:
             raise ValueError('region prompts (<mask> / --region) need the context-aggregator neck; this model has '
                              'neck=None (Sa2VA-style). Use a SAMA model with the neck.')
         if n_regions != len(regions or []):
-            raise ValueError(f'the question has {n_regions} {REGION_PLACEHOLDER} but {len(regions or [])} regions')
+            raise ValueError(f'the question has {n_regions} {REGION_PLACEHOLDER} but {len(regions or [])} regions '
+                             f'(one region prompt per {REGION_PLACEHOLDER}): {question!r}')
+        self._check_regions(regions or [])
         backbone = self.model.backbone
         s = self.settings
         turn_ids = self._turn_ids(question)
@@ -440,6 +508,18 @@ class ChatSession:
                             history_answer=raw)
         self.turns.append(result)
         return result
+
+    def _check_regions(self, regions: Sequence[Any]) -> None:
+        """Check the shape of the region list before the turn changes any state (the prompts themselves are
+        checked against the frame when they are rasterised)."""
+        for r, region in enumerate(regions):
+            if not isinstance(region, (tuple, list)) or len(region) != 2:
+                raise ValueError(f'region {r}: expected a (frame, prompt) pair, got {region!r:.80}')
+            frame = region[0]
+            if isinstance(frame, bool) or not isinstance(frame, (int, np.integer)):
+                raise ValueError(f'region {r}: the frame index must be an integer, got {frame!r}')
+            if not 0 <= int(frame) < self.num_frames:
+                raise ValueError(f'region {r}: frame {frame} is outside the video of {self.num_frames} frames')
 
     def _close_answer(self, raw: str, gen_ids: List[int]) -> None:
         """Make the cache hold ``answer + SUFFIX`` as training tokenizes it, and queue ``SEP`` for the next turn."""

@@ -5,6 +5,8 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction
 
+from sama_mm.utils.config_check import ConfigError, check_config, read_config
+
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--work-dir``, ``--cfg-options``, ``--launcher`` and ``--local-rank`` (MMDetection's names)."""
@@ -19,13 +21,31 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config(args: argparse.Namespace) -> Config:
-    """Read ``args.config`` and apply the common flags: launcher, overrides and the work dir."""
+    """Read ``args.config`` and apply the common flags: launcher, overrides and the work dir.
+
+    The config (after ``--cfg-options``) is checked before anything is built or written
+    (:func:`sama_mm.utils.config_check.check_config`), and a ``checkpoint`` argument must name an existing file.
+    A problem ends the program with a one-line ``error: ...`` message naming the file or config key (exit
+    status 1), before the work dir is touched.
+    """
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
-    cfg = Config.fromfile(args.config)
+    try:
+        cfg = read_config(args.config)
+        if args.cfg_options is not None:
+            try:
+                cfg.merge_from_dict(args.cfg_options)
+            except (KeyError, TypeError, IndexError, AttributeError) as exc:
+                text = str(exc).strip('"\'')
+                text = text if len(text) <= 160 else text[:157] + '...'
+                raise ConfigError('--cfg-options', f'cannot apply {args.cfg_options}: {text}') from None
+        check_config(cfg)
+    except ConfigError as exc:
+        raise SystemExit(f'error: {exc}') from None
+    checkpoint = getattr(args, 'checkpoint', None)
+    if checkpoint is not None and '://' not in checkpoint and not osp.exists(checkpoint):
+        raise SystemExit(f'error: {checkpoint}: checkpoint not found')
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:

@@ -68,6 +68,8 @@ class VideoInit(BaseTransform):
             return results
         if not osp.exists(path):
             raise VideoReadError('missing_video', path, 'video file or frame folder not found', record)
+        if osp.getsize(path) == 0:
+            raise VideoReadError('unreadable_video', path, 'the video file is empty (0 bytes)', record)
         from ..decord_backend import decord
         try:
             reader = decord.VideoReader(path, num_threads=self.num_threads)
