@@ -50,6 +50,12 @@ def snapshot(path):
     return out
 
 
+@pytest.fixture(autouse=True)
+def _keep_excepthook(monkeypatch):
+    """tools/train.py and tools/test.py install their user-error hook; the test process keeps its own."""
+    monkeypatch.setattr(sys, 'excepthook', sys.excepthook)
+
+
 @pytest.fixture
 def sentinel_dir(tmp_path):
     """An output folder that already holds a user's results (must stay unchanged)."""
@@ -378,17 +384,32 @@ def test_chat_cli_output_is_replaced_only_when_complete(chat_tool, clip, tmp_pat
 
 
 @pytest.mark.slow
-def test_cli_user_errors_print_one_line_without_traceback(tmp_path):
-    """As a user runs them: exit status 1, the last stderr line is the message, no traceback."""
-    corrupt = bad_videos(tmp_path)['corrupt video'][0]
-    proc = run_tool('tools/chat.py', corrupt, '--config', DEMO, '--quiet')
-    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith(f'error: [unreadable_video] {corrupt}')
+def test_train_data_error_prints_one_line_without_traceback(tmp_path):
+    """As a user runs it: a data error met inside the Runner ends tools/train.py with one line and status 1.
+
+    (Errors found before the Runner exit through ``SystemExit('error: ...')``, checked in-process above.)
+    """
     work = tmp_path / 'work'
-    proc = run_tool('tools/train.py', DEMO, '--work-dir', work, '--cfg-options', 'model.neck.hiden_size=8')
+    work.mkdir()
+    (work / 'notes.txt').write_text('keep me')
+    proc = run_tool(osp.join(REPO_ROOT, 'tools', 'train.py'), DEMO, '--work-dir', work, '--cfg-options',
+                    'train_cfg.max_iters=1', cwd=tmp_path)
     assert proc.returncode == 1 and 'Traceback' not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: model.neck.hiden_size: unknown key 'hiden_size'")
-    assert not work.exists()
+    assert proc.stderr.strip().splitlines()[-1] == \
+        'error: [missing_file] data/demo/sama239k_train_final.json: file not found'
+    assert (work / 'notes.txt').read_text() == 'keep me'
+
+
+def test_user_error_hook_prints_user_errors_only(capsys):
+    from sama_mm.datasets import DataError
+    from sama_mm.utils import cli
+    seen = []
+    err = DataError('missing_file', 'a.json', 'file not found', 3)
+    cli._user_error_hook(DataError, err, None, _default=lambda *a: seen.append(a))
+    assert capsys.readouterr().err == 'error: [missing_file] a.json record 3: file not found\n' and not seen
+    bug = KeyError('x')
+    cli._user_error_hook(KeyError, bug, None, _default=lambda *a: seen.append(a))
+    assert seen == [(KeyError, bug, None)] and capsys.readouterr().err == ''
 
 
 # ================================================================================================ evaluation
@@ -483,6 +504,7 @@ def test_eval_captions_mismatched_ids_and_bad_files(tmp_path, capsys):
 
 
 def test_metrics_mismatched_sets(tmp_path):
+    from sama_mm.datasets import DataError
     from sama_mm.evaluation.metrics import RVOSMetric
     from sama_mm.evaluation.metrics._utils import encode_track
     from sama_mm.registry import METRICS
@@ -501,9 +523,9 @@ def test_metrics_mismatched_sets(tmp_path):
     metric = RVOSMetric(ann_file=str(ann), mask_file=str(masks))
     with pytest.raises(ValueError) as info:
         metric.compute_metrics([result('v1', '0'), result('v1', '1'), result('v3', '0'), result('v1', '0')])
-    assert str(info.value) == (f'predictions and ground truth differ: 1 expression(s) of {ann} have no prediction: '
-                               f'v2/0; 1 predicted expression(s) are not in {ann}: v3/0; 1 expression(s) predicted '
-                               f'more than once: v1/0')
+    assert str(info.value) == (f'[prediction_set_mismatch] {ann}: predictions and ground truth differ: '
+                               '1 expression(s) have no prediction: v2/0; 1 predicted expression(s) are not in the '
+                               'ground truth: v3/0; 1 expression(s) predicted more than once: v1/0')
     # format_only never writes over an earlier submission.
     prefix = tmp_path / 'submission'
     prefix.mkdir()
@@ -518,8 +540,9 @@ def test_metrics_mismatched_sets(tmp_path):
     bench.write_text(json.dumps([{'video': 'x.mp4', 'description': {'obj0': 'a red car', 'obj1': 'a dog'},
                                   'description_id': {'obj0': 11, 'obj1': 12}}]))
     metric = METRICS.build(dict(type='SAMABenchCMetric', ann_file=str(bench), meteor=False))
-    with pytest.raises(ValueError, match=r'1 description\(s\) of .* have no prediction: 12; 1 predicted '
-                                         r'description\(s\) are not in .*: 99'):
+    with pytest.raises(DataError, match=rf'^\[prediction_set_mismatch\] {bench}: .*1 description\(s\) have no '
+                                        r'prediction: 12; 1 predicted description\(s\) are not in the ground '
+                                        r'truth: 99$'):
         metric.compute_metrics([dict(id='11', text='a car'), dict(id='99', text='a cat')])
     # A metric config with a typo is named by its key before anything runs.
     from sama_mm.utils.config_check import ConfigError, check_config

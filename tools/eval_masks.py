@@ -216,7 +216,8 @@ def evaluate_rvos(gt_root: str, pred_root: str, bound_th: float = 0.008) -> dict
         if not osp.isdir(gt_video):
             extra.append(video)
             continue
-        extra += [f'{video}/{e}' for e in subfolders(osp.join(pred_root, video)) if not osp.isdir(osp.join(gt_video, e))]
+        extra += [f'{video}/{e}' for e in subfolders(osp.join(pred_root, video))
+                  if not osp.isdir(osp.join(gt_video, e))]
     return dict(layout='rvos', **_mean_scores(all_scores), num_expressions=len(all_scores), sequences=sequences,
                 missing_sequences=missing_seqs, missing_frames=missing_frames, extra_sequences=extra)
 

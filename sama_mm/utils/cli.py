@@ -2,6 +2,7 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 
@@ -20,14 +21,36 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def _user_error_hook(exc_type, exc, tb, _default=sys.excepthook) -> None:
+    """Print a user error (bad data, bad config, refusing to overwrite) as one line; anything else as usual."""
+    from sama_mm.datasets.errors import DataError
+    if issubclass(exc_type, (DataError, ConfigError, FileExistsError)):
+        print(f'error: {exc}', file=sys.stderr)
+    else:
+        _default(exc_type, exc, tb)
+
+
+def install_user_error_hook() -> None:
+    """Make uncaught user errors end a command-line run with ``error: <message>`` instead of a traceback.
+
+    User errors are :class:`~sama_mm.datasets.errors.DataError` (a data file, record and what is wrong with
+    it), :class:`~sama_mm.utils.config_check.ConfigError` and ``FileExistsError`` (an output that would be
+    overwritten); their messages already say where the problem is. The exit status stays 1. Other exceptions
+    (bugs) keep their traceback.
+    """
+    sys.excepthook = _user_error_hook
+
+
 def load_config(args: argparse.Namespace) -> Config:
     """Read ``args.config`` and apply the common flags: launcher, overrides and the work dir.
 
     The config (after ``--cfg-options``) is checked before anything is built or written
     (:func:`sama_mm.utils.config_check.check_config`), and a ``checkpoint`` argument must name an existing file.
     A problem ends the program with a one-line ``error: ...`` message naming the file or config key (exit
-    status 1), before the work dir is touched.
+    status 1), before the work dir is touched. Data errors found later (while the Runner builds the datasets or
+    evaluates) are printed the same way (:func:`install_user_error_hook`).
     """
+    install_user_error_hook()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     try:

@@ -104,7 +104,8 @@ def mask_dict_track(masks: Dict[str, Any], keys: Sequence[Any], num_frames: int,
 
 
 def check_same_keys(gt_keys, pred_keys, what: str, gt_name: str):
-    """Raise a ValueError naming the keys found on one side only (and duplicate predictions).
+    """Raise a :class:`DataError` (a ValueError) on ``gt_name`` naming the keys found on one side only (and
+    duplicate predictions).
 
     Args:
         gt_keys: Keys of the ground truth (a set).
@@ -123,12 +124,12 @@ def check_same_keys(gt_keys, pred_keys, what: str, gt_name: str):
         return
     parts = []
     if missing:
-        parts.append(f'{len(missing)} {what}(s) of {gt_name} have no prediction: {_preview(missing)}')
+        parts.append(f'{len(missing)} {what}(s) have no prediction: {_preview(missing)}')
     if extra:
-        parts.append(f'{len(extra)} predicted {what}(s) are not in {gt_name}: {_preview(extra)}')
+        parts.append(f'{len(extra)} predicted {what}(s) are not in the ground truth: {_preview(extra)}')
     if dups:
         parts.append(f'{len(dups)} {what}(s) predicted more than once: {_preview(sorted(set(dups), key=str))}')
-    raise ValueError('predictions and ground truth differ: ' + '; '.join(parts))
+    raise DataError('prediction_set_mismatch', gt_name, 'predictions and ground truth differ: ' + '; '.join(parts))
 
 
 def _preview(keys, limit: int = 10) -> str:
