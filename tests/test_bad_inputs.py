@@ -300,7 +300,7 @@ def test_inferencer_config_and_checkpoint_errors(tmp_path):
     for name in ('junk.pth', 'junk.safetensors'):
         junk = tmp_path / name
         junk.write_bytes(b'\x00not a checkpoint\xff' * 10)
-        with pytest.raises(ValueError, match=rf'{name}: cannot read the checkpoint \('):
+        with pytest.raises(ValueError, match=rf'{name}: cannot read the checkpoint: '):
             SAMAInferencer(TINY_CONFIG, str(junk))
 
 

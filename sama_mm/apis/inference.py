@@ -243,8 +243,18 @@ def _read_weights(checkpoint: str) -> Dict[str, Tensor]:
     except FileNotFoundError:
         raise
     except Exception as exc:  # torch, safetensors and pickle each raise their own types for a broken file
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ValueError(f'{checkpoint}: cannot read the checkpoint ({type(exc).__name__}: {text})') from None
+        import pickle
+        import re
+        text = str(exc)
+        if isinstance(exc, pickle.UnpicklingError):
+            # torch's weights-only message suggests weights_only=False, which is no answer for a broken file.
+            found = re.search(r'WeightsUnpickler error:\s*(.*?)\s*(?:\n\n|$)', text, re.S)
+            detail = found.group(1) if found else text.splitlines()[0] if text else ''
+            reason = f'not a PyTorch checkpoint, or one holding objects that weights-only loading refuses ({detail})'
+        else:
+            first = text.splitlines()[0] if text else type(exc).__name__
+            reason = f'{type(exc).__name__}: {first.split(". ")[0]}'
+        raise ValueError(f'{checkpoint}: cannot read the checkpoint: {reason}') from None
 
 
 class SAMAInferencer:
