@@ -17,7 +17,7 @@ need a model with the context-aggregator neck.
 Bad input (a missing or unreadable video, config, checkpoint or questions file, a config key the model does not
 take, a ``<mask>`` count that differs from the ``--region`` count, a region outside the video) ends the program
 with one ``error: ...`` line naming the file, key or region and exit status 1, checked as early as possible (files
-and ``<mask>`` counts before the model is built, regions before the first question). ``--out`` is written only
+before the model is built, ``<mask>`` counts and regions before the first question). ``--out`` is written only
 after every turn succeeded, through a temporary folder, so a failure never leaves old and new files mixed.
 """
 import argparse
