@@ -12,7 +12,8 @@ classes and functions its ``type`` entries name:
 * a value whose type contradicts a plain annotation (``int``, ``float``, ``bool``, ``str``, ``dict``, ``list``,
   ``tuple`` and ``Optional``/``Union``/``Sequence``/``Dict``/``List`` of them) is an error naming the path, the
   expected and the given type. Numbers are not told apart (an int hint takes a float: MMEngine's own hints say
-  int where fractions work) and ``None`` is always accepted (parents fill in ``None`` placeholders).
+  int where fractions work), a bool takes 0 and 1, a str takes a path object, lists and tuples are
+  interchangeable, and ``None`` is always accepted (parents fill in ``None`` placeholders).
 
 Anything the signature cannot decide is left to the build itself: a callable taking ``**kwargs`` that it does not
 visibly pass to its parent class, annotations that are not plain types, ``type`` strings that no (or more than
@@ -22,11 +23,15 @@ import ast
 import difflib
 import functools
 import inspect
+import numbers
+import os
 import textwrap
 import typing
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Sequence as AbcSequence
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 #: Keys that MMEngine's builders take out of a config before calling its ``type``: ``{top-level key: keys}``.
 #: ``optim_wrapper``: ``build_optim_wrapper`` pops the constructor settings; ``param_scheduler``: the Runner
@@ -100,7 +105,7 @@ def _forwards_kwargs_to_super(func: Callable, varkw: str) -> bool:
     return False
 
 
-def accepted_arguments(target: Callable) -> Optional[Tuple[Dict[str, inspect.Parameter], Callable]]:
+def accepted_arguments(target: Callable) -> Optional[Tuple[Dict[str, inspect.Parameter], Dict[str, Callable]]]:
     """The keyword arguments ``target`` accepts, following ``**kwargs`` that a class passes to its parent.
 
     Returns:
@@ -184,11 +189,14 @@ def _type_ok(value: Any, allowed: Iterable[type]) -> bool:
     for t in allowed:
         if t is type(None) and value is None:
             return True
-        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            return True
-        if t is int and isinstance(value, (int, float)):
+        if t in (int, float) and isinstance(value, numbers.Real):
             return True  # numbers are not told apart: MMEngine's own hints say int where floats work
-        if t in (dict, list, tuple, str, bool) and isinstance(value, t):
+        if t is bool and (isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral)
+                                                                  and value in (0, 1))):
+            return True
+        if t is str and isinstance(value, (str, os.PathLike)):
+            return True
+        if t is dict and isinstance(value, dict):
             return True
         if t in (list, tuple) and isinstance(value, (list, tuple)):
             return True
