@@ -1,0 +1,12 @@
+# Evaluate SAMA-1B on RefCOCO testB (cIoU, gIoU) (see configs/_base_/datasets/image_test.py; for 4B/8B import their config instead):
+#   python tools/test.py configs/sama/sama_1b_test_refcoco_testB.py CHECKPOINT [--out metrics.json]
+from mmengine.config import read_base
+from mmengine.runner import TestLoop
+
+with read_base():
+    from .._base_.datasets.image_test import *  # noqa: F401,F403
+    from .sama_1b_mixture import *  # noqa: F401,F403
+
+test_dataloader = refcoco_testB_loader  # noqa: F405
+test_evaluator = refcoco_testB_metric  # noqa: F405
+test_cfg = dict(type=TestLoop)

@@ -1,0 +1,12 @@
+# Evaluate SAMA-1B on RefCOCO+ val (cIoU, gIoU) (see configs/_base_/datasets/image_test.py; for 4B/8B import their config instead):
+#   python tools/test.py configs/sama/sama_1b_test_refcocoplus_val.py CHECKPOINT [--out metrics.json]
+from mmengine.config import read_base
+from mmengine.runner import TestLoop
+
+with read_base():
+    from .._base_.datasets.image_test import *  # noqa: F401,F403
+    from .sama_1b_mixture import *  # noqa: F401,F403
+
+test_dataloader = refcocoplus_val_loader  # noqa: F405
+test_evaluator = refcocoplus_val_metric  # noqa: F405
+test_cfg = dict(type=TestLoop)

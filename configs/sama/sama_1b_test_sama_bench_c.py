@@ -1,0 +1,12 @@
+# Evaluate SAMA-1B on SAMA-Bench-C (region caption scores) (see configs/_base_/datasets/sama_bench_test.py; for 4B/8B import their config instead):
+#   python tools/test.py configs/sama/sama_1b_test_sama_bench_c.py CHECKPOINT [--out metrics.json]
+from mmengine.config import read_base
+from mmengine.runner import TestLoop
+
+with read_base():
+    from .._base_.datasets.sama_bench_test import *  # noqa: F401,F403
+    from .sama_1b_mixture import *  # noqa: F401,F403
+
+test_dataloader = sama_bench_c_loader  # noqa: F405
+test_evaluator = sama_bench_c_metric  # noqa: F405
+test_cfg = dict(type=TestLoop)
