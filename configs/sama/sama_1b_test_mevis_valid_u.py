@@ -1,4 +1,5 @@
-# Evaluate SAMA-1B on mevis_valid_u (see configs/_base_/datasets/rvos_test.py; for 4B/8B import their config instead):
+# Evaluate SAMA-1B on mevis_valid_u.
+# Sets: configs/_base_/datasets/rvos_test.py; for 4B/8B import their config instead of sama_1b_mixture.
 #   python tools/test.py configs/sama/sama_1b_test_mevis_valid_u.py CHECKPOINT
 from mmengine.config import read_base
 from mmengine.runner import TestLoop

@@ -1,4 +1,5 @@
-# Evaluate SAMA-1B on RefCOCO val (cIoU, gIoU) (see configs/_base_/datasets/image_test.py; for 4B/8B import their config instead):
+# Evaluate SAMA-1B on RefCOCO val (cIoU, gIoU).
+# Sets: configs/_base_/datasets/image_test.py; for 4B/8B import their config instead of sama_1b_mixture.
 #   python tools/test.py configs/sama/sama_1b_test_refcoco_val.py CHECKPOINT [--out metrics.json]
 from mmengine.config import read_base
 from mmengine.runner import TestLoop

@@ -14,5 +14,6 @@ from .sama239k_index import SAMA239KIndexedDataset
 
 __all__ = ['sama_collate', 'CheckReport', 'DataError', 'PickleInputError', 'VideoReadError', 'RefVOSDataset',
            'SAMA239KDataset', 'SAMA239KIndexedDataset', 'ReVOSDataset', 'CounterKeyedRefVOSDataset',
-           'RefDAVIS17Dataset', 'RefCOCODataset', 'GCGDataset', 'GCGEvalDataset', 'SAMABenchDataset', 'OspreyDataset', 'LLaVADataset', 'MultitaskMixture',
+           'RefDAVIS17Dataset', 'RefCOCODataset', 'GCGDataset', 'GCGEvalDataset', 'SAMABenchDataset',
+           'OspreyDataset', 'LLaVADataset', 'MultitaskMixture',
            'LazyRecordIndex', 'LazyMaskDict', 'MeViSDataset', 'RefYouTubeVOSDataset']

@@ -253,8 +253,8 @@ class SAMABenchCMetric(BaseMetric):
 
     Data samples carry meta ``description_id`` and ``pred_text`` (the last round's answer is the caption). The
     references are read lazily from ``ann_file`` (one bench file or a list of them; records with
-    ``description`` ``{objN: text}`` and ``description_id`` ``{objN: id}``). Reports corpus-level ``BLEU-1..4``, ``METEOR``, ``ROUGE-L`` and
-    ``CIDEr`` over all descriptions (official: per video, then the mean over 522 videos; see
+    ``description`` ``{objN: text}`` and ``description_id`` ``{objN: id}``). Reports corpus-level ``BLEU-1..4``,
+    ``METEOR``, ``ROUGE-L`` and ``CIDEr`` over all descriptions (official: per video, then the mean over 522 videos; see
     :mod:`sama_mm.evaluation.functional.captions`) and, when ``clair`` is configured, ``CLAIR`` (mean over the
     judged descriptions) and ``CLAIR_failures``.
 
