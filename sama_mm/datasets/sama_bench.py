@@ -32,6 +32,7 @@ SAMA_BENCH_MASK_DICTS = dict(mevis='Mevis_mask_dict_val.json', lvvis='LVVIS_mask
                              ref_youtube_vos='RefYoutube_mask_dict_val.json',
                              VidSTG='VidSTG_mask_dict_val_updated.json')
 TASKS = ('grounding', 'caption')
+_OBJ_KEY = re.compile(r'obj(\d+)')
 
 
 def lvvis_folder(path: str) -> str:
@@ -40,7 +41,6 @@ def lvvis_folder(path: str) -> str:
         return path
     head, name = osp.split(path.rstrip('/'))
     return osp.join(head, name.zfill(5)) if name.isdigit() else path
-_OBJ_KEY = re.compile(r'obj(\d+)')
 
 
 @DATASETS.register_module()

@@ -6,6 +6,7 @@ dataset hands to the model must be exactly the ids the metric reads from the gro
 Ref-DAVIS17 are also scored with the ground truth as prediction (100 everywhere), which checks that the
 dataset and the metric agree on which masks belong to an expression (counter keys for DAVIS).
 """
+import json
 import os.path as osp
 
 import numpy as np
@@ -149,12 +150,16 @@ def test_bench_metric_needs_one_mask_source():
         METRICS.build(dict(type='SAMABenchGMetric', ann_file='a.json', mask_file='m.json', mask_dicts={'x': 'y'}))
 
 
-@pytest.mark.parametrize('name', ['revos_valid', 'refcoco_val', 'sama_bench_g'])
-def test_leaf_configs_dump(name, tmp_path):
-    """The Runner writes the config into the work dir: no helper function of a base file may be left in it
-    (one leaf per base file: rvos_test, image_test, sama_bench_test)."""
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sama', f'sama_1b_test_{name}.py'))
-    cfg.dump(str(tmp_path / 'config.py'))
+def test_leaf_configs_dump(tmp_path):
+    """The Runner writes the config into the work dir, which fails on a function defined in a config file: the
+    base files delete their helpers. Every leaf is checked for leftovers (cheap), one is dumped for real."""
+    import glob
+    for path in sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'sama', 'sama_1b_test_*.py'))):
+        cfg = Config.fromfile(path)
+        assert [k for k in cfg.keys() if k.startswith('_')] == [], path
+        assert 'test_dataloader' in cfg and 'test_evaluator' in cfg, path
+    Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sama', 'sama_1b_test_revos_valid.py')).dump(
+        str(tmp_path / 'config.py'))
     assert (tmp_path / 'config.py').stat().st_size > 0
 
 
@@ -175,3 +180,24 @@ def test_bench_meta_reaches_the_data_sample(eval_root, monkeypatch):
             assert sample.questions == ['What is <mask> next to? Response with interleaved segmentation masks.']
         if loader == 'tiny_bench_c_loader':
             assert sample.questions == ['Please describe the region <mask> in the video in detail.']
+
+
+def test_format_only_is_refused_for_locally_scored_sets():
+    from tools.test import check_format_only
+    with pytest.raises(SystemExit, match='RefCOCOMetric has no submission format'):
+        check_format_only(dict(type='RefCOCOMetric', ann_file='x.json'))
+    check_format_only(dict(type='RVOSMetric', ann_file='x.json'))  # writes server submissions: accepted
+
+
+def test_sama_bench_bad_records_name_file_and_record(tmp_path):
+    from sama_mm.datasets import DataError
+    from tests.datasets.fakes import make_sama_bench
+    make_sama_bench(str(tmp_path))
+    records = json.loads((tmp_path / 'mevis.json').read_text())
+    del records[0]['conversation'][2]['question_id']
+    records[0]['description_id']['obj5'] = 'd9'
+    write_json(tmp_path / 'mevis.json', records)
+    for task, message in (('grounding', 'human turn 2 has no question_id'), ('caption', "names 'obj5'")):
+        with pytest.raises(DataError) as exc:
+            DATASETS.build(dict(type='SAMABenchDataset', data_root=str(tmp_path), ann_file='mevis.json', task=task))
+        assert message in str(exc.value) and 'mevis.json' in str(exc.value) and '0 (m0)' in str(exc.value)

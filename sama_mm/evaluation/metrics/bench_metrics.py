@@ -337,7 +337,8 @@ class GCGMetric(_GroundedMetricBase):
     Scores are those of :class:`SAMABenchGMetric` with every image a one-frame video of one question: ``mIoU``
     and ``recall`` are per image (recall: hits / positives of the image) averaged over images, captions over
     the corpus. The GLaMM script's own aggregation (dataset-level recall, matched-pairs mIoU) differs; use
-    ``miou_convention='official'`` for the matched-pairs mIoU.
+    ``miou_convention='official'`` for the matched-pairs mIoU. The mask AP that GLaMM's script also prints
+    (pycocotools ``COCOeval`` on the predicted masks, all with score 1) is not computed: SAMA reports mIoU.
 
     Args:
         ann_file (str): The COCO-style GCG mask ground truth (with captions when ``caption_file`` is None).

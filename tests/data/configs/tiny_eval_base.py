@@ -49,6 +49,9 @@ tiny_bench_c_loader = _tiny(sama_bench_c_loader)
 tiny_bench_g_metric = dict(sama_bench_g_metric, similarity=None, meteor=False)
 tiny_bench_c_metric = dict(sama_bench_c_metric, meteor=False)
 tiny_gcg_metric = dict(gcg_val_metric, similarity=None, meteor=False)
+tiny_revos_metric = revos_valid_metric
+tiny_refdavis17_metric = refdavis17_valid_metric
+tiny_refcoco_metric = refcoco_val_metric
 val_dataloader = None
 val_evaluator = None
 val_cfg = None
@@ -56,4 +59,10 @@ train_dataloader = None
 train_cfg = None
 optim_wrapper = None
 
-del _sizes, _tiny_step, _tiny  # helpers, not config values
+# Helpers and what the tiny loaders replace: not config values (and the Runner dumps the config, slowly).
+del _sizes, _tiny_step, _tiny
+del (revos_valid_loader, refdavis17_valid_loader, refcoco_val_loader, gcg_val_loader, sama_bench_g_loader,
+     sama_bench_c_loader, revos_valid_metric, refdavis17_valid_metric, refcoco_val_metric, gcg_val_metric,
+     sama_bench_g_metric, sama_bench_c_metric)
+del (sama239k_demo, mevis_demo_train, rvos_demo_train, mevis_demo_valid_u, rvos_demo_valid,  # noqa: F821
+     sama239k_train_pipeline, rvos_train_pipeline, test_pipeline, frames, images, rvos_round)  # noqa: F821

@@ -5,4 +5,4 @@ with read_base():
     from .tiny_eval_base import *  # noqa: F401,F403
 
 test_dataloader = tiny_refcoco_loader  # noqa: F405
-test_evaluator = refcoco_val_metric  # noqa: F405
+test_evaluator = tiny_refcoco_metric  # noqa: F405

@@ -5,4 +5,4 @@ with read_base():
     from .tiny_eval_base import *  # noqa: F401,F403
 
 test_dataloader = tiny_refdavis17_loader  # noqa: F405
-test_evaluator = refdavis17_valid_metric  # noqa: F405
+test_evaluator = tiny_refdavis17_metric  # noqa: F405

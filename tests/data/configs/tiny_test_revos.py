@@ -5,4 +5,4 @@ with read_base():
     from .tiny_eval_base import *  # noqa: F401,F403
 
 test_dataloader = tiny_revos_loader  # noqa: F405
-test_evaluator = revos_valid_metric  # noqa: F405
+test_evaluator = tiny_revos_metric  # noqa: F405
