@@ -11,3 +11,9 @@ with read_base():
 test_dataloader = refcocoplus_testA_loader  # noqa: F405
 test_evaluator = refcocoplus_testA_metric  # noqa: F405
 test_cfg = dict(type=TestLoop)
+# The test pipelines default to the 1B tokenizer and template: bind the imported model's (4B/8B).
+for _dataset in test_dataloader['dataset'].get('datasets', [test_dataloader['dataset']]):
+    for _step in _dataset['pipeline']:
+        if 'tokenizer' in _step and 'template' in _step:
+            _step.update(tokenizer=backbone['tokenizer'], template=backbone_template)  # noqa: F405
+del _dataset, _step
