@@ -15,6 +15,11 @@ Samples follow the official protocol (sama-reference §3.2):
   prompt of ``'Please describe the region <mask> in the video in detail.'`` (scored by
   :class:`~sama_mm.evaluation.metrics.SAMABenchCMetric`).
 
+Differences from the official loaders (on purpose): a round whose ``<mask>`` or ``[SEG]`` count disagrees with
+its ``obj_masks``/``groundtruth``, or a turn without ``question_id``, is an error naming the file and record (the
+official loader drops such rounds silently, which also removes them from the scores); samples come in file order
+(the official script shuffles them with a fixed seed, which only changes the order).
+
 The pipeline turns a sample into its round with ``SAMA239KToRounds`` (``task='conversation'`` for G, which
 adds the "Response with interleaved segmentation masks." suffix when the reference answer has a ``[SEG]``, as
 the official script does; ``task='description'`` for C).
