@@ -201,3 +201,21 @@ def test_sama_bench_bad_records_name_file_and_record(tmp_path):
         with pytest.raises(DataError) as exc:
             DATASETS.build(dict(type='SAMABenchDataset', data_root=str(tmp_path), ann_file='mevis.json', task=task))
         assert message in str(exc.value) and 'mevis.json' in str(exc.value) and '0 (m0)' in str(exc.value)
+
+
+def test_gcg_metric_scores_the_glamm_pair_of_files(eval_root, monkeypatch):
+    """GCG val through its leaf config's metric: the ground-truth masks as prediction give mIoU 1."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sama', 'sama_1b_test_gcg_val.py'))
+    monkeypatch.chdir(eval_root)
+    metric = METRICS.build(dict(cfg.test_evaluator.to_dict(), similarity=None, meteor=False))
+    samples = []
+    for image_id in ('v1', 'v2'):
+        masks = np.stack([box(4 * k, 4 * k + 6, 2, 20) for k in range(2)]).astype(bool)  # as make_gcg_eval
+        sample = SAMADataSample(metainfo=dict(image_id=image_id))
+        sample.pred_text = [f'<p> A cat </p> [SEG] sits next to <p> a dog </p> [SEG] in picture {image_id}.']
+        sample.pred_masks = torch.from_numpy(masks[:, None])
+        samples.append(sample.to_dict())
+    metric.process({}, samples)
+    out = metric.evaluate(2)
+    assert out['gcg_val/mIoU'] == pytest.approx(1.0)
+    assert out['gcg_val/BLEU-1'] == pytest.approx(1.0, abs=1e-6)  # the cleaned prediction is the caption
