@@ -1,7 +1,6 @@
 """The fake evaluation data tree (``data/`` as the configs expect it) and a random tiny-model checkpoint."""
 import json
 import os.path as osp
-import shutil
 
 import torch
 
@@ -42,6 +41,3 @@ def save_random_checkpoint(config, path, seed=0):
     torch.save(dict(meta=dict(seed=seed), state_dict=model.state_dict()), path)
     return path
 
-
-def copy_tree(src, dst):
-    shutil.copytree(src, dst, symlinks=True)
