@@ -24,6 +24,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def check_format_only(evaluator) -> None:
+    """Refuse --format-only for a metric that has no submission format (it would fail on an unknown argument)."""
+    import inspect
+
+    from sama_mm.registry import METRICS
+    metric = evaluator.get('type')
+    cls = METRICS.get(metric) if isinstance(metric, str) else metric
+    if cls is not None and inspect.isclass(cls) and 'format_only' not in inspect.signature(cls).parameters:
+        raise SystemExit(f'--format-only: {cls.__name__} has no submission format (its set is scored locally); '
+                         'run tools/test.py without --format-only')
+
+
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
@@ -32,6 +44,7 @@ def main(argv=None):
     if args.format_only:
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         for evaluator in evaluators:
+            check_format_only(evaluator)
             evaluator['format_only'] = True
             if args.out:
                 evaluator['outfile_prefix'] = args.out

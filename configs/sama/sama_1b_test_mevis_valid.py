@@ -1,4 +1,5 @@
-# Evaluate SAMA-1B on mevis_valid (see configs/_base_/datasets/rvos_test.py; for 4B/8B import their config instead):
+# Evaluate SAMA-1B on mevis_valid.
+# Sets: configs/_base_/datasets/rvos_test.py; for 4B/8B import their config instead of sama_1b_mixture.
 #   python tools/test.py configs/sama/sama_1b_test_mevis_valid.py CHECKPOINT
 from mmengine.config import read_base
 from mmengine.runner import TestLoop
@@ -10,3 +11,9 @@ with read_base():
 test_dataloader = mevis_valid_loader  # noqa: F405
 test_evaluator = mevis_valid_metric  # noqa: F405
 test_cfg = dict(type=TestLoop)
+# The test pipelines default to the 1B tokenizer and template: bind the imported model's (4B/8B).
+for _dataset in test_dataloader['dataset'].get('datasets', [test_dataloader['dataset']]):
+    for _step in _dataset['pipeline']:
+        if 'tokenizer' in _step and 'template' in _step:
+            _step.update(tokenizer=backbone['tokenizer'], template=backbone_template)  # noqa: F405
+del _dataset, _step

@@ -2,16 +2,18 @@
 from .check import CheckReport
 from .collate import sama_collate
 from .errors import DataError, PickleInputError, VideoReadError
-from .image_datasets import GCGDataset, LLaVADataset, OspreyDataset, RefCOCODataset
+from .image_datasets import GCGDataset, GCGEvalDataset, LLaVADataset, OspreyDataset, RefCOCODataset
 from .lazy_index import LazyMaskDict, LazyRecordIndex
 from .mixture import MultitaskMixture
 from .refvos import RefVOSDataset
 from .revos import (CounterKeyedRefVOSDataset, MeViSDataset, RefDAVIS17Dataset, RefYouTubeVOSDataset,
                     ReVOSDataset)
 from .sama239k import SAMA239KDataset
+from .sama_bench import SAMABenchDataset
 from .sama239k_index import SAMA239KIndexedDataset
 
 __all__ = ['sama_collate', 'CheckReport', 'DataError', 'PickleInputError', 'VideoReadError', 'RefVOSDataset',
            'SAMA239KDataset', 'SAMA239KIndexedDataset', 'ReVOSDataset', 'CounterKeyedRefVOSDataset',
-           'RefDAVIS17Dataset', 'RefCOCODataset', 'GCGDataset', 'OspreyDataset', 'LLaVADataset', 'MultitaskMixture',
+           'RefDAVIS17Dataset', 'RefCOCODataset', 'GCGDataset', 'GCGEvalDataset', 'SAMABenchDataset',
+           'OspreyDataset', 'LLaVADataset', 'MultitaskMixture',
            'LazyRecordIndex', 'LazyMaskDict', 'MeViSDataset', 'RefYouTubeVOSDataset']

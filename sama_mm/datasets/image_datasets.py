@@ -192,7 +192,8 @@ class RefCOCODataset(ImageChatDataset):
 
     Training (``test_mode=False``): one sample per image, up to ``num_rounds`` rounds, taking referring phrases
     round-robin over the image's refs (first sentence of each ref, then the second, ...). Testing: one sample
-    per (ref, sentence) with one round, ``ref_id``/``sent_id`` in the info.
+    per (ref, sentence) with one round, ``ref_id``/``sent_id``/``ann_id`` in the info (``ann_id`` names the
+    ground truth for :class:`~sama_mm.evaluation.metrics.RefCOCOMetric`).
 
     Args:
         ann_file (str): The refs JSON (``ann_file`` keeps MMEngine's name), relative to ``data_root``.
@@ -257,7 +258,7 @@ class RefCOCODataset(ImageChatDataset):
                 for index, ref in items:
                     for s_i, sent in enumerate(ref['sentences']):
                         info = self._image_info(index, img, [(ref, sent['sent'])], anns)
-                        info.update(ref_id=ref.get('ref_id'), sent_id=sent.get('sent_id', s_i))
+                        info.update(ref_id=ref.get('ref_id'), sent_id=sent.get('sent_id', s_i), ann_id=ref['ann_id'])
                         infos.append(info)
                 continue
             pairs, depth = [], 0
@@ -399,6 +400,51 @@ class GCGDataset(ImageChatDataset):
             return None
         return self._info(index, name, rounds, masks, image_id=rec.get('id', name), height=rec.get('height'),
                           width=rec.get('width'))
+
+
+@DATASETS.register_module()
+class GCGEvalDataset(ImageChatDataset):
+    """GCG evaluation split (GLaMM ``val``/``test``): one generation sample per image.
+
+    Reads GLaMM's ``{split}_gcg_coco_caption_gt.json``: COCO-style ``images`` (``id``, ``file_name``, optionally
+    ``height``/``width``) and ``annotations`` (``image_id``, ``caption``, ``labels``). Each image becomes one
+    round asking :data:`GCG_QUESTION` whose answer is the reference caption (kept for browsing only: the
+    generation prompt leaves it out, and :class:`~sama_mm.evaluation.metrics.GCGMetric` reads the captions,
+    phrases and masks from the files itself). Meta ``image_id`` is the file's image id.
+
+    Args:
+        ann_file (str): The caption ground truth, relative to ``data_root``.
+        question (str): The question. Defaults to the GLaMM evaluation prompt.
+        **kwargs: Passed to :class:`ImageChatDataset` (``data_prefix=dict(img=...)`` for the images).
+    """
+
+    METAINFO = dict(dataset_name='GCG-eval')
+
+    def __init__(self, ann_file: str, question: str = GCG_QUESTION, **kwargs):
+        self.question = question
+        super().__init__(ann_file=ann_file, **kwargs)
+
+    def parse_annotations(self) -> Tuple[List[dict], List[DataError], int]:
+        data = load_json(self.ann_file)
+        if not isinstance(data, dict) or not isinstance(data.get('images'), list):
+            raise DataError('schema', self.ann_file, 'expected COCO-style {"images": [...], "annotations": [...]}')
+        captions: Dict[str, str] = {}
+        for ann in data.get('annotations') or []:
+            if isinstance(ann, dict) and isinstance(ann.get('caption'), str):
+                captions.setdefault(str(ann.get('image_id')), ann['caption'])
+        infos, problems = [], []
+        for index, img in enumerate(data['images']):
+            if not isinstance(img, dict) or 'id' not in img or not isinstance(img.get('file_name'), str):
+                problems.append(DataError('schema', self.ann_file, 'an image needs "id" and "file_name"', index))
+                continue
+            if str(img['id']) not in captions:
+                problems.append(DataError('missing_field', self.ann_file, f'image {img["id"]!r} has no caption '
+                                          'annotation', index))
+                continue
+            rounds = [dict(question=self.question, answer=captions[str(img['id'])], gt_keys=[], region_keys=[])]
+            infos.append(self._info(index, img['file_name'], rounds, {}, image_id=img['id'],
+                                    height=img.get('height'), width=img.get('width')))
+        return infos, problems, len(data['images'])
 
 
 @DATASETS.register_module()

@@ -24,6 +24,29 @@ from .refvos import RefVOSDataset
 from .robust import SkipBadMixin
 
 REVOS_TYPES = {0: 'referring', 1: 'reasoning', 2: 'other'}
+VIDEO_ORDERS = ('sorted', 'file')
+
+
+def counter_mask_keys(videos: Dict[str, dict], video_order: str = 'sorted') -> Dict[Tuple[str, str], str]:
+    """The mask-dict key of every expression of a counter-keyed split: ``(video_id, exp_id) -> str(counter)``.
+
+    The counter runs over the videos (``'sorted'`` by id, or in ``'file'`` order) and, within a video, over the
+    sorted expression ids, counting every expression of the file (also any that a parser rejects).
+
+    Args:
+        videos: ``meta_expressions.json``'s ``videos`` object.
+        video_order: ``'sorted'`` (Ref-DAVIS17) or ``'file'`` (Ref-YouTube-VOS train).
+    """
+    if video_order not in VIDEO_ORDERS:
+        raise ValueError(f'video_order must be one of {VIDEO_ORDERS}, got {video_order!r}')
+    order = sorted(videos) if video_order == 'sorted' else list(videos)
+    keys, counter = {}, 0
+    for vid in order:
+        exps = videos[vid].get('expressions') if isinstance(videos[vid], dict) else None
+        for exp_id in sorted(exps or {}):
+            keys[(vid, str(exp_id))] = str(counter)
+            counter += 1
+    return keys
 
 
 @DATASETS.register_module()
@@ -135,7 +158,7 @@ class CounterKeyedRefVOSDataset(SkipBadMixin, RefVOSDataset):
                  max_skips: int = 20, **kwargs):
         self._init_skip_bad(skip_bad, max_skips)
         self.video_order = video_order or self.DEFAULT_ORDER
-        if self.video_order not in ('sorted', 'file'):
+        if self.video_order not in VIDEO_ORDERS:
             raise ValueError(f"video_order must be 'sorted' or 'file', got {video_order!r}")
         if str(mask_file).endswith(('.pkl', '.p', '.pickle')):
             from .io import pickle_refusal
@@ -153,13 +176,7 @@ class CounterKeyedRefVOSDataset(SkipBadMixin, RefVOSDataset):
         videos = list(meta)
         rank = {vid: i for i, vid in enumerate(sorted(videos) if self.video_order == 'sorted' else videos)}
         infos.sort(key=lambda info: (rank[info['video_id']], info['exp_id']))
-        # The counter runs over every expression of the file, including any the parser rejected.
-        counter, keys = 0, {}
-        for vid in sorted(videos, key=rank.get):
-            exps = meta[vid].get('expressions') if isinstance(meta[vid], dict) else None
-            for exp_id in sorted(exps or {}):
-                keys[(vid, str(exp_id))] = str(counter)
-                counter += 1
+        keys = counter_mask_keys(meta, self.video_order)
         for info in infos:
             info['anno_ids'] = [keys[(info['video_id'], info['exp_id'])]]
             info['mask_file'] = self.mask_file

@@ -143,3 +143,58 @@ def sama239k_record(i, video='mevis/train/JPEGImages/v0'):
                               dict(value='<p> The object </p> [SEG] moves right.', **{'from': 'gpt'})],
                 obj_masks=[['0']], groundtruth=[[['1']]],
                 description=dict(obj0=f'A square number {i}.', obj1='A bar.'))
+
+
+SAMA_BENCH_FILES = (['mevis.json', 'lvvis_0.json', 'lvvis_1.json', 'ref_youtube_vos_0.json', 'ref_youtube_vos_1.json']
+                    + [f'VidSTG_{i}.json' for i in range(8)])
+
+
+def make_sama_bench(root):
+    """``sama_bench/``: the 13 split files (two with records), frame folders and two validation mask dicts.
+
+    ``mevis.json``: one video (6 frames) with two questions (``q0``: one ``[SEG]``, ``q1``: none) and two
+    described objects (``d0``, ``d1``); ``lvvis_0.json``: LV-VIS video ``7`` (on disk ``00007``, as released) with
+    one question (``q2``, two ``[SEG]``) and one described object (``d2``). LV-VIS mask entries use the
+    ``{"segmentations": [...]}`` wrapper; tracks are shorter than the video (missing frames are empty).
+    """
+    mevis_frames = write_frames(osp.join(root, 'mevis', 'val_u', 'JPEGImages', 'm0'), 6)
+    lvvis_frames = write_frames(osp.join(root, 'lvvis', 'val', 'JPEGImages', '00007'), 5)
+    write_json(osp.join(root, 'Mevis_mask_dict_val.json'), {
+        '100': [rle(box(2, 10, 2, 10))] * 6, '101': [rle(box(12, 20, 14, 28))] * 4})
+    write_json(osp.join(root, 'LVVIS_mask_dict_val.json'), {
+        '7': dict(segmentations=[rle(box(0, 8, 0, 8))] * 5), '8': dict(segmentations=[rle(box(10, 20, 10, 30)), None])})
+
+    def turn(who, text, **extra):
+        return dict(value=text, **{'from': who}, **extra)
+
+    mevis = [dict(video='mevis/val_u/JPEGImages/m0', video_id='m0', height=H, width=W, frames=mevis_frames,
+                  anno_map=['100', '101'],
+                  conversation=[turn('human', 'What is <mask> next to?', question_id='q0'),
+                                turn('gpt', 'It is next to <p> the bar </p> [SEG].'),
+                                turn('human', 'Does <mask> move?', question_id='q1'),
+                                turn('gpt', 'No, it stays still.')],
+                  obj_masks=[['100'], ['101']], groundtruth=[[['101']], []],
+                  description=dict(obj0='A grey square at the top left.', obj1='A bar at the bottom right.'),
+                  description_id=dict(obj0='d0', obj1='d1'))]
+    lvvis = [dict(video='lvvis/val/JPEGImages/7', video_id='7', height=H, width=W, frames=lvvis_frames,
+                  anno_map=['7', '8'],
+                  conversation=[turn('human', 'Which objects are near <mask>?', question_id='q2'),
+                                turn('gpt', '<p> The square </p> [SEG] and <p> the block </p> [SEG].')],
+                  obj_masks=[['8']], groundtruth=[[['7'], ['7', '8']]],
+                  description=dict(obj1='A large block.'), description_id=dict(obj1='d2'))]
+    for name in SAMA_BENCH_FILES:
+        write_json(osp.join(root, name), mevis if name == 'mevis.json' else lvvis if name == 'lvvis_0.json' else [])
+
+
+def make_gcg_eval(ann_root, images):
+    """GLaMM GCG evaluation files ``{val,test}_gcg_coco_{mask,caption}_gt.json`` and their images."""
+    for split, names in (('val', ['v1', 'v2']), ('test', ['t1'])):
+        imgs = [dict(id=n, file_name=f'{n}.jpg', height=H, width=W) for n in names]
+        for img in imgs:
+            write_image(osp.join(images, img['file_name']))
+        anns = [dict(id=10 * i + k, image_id=n, category_id=1, segmentation=rle(box(4 * k, 4 * k + 6, 2, 20)))
+                for i, n in enumerate(names) for k in range(2)]
+        caps = [dict(id=i, image_id=n, caption=f'A cat sits next to a dog in picture {n}.', labels=['a cat', 'a dog'])
+                for i, n in enumerate(names)]
+        write_json(osp.join(ann_root, f'{split}_gcg_coco_mask_gt.json'), dict(images=imgs, annotations=anns))
+        write_json(osp.join(ann_root, f'{split}_gcg_coco_caption_gt.json'), dict(images=imgs, annotations=caps))

@@ -40,3 +40,15 @@ image_chat_train_pipeline = _frames + [
     qformer,
     dict(type=PackSAMAInputs),
 ]
+
+# Evaluation: a generation prompt; SAM2 segments the image (one frame) for every generated [SEG]. The metrics
+# read the ground truth from the annotation files, so no mask is loaded here.
+refcoco_test_pipeline = _frames + [
+    dict(type=InternVLImageTransform, image_size=448),
+    dict(type=SAM2ImageTransform, image_size=1024),
+    dict(_tokenize, context_sep='', generation=True),
+    qformer,
+    dict(type=PackSAMAInputs),
+]
+gcg_test_pipeline = [dict(step, context_sep='\n') if 'context_sep' in step else step  # ChatTokenize
+                     for step in refcoco_test_pipeline]

@@ -73,3 +73,26 @@ rvos_test_pipeline = [
     dict(type=PackSAMAInputs),
 ]
 test_pipeline = rvos_test_pipeline
+
+# SAMA-Bench-G: one question per sample (no history), its regions as box masks on the sparse frames, no newline
+# after the context tokens (the official evaluation's prompt); SAM2 tracks every [SEG] through every frame.
+sama_bench_g_test_pipeline = [
+    dict(type=VideoInit),
+    dict(type=SampleFrames, dense_policy='first', **sampling),
+    dict(type=VideoDecode),
+    dict(type=SAMA239KToRounds, task='conversation'),
+    dict(type=InternVLImageTransform, image_size=448),
+    dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
+         context_tokens=context_tokens, context_sep='', max_length=8192, generation=True),
+    dict(type=LoadRegionMasks, box=True),
+    qformer,
+    dict(type=SAM2FrameSource, image_size=1024),
+    dict(type=PackSAMAInputs),
+]
+# SAMA-Bench-C: "Please describe the region <mask> in the video in detail." with the raw (not boxed) mask and a
+# newline after the context tokens, as the official caption evaluation. SAM2 runs only if the answer has a [SEG].
+sama_bench_c_test_pipeline = [
+    dict(step, task='description') if 'task' in step else  # SAMA239KToRounds
+    dict(step, context_sep='\n') if 'context_sep' in step else  # ChatTokenize
+    dict(step, box=False) if 'box' in step else step  # LoadRegionMasks
+    for step in sama_bench_g_test_pipeline]

@@ -34,8 +34,9 @@ This is the contract between the data pipeline and the model. After :class:`Pack
       ``frame_indices`` (raw indices of the T frames), ``dense_frame_indices`` (raw indices of the D dense
       frames), ``questions`` and ``answers`` (raw texts of the kept rounds, ``<mask>`` not expanded),
       ``region_keys`` (object keys of each round's ``<mask>`` prompts), ``video_path``, ``kept_rounds``,
-      ``record_index`` (SAMA-239K) and ``exp_id`` (referring VOS); any other ``meta_keys`` present in the
-      sample.
+      ``record_index`` (SAMA-239K), ``exp_id`` (referring VOS), the evaluation ids ``question_id``
+      (SAMA-Bench-G), ``description_id`` (SAMA-Bench-C), ``image_id`` (images), ``ann_id``/``ref_id``/``sent_id``
+      (RefCOCO); any other ``meta_keys`` present in the sample.
 
 Batching (padding ``input_ids``/``labels``, concatenating frames) is the collate function's and model
 preprocessor's job; nothing here is padded.
@@ -51,7 +52,8 @@ from ...structures import SAMADataSample
 
 DEFAULT_META_KEYS = ('video_id', 'sample_idx', 'ori_shape', 'num_frames', 'frame_indices', 'dense_frame_indices',
                      'questions', 'answers', 'region_keys', 'exp_id', 'video_path', 'record_index', 'kept_rounds',
-                     'sam2_frame_indices')
+                     'sam2_frame_indices', 'question_id', 'description_id', 'image_id', 'ann_id', 'ref_id',
+                     'sent_id')
 
 
 def _long(value) -> torch.Tensor:

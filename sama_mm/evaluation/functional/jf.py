@@ -177,3 +177,41 @@ def jf_per_object(pred_track: np.ndarray, gt_track: np.ndarray, bound_th: float 
     j = float(np.mean(region_similarity(pred_track, gt_track)))
     f = float(np.mean(boundary_f_measure(pred_track, gt_track, bound_th)))
     return {'J': j, 'F': f, 'J&F': (j + f) / 2}
+
+
+def pixel_accuracy(pred: np.ndarray, gt: np.ndarray) -> ArrayOrFloat:
+    """ReVOS accuracy A of every frame: the fraction of pixels where prediction and ground truth agree.
+
+    Args:
+        pred: Predicted masks, ``[T, H, W]`` or ``[H, W]``, boolean or 0/1.
+        gt: Ground-truth masks of the same shape.
+
+    Returns:
+        A per frame in ``[0, 1]`` (a float for ``[H, W]`` input).
+    """
+    pred, gt, single = _as_tracks(pred, gt)
+    return _per_frame(np.mean(pred == gt, axis=(1, 2)), single)
+
+
+def robustness(pred: np.ndarray, gt: np.ndarray, foreground: np.ndarray) -> ArrayOrFloat:
+    """ReVOS robustness R of every frame: ``max(1 - |P \\ G| / |foreground|, 0)``.
+
+    ``foreground`` is the union of every annotated object of the video on that frame, so R measures how much of
+    the prediction falls on things that are not the referred object, relative to all objects there. A frame with
+    an empty foreground scores 1 without false-positive pixels and 0 with any (the limit of the official
+    ``1 - neg / (pos + 1e-6)``).
+
+    Args:
+        pred: Predicted masks, ``[T, H, W]`` or ``[H, W]``.
+        gt: Ground-truth masks of the same shape.
+        foreground: The video's foreground masks, same shape.
+
+    Returns:
+        R per frame in ``[0, 1]`` (a float for ``[H, W]`` input).
+    """
+    pred, gt, single = _as_tracks(pred, gt)
+    _, fg, _ = _as_tracks(pred, foreground)
+    false_pos = np.count_nonzero(pred & ~gt, axis=(1, 2)).astype(np.float64)
+    pos = np.count_nonzero(fg, axis=(1, 2)).astype(np.float64)
+    r = np.where(pos > 0, np.maximum(1.0 - false_pos / np.maximum(pos, 1.0), 0.0), (false_pos == 0).astype(float))
+    return _per_frame(r, single)

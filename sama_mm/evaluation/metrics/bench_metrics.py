@@ -1,6 +1,6 @@
 """SAMA-Bench-G (grounded conversation), SAMA-Bench-C (region captions) and GCG (grounded image captions)."""
 from collections import defaultdict
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -15,11 +15,15 @@ from ._text import build_clair, build_similarity, split_masks_by_round, text_sco
 from ._utils import as_bool_array, check_same_keys, decode_track, encode_track, get_field, mask_dict_track
 
 
-def _load_records(path: str) -> List[dict]:
-    data = load_json(path)
-    if not isinstance(data, list):
-        raise DataError('schema', path, f'expected a JSON list of video records, got {type(data).__name__}')
-    return data
+def _load_records(paths: Union[str, Sequence[str]]) -> List[Tuple[str, int, dict]]:
+    """``(file, index, record)`` of every video record of one bench file or several (the split parts)."""
+    out = []
+    for path in [paths] if isinstance(paths, str) else list(paths):
+        data = load_json(path)
+        if not isinstance(data, list):
+            raise DataError('schema', path, f'expected a JSON list of video records, got {type(data).__name__}')
+        out += [(path, index, rec) for index, rec in enumerate(data)]
+    return out
 
 
 def grounding_scores(questions: List[dict], similarity, convention: str, skip_empty_predictions: bool,
@@ -89,9 +93,12 @@ class SAMABenchGMetric(_GroundedMetricBase):
     and ``pred_masks`` ``bool [K, T, H, W]`` over all T frames of the video, one track per generated ``[SEG]``
     in answer order (round r owns as many tracks as its answer has ``[SEG]`` tokens).
 
-    The ground truth is read lazily from ``ann_file`` (a SAMA-Bench-G split: SAMA-239K records whose human turns
-    carry ``question_id``; the answer is the next gpt turn, the ground truth of its k-th ``[SEG]`` the OR of the
-    mask-dict keys in ``groundtruth[round][k]``, over all ``frames`` of the record) and ``mask_file``.
+    The ground truth is read lazily from ``ann_file`` (a SAMA-Bench-G split file, or a list of them: SAMA-239K
+    records whose human turns carry ``question_id``; the answer is the next gpt turn, the ground truth of its
+    k-th ``[SEG]`` the OR of the mask-dict keys in ``groundtruth[round][k]``, over all ``frames`` of the record)
+    and ``mask_file`` (one mask dict) or ``mask_dicts`` (the release's four validation dicts, chosen per record
+    by a substring of its ``video`` path as :class:`~sama_mm.datasets.SAMABenchDataset` does). An empty
+    ``groundtruth`` entry is skipped (the official loader re-uses the previous object's mask for it).
 
     Scores (0..1):
 
@@ -109,8 +116,10 @@ class SAMABenchGMetric(_GroundedMetricBase):
       out and counted in ``CLAIR_failures``.
 
     Args:
-        ann_file (str): The split's JSON (list of video records).
-        mask_file (str): The split's mask dict JSON.
+        ann_file (str | list[str]): The split's JSON (list of video records), or several.
+        mask_file (str, optional): One mask dict JSON for every record.
+        mask_dicts (dict[str, str], optional): Video-path substring -> mask dict JSON (first match wins);
+            exactly one of ``mask_file`` and ``mask_dicts`` must be given.
         similarity: Phrase similarity, see :func:`~sama_mm.evaluation.metrics._text.build_similarity`; e.g.
             ``dict(type='SentenceEmbeddingSimilarity', model_path='<local bert-base-uncased>')``.
         miou_convention (str): ``'strict'`` or ``'official'``.
@@ -126,38 +135,53 @@ class SAMABenchGMetric(_GroundedMetricBase):
 
     default_prefix = 'sama_bench_g'
 
-    def __init__(self, ann_file: str, mask_file: str, **kwargs):
+    def __init__(self, ann_file: Union[str, Sequence[str]], mask_file: Optional[str] = None,
+                 mask_dicts: Optional[Dict[str, str]] = None, **kwargs):
         super().__init__(**kwargs)
+        if (mask_file is None) == (mask_dicts is None):
+            raise ValueError('give exactly one of mask_file (one mask dict) and mask_dicts (substring -> file)')
         self.ann_file = ann_file
         self.mask_file = mask_file
+        self.mask_dicts = dict(mask_dicts) if mask_dicts is not None else None
         self._questions = None
-        self._masks = None
+        self._masks: Dict[str, dict] = {}
+
+    def _mask_file_of(self, video: str, path: str, index: int) -> str:
+        if self.mask_dicts is None:
+            return self.mask_file
+        for sub, mask_file in self.mask_dicts.items():
+            if sub in video:
+                return mask_file
+        raise DataError('unknown_source', path, f'video path {video!r} contains none of the mask-dict substrings '
+                        f'{list(self.mask_dicts)}', index)
 
     @property
     def questions(self) -> Dict[str, dict]:
         """``question_id -> {video, answer, keys (per [SEG]), num_frames, shape}`` (loaded on first use)."""
         if self._questions is None:
             out = {}
-            for index, rec in enumerate(_load_records(self.ann_file)):
+            for path, index, rec in _load_records(self.ann_file):
                 conv = rec.get('conversation') or []
                 gts = rec.get('groundtruth') or []
                 frames = rec.get('frames') or []
-                video = str(rec.get('video_id', rec.get('video')))
+                video = str(rec.get('video_id') or rec.get('video'))
                 for r in range(0, len(conv) - 1, 2):
                     qid = conv[r].get('question_id')
                     if qid is None:
-                        raise DataError('missing_field', self.ann_file, f'human turn {r} has no question_id', index)
+                        raise DataError('missing_field', path, f'human turn {r} has no question_id', index)
                     if str(qid) in out:
-                        raise DataError('duplicate_id', self.ann_file, f'question_id {qid!r} appears twice', index)
+                        raise DataError('duplicate_id', path, f'question_id {qid!r} appears twice', index)
                     answer = conv[r + 1].get('value', '')
                     keys = [k for k in (gts[r // 2] if r // 2 < len(gts) else []) if k]
                     n_seg = answer.count('[SEG]')
                     if len(keys) != n_seg:
-                        raise DataError('seg_count_mismatch', self.ann_file, f'question {qid!r}: answer has {n_seg} '
+                        raise DataError('seg_count_mismatch', path, f'question {qid!r}: answer has {n_seg} '
                                         f'[SEG] but groundtruth lists {len(keys)} non-empty object groups', index)
                     h, w = rec.get('height'), rec.get('width')
+                    mask_file = self._mask_file_of(str(rec.get('video', '')), path, index) if keys else None
                     out[str(qid)] = dict(video=video, answer=answer, keys=keys, num_frames=len(frames),
-                                         shape=(int(h), int(w)) if h and w else None, record=index)
+                                         shape=(int(h), int(w)) if h and w else None, record=index,
+                                         mask_file=mask_file)
             self._questions = out
         return self._questions
 
@@ -187,11 +211,14 @@ class SAMABenchGMetric(_GroundedMetricBase):
             self.results.append(rounds)
 
     def _gt_tracks(self, q: dict, qid: str, shape) -> np.ndarray:
-        if self._masks is None:
-            self._masks = load_mask_dict(self.mask_file)
         shape = q['shape'] or shape
-        tracks = [mask_dict_track(self._masks, keys, q['num_frames'], shape, self.mask_file, f'question {qid}')
-                  for keys in q['keys']]
+        tracks = []
+        if q['keys']:
+            mask_file = q['mask_file']
+            if mask_file not in self._masks:
+                self._masks[mask_file] = load_mask_dict(mask_file)
+            tracks = [mask_dict_track(self._masks[mask_file], keys, q['num_frames'], shape, mask_file,
+                                      f'question {qid}') for keys in q['keys']]
         if not tracks:
             return np.zeros((0, q['num_frames']) + tuple(shape or (1, 1)), bool)
         return np.stack(tracks)
@@ -199,7 +226,7 @@ class SAMABenchGMetric(_GroundedMetricBase):
     def compute_metrics(self, results: List[List[dict]]) -> Dict[str, float]:
         results = [r for rounds in results for r in rounds]
         gt = self.questions
-        check_same_keys(set(gt), [r['qid'] for r in results], 'question', self.ann_file)
+        check_same_keys(set(gt), [r['qid'] for r in results], 'question', str(self.ann_file))
         questions, refs, preds = [], {}, {}
         for r in results:
             q = gt[r['qid']]
@@ -225,14 +252,14 @@ class SAMABenchCMetric(BaseMetric):
     """SAMA-Bench-C: region captions of video objects.
 
     Data samples carry meta ``description_id`` and ``pred_text`` (the last round's answer is the caption). The
-    references are read lazily from ``ann_file`` (records with ``description`` ``{objN: text}`` and
-    ``description_id`` ``{objN: id}``). Reports corpus-level ``BLEU-1..4``, ``METEOR``, ``ROUGE-L`` and
-    ``CIDEr`` over all descriptions (official: per video, then the mean over 522 videos; see
+    references are read lazily from ``ann_file`` (one bench file or a list of them; records with
+    ``description`` ``{objN: text}`` and ``description_id`` ``{objN: id}``). Reports corpus-level ``BLEU-1..4``,
+    ``METEOR``, ``ROUGE-L`` and ``CIDEr`` over all descriptions (official: per video, then the mean over 522 videos; see
     :mod:`sama_mm.evaluation.functional.captions`) and, when ``clair`` is configured, ``CLAIR`` (mean over the
     judged descriptions) and ``CLAIR_failures``.
 
     Args:
-        ann_file (str): The split's JSON (list of video records).
+        ann_file (str | list[str]): The split's JSON (list of video records), or several.
         meteor (bool): Include METEOR (needs Java).
         clair (dict, optional): :class:`~sama_mm.evaluation.functional.clair.ClairJudge` arguments.
         collect_device (str): See :class:`mmengine.evaluator.BaseMetric`.
@@ -241,7 +268,8 @@ class SAMABenchCMetric(BaseMetric):
 
     default_prefix = 'sama_bench_c'
 
-    def __init__(self, ann_file: str, meteor: bool = True, clair: Any = None, collect_device: str = 'cpu',
+    def __init__(self, ann_file: Union[str, Sequence[str]], meteor: bool = True, clair: Any = None,
+                 collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.ann_file = ann_file
@@ -254,14 +282,14 @@ class SAMABenchCMetric(BaseMetric):
         """``description_id -> description`` (loaded on first use)."""
         if self._refs is None:
             out = {}
-            for index, rec in enumerate(_load_records(self.ann_file)):
+            for path, index, rec in _load_records(self.ann_file):
                 ids = rec.get('description_id') or {}
                 texts = rec.get('description') or {}
                 for obj, did in ids.items():
                     if obj not in texts:
-                        raise DataError('missing_field', self.ann_file, f'no description for {obj!r}', index)
+                        raise DataError('missing_field', path, f'no description for {obj!r}', index)
                     if str(did) in out:
-                        raise DataError('duplicate_id', self.ann_file, f'description_id {did!r} appears twice', index)
+                        raise DataError('duplicate_id', path, f'description_id {did!r} appears twice', index)
                     out[str(did)] = texts[obj]
             self._refs = out
         return self._refs
@@ -276,7 +304,7 @@ class SAMABenchCMetric(BaseMetric):
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         refs = self.references
-        check_same_keys(set(refs), [r['id'] for r in results], 'description', self.ann_file)
+        check_same_keys(set(refs), [r['id'] for r in results], 'description', str(self.ann_file))
         return text_scores({r['id']: [refs[r['id']]] for r in results}, {r['id']: r['text'] for r in results},
                            True, self.meteor, build_clair(self.clair_cfg), type(self).__name__)
 
@@ -298,28 +326,33 @@ def _ann_mask(ann: dict, h: int, w: int, path: str) -> np.ndarray:
 class GCGMetric(_GroundedMetricBase):
     """Grounded conversation generation on images (GLaMM GCG): caption scores, mIoU and recall.
 
-    The ground truth is a COCO-style JSON (``ann_file``): ``images`` with ``id``, ``height``, ``width`` and
-    ``caption`` (phrases marked ``<p> .. </p>``, or listed in ``labels``), and ``annotations`` with
-    ``image_id`` and ``segmentation`` (polygons or RLE), one per grounded phrase in caption order. Data samples
-    carry meta ``image_id``, ``pred_text`` (the caption, last round) and ``pred_masks`` ``[K, H, W]`` or
-    ``[K, 1, H, W]``.
+    The ground truth is GLaMM's pair of COCO-style files: ``ann_file`` (``{split}_gcg_coco_mask_gt.json``:
+    ``images`` with ``id``, ``height``, ``width``; ``annotations`` with ``image_id`` and ``segmentation``
+    (polygons or RLE), one per grounded phrase) and ``caption_file`` (``{split}_gcg_coco_caption_gt.json``:
+    ``images`` = the evaluated images; ``annotations`` with ``image_id``, ``caption`` and ``labels``, the
+    grounded phrases). Without ``caption_file``, ``ann_file`` alone holds everything: its ``images`` carry
+    ``caption`` (phrases marked ``<p> .. </p>``, or listed in ``labels``). Data samples carry meta
+    ``image_id``, ``pred_text`` (the caption, last round) and ``pred_masks`` ``[K, H, W]`` or ``[K, 1, H, W]``.
 
     Scores are those of :class:`SAMABenchGMetric` with every image a one-frame video of one question: ``mIoU``
     and ``recall`` are per image (recall: hits / positives of the image) averaged over images, captions over
     the corpus. The GLaMM script's own aggregation (dataset-level recall, matched-pairs mIoU) differs; use
-    ``miou_convention='official'`` for the matched-pairs mIoU.
+    ``miou_convention='official'`` for the matched-pairs mIoU. The mask AP that GLaMM's script also prints
+    (pycocotools ``COCOeval`` on the predicted masks, all with score 1) is not computed: SAMA reports mIoU.
 
     Args:
-        ann_file (str): The COCO-style GCG ground truth.
+        ann_file (str): The COCO-style GCG mask ground truth (with captions when ``caption_file`` is None).
+        caption_file (str, optional): GLaMM's caption ground truth.
         **kwargs: As :class:`SAMABenchGMetric` (``similarity``, ``miou_convention``, thresholds, ``meteor``,
             ``clair``, ...).
     """
 
     default_prefix = 'gcg'
 
-    def __init__(self, ann_file: str, **kwargs):
+    def __init__(self, ann_file: str, caption_file: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
         self.ann_file = ann_file
+        self.caption_file = caption_file
         self._coco = None
 
     @property
@@ -329,14 +362,40 @@ class GCGMetric(_GroundedMetricBase):
             data = load_json(self.ann_file)
             if not isinstance(data, dict) or not isinstance(data.get('images'), list):
                 raise DataError('schema', self.ann_file, 'expected a COCO-style object with "images"')
-            out = {str(img['id']): dict(image=img, anns=[]) for img in data['images']}
+            out = {str(img['id']): dict(image=img, anns=[], caption=img.get('caption', ''), labels=img.get('labels'))
+                   for img in data['images']}
             for ann in data.get('annotations', []):
                 if str(ann.get('image_id')) not in out:
                     raise DataError('unknown_image', self.ann_file, f"image_id {ann.get('image_id')!r} not in images",
                                     ann.get('id'))
                 out[str(ann['image_id'])]['anns'].append(ann)
+            if self.caption_file is not None:
+                out = self._with_captions(out)
             self._coco = out
         return self._coco
+
+    def _with_captions(self, masks: Dict[str, dict]) -> Dict[str, dict]:
+        """The images of ``caption_file`` with their caption and labels, masks and sizes from ``ann_file``."""
+        data = load_json(self.caption_file)
+        if not isinstance(data, dict) or not isinstance(data.get('images'), list):
+            raise DataError('schema', self.caption_file, 'expected a COCO-style object with "images"')
+        captions = {}
+        for ann in data.get('annotations', []):
+            if not isinstance(ann, dict) or not isinstance(ann.get('caption'), str):
+                raise DataError('schema', self.caption_file, 'a caption annotation needs "image_id" and "caption"',
+                                ann.get('id') if isinstance(ann, dict) else None)
+            captions.setdefault(str(ann.get('image_id')), ann)
+        out = {}
+        for img in data['images']:
+            key = str(img.get('id'))
+            if key not in captions:
+                raise DataError('missing_field', self.caption_file, f'image {key!r} has no caption annotation', key)
+            if key not in masks:
+                raise DataError('unknown_image', self.ann_file, f'image {key!r} of {self.caption_file} is not in '
+                                'the mask ground truth', key)
+            ann = captions[key]
+            out[key] = dict(masks[key], caption=ann['caption'], labels=ann.get('labels'))
+        return out
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
         for sample in data_samples:
@@ -358,15 +417,15 @@ class GCGMetric(_GroundedMetricBase):
         check_same_keys(set(coco), [r['id'] for r in results], 'image', self.ann_file)
         questions, refs, preds = [], {}, {}
         for r in results:
-            img, anns = coco[r['id']]['image'], coco[r['id']]['anns']
+            entry = coco[r['id']]
+            img, anns = entry['image'], entry['anns']
             h, w = int(img['height']), int(img['width'])
             if r['shape'] is not None and tuple(r['shape']) != (h, w):
                 raise DataError('size_mismatch', self.ann_file, f"prediction is {r['shape']} (HxW), image {(h, w)}",
                                 r['id'])
             gt = np.stack([_ann_mask(a, h, w, self.ann_file) for a in anns]) if anns else np.zeros((0, h, w), bool)
             pred = decode_track(r['rles'], (h, w))
-            caption = img.get('caption', '')
-            labels = img.get('labels')
+            caption, labels = entry['caption'], entry['labels']
             gt_phrases = [str(x).lower() for x in labels] if labels else extract_phrases(caption)
             questions.append(dict(group=r['id'], pred=pred[:, None], gt=gt[:, None],
                                   pred_phrases=extract_phrases(r['text']), gt_phrases=gt_phrases))

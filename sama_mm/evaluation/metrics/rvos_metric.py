@@ -14,8 +14,9 @@ from mmengine.logging import MMLogger
 from ...datasets.errors import DataError
 from ...datasets.io import load_json
 from ...datasets.mask_dict import load_mask_dict
+from ...datasets.revos import VIDEO_ORDERS, counter_mask_keys
 from ...registry import METRICS
-from ..functional.jf import jf_per_object
+from ..functional.jf import jf_per_object, pixel_accuracy, robustness
 from ._utils import (as_bool_array, check_same_keys, decode_track, encode_track, get_field, mask_dict_track,
                      read_id_png)
 
@@ -36,9 +37,14 @@ class RVOSMetric(BaseMetric):
     Per-dataset use:
 
     * MeViS ``valid_u`` and ReVOS: ``mask_file`` = the split's ``mask_dict.json``; the ground truth of an
-      expression is the OR of its ``anno_id`` tracks (frames beyond a shorter track are empty).
-    * Ref-DAVIS17: ``mask_dir`` = a folder of indexed PNGs ``<video>/<frame>.png`` (object ids); the ground
-      truth is the expression's ``obj_id`` object(s). Only frames with a ground-truth PNG are scored.
+      expression is the OR of its ``anno_id`` tracks (frames beyond a shorter track are empty). ReVOS also
+      gives ``foreground_file`` (``mask_dict_foreground.json``) for its accuracy A and robustness R.
+    * Ref-DAVIS17: ``mask_file`` = the released ``valid/mask_dict.pkl`` converted to JSON, with
+      ``counter_order='sorted'``: its expressions carry no ``anno_id``, the i-th expression in (sorted videos,
+      sorted expression ids) has its masks under key ``str(i)``.
+    * PNG ground truth (Ref-YouTube-VOS train style): ``mask_dir`` = a folder of indexed PNGs
+      ``<video>/<frame>.png`` (object ids); the ground truth is the expression's ``obj_id`` object(s). Only
+      frames with a ground-truth PNG are scored.
     * Ref-YouTube-VOS ``valid`` and MeViS ``valid`` (server-evaluated): ``format_only=True`` writes the exact
       server layout under ``outfile_prefix`` — ``server='refytvos'``: ``Annotations/<video>/<exp>/<frame>.png``;
       ``server='mevis'``: ``<video>/<exp>/<frame>.png`` — as single-channel 0/255 PNGs at frame resolution,
@@ -47,17 +53,34 @@ class RVOSMetric(BaseMetric):
 
     Scores follow the DAVIS-2017 definitions (:mod:`sama_mm.evaluation.functional.jf`): per expression the
     mean over its frames, the data set the mean over expressions, ``J&F = (J + F) / 2``, reported x100. When
-    expressions carry ReVOS ``type_id`` values, expressions of type 2 are left out, ``J&F_referring`` (type 0)
-    and ``J&F_reasoning`` (type 1) are reported and the overall scores are the mean of the two types, as the
-    ReVOS protocol defines (accuracy A and robustness R of ReVOS are not computed).
+    expressions carry ReVOS ``type_id`` values, expressions of type 2 are left out, every score is also
+    reported per type (``J_referring``, ``J&F_referring``, ... for type 0, ``*_reasoning`` for type 1) and the
+    overall scores are the mean of the two types, as the ReVOS protocol (``eval_revos.py``) defines. With
+    ``foreground_file`` the ReVOS accuracy ``A`` (per frame: the fraction of pixels where prediction and ground
+    truth agree) and robustness ``R`` (per frame ``max(1 - |P \\ G| / |foreground|, 0)``, see
+    :func:`~sama_mm.evaluation.functional.jf.robustness`) are added, averaged like J.
 
-    Differences from the official scripts: predictions are never deleted after scoring, the frame size comes
-    from the masks (not from a ``00000.png`` that may not exist), and mismatched expression sets are errors.
+    Differences from the official scripts:
+
+    * predictions are never deleted after scoring, the frame size comes from the masks (not from a
+      ``00000.png`` that may not exist), and mismatched expression sets or unreadable inputs are errors (the
+      scripts score a missing or failing expression as 0 and go on);
+    * ReVOS A and R are computed on boolean masks. ``eval_revos.py`` compares the 0/255 prediction PNGs with
+      0/1 (or, where objects overlap, summed) ground truth, so its A only counts pixels both leave empty and
+      its R counts every false-positive pixel 255 times; its per-expression scores are also rounded to two
+      decimals before averaging (here they are not);
+    * an empty foreground frame gives R = 1 without false positives and 0 with any, the limit of the official
+      ``1 - neg / (pos + 1e-6)``.
 
     Args:
         ann_file (str): The split's ``meta_expressions.json``.
         mask_file (str, optional): Mask dict JSON of the ground truth (MeViS/ReVOS).
-        mask_dir (str, optional): Folder of indexed ground-truth PNGs (Ref-DAVIS17 / Ref-YouTube-VOS train).
+        mask_dir (str, optional): Folder of indexed ground-truth PNGs (Ref-YouTube-VOS train layout).
+        counter_order (str, optional): ``'sorted'`` (Ref-DAVIS17) or ``'file'``: ``mask_file`` is keyed by the
+            running expression counter (see :func:`~sama_mm.datasets.revos.counter_mask_keys`) instead of the
+            expressions' ``anno_id``.
+        foreground_file (str, optional): ReVOS ``mask_dict_foreground.json`` (``video -> {"masks_rle":
+            [RLE per frame]}``); adds the scores ``A`` and ``R``.
         format_only (bool): Only write the submission (needs ``outfile_prefix``); no scores.
         outfile_prefix (str, optional): Submission folder (and ``.zip``) with ``format_only``; otherwise, if
             given, per-expression scores are written to ``<outfile_prefix>.json``.
@@ -72,6 +95,7 @@ class RVOSMetric(BaseMetric):
     default_prefix = 'rvos'
 
     def __init__(self, ann_file: str, mask_file: Optional[str] = None, mask_dir: Optional[str] = None,
+                 counter_order: Optional[str] = None, foreground_file: Optional[str] = None,
                  format_only: bool = False, outfile_prefix: Optional[str] = None, server: str = 'refytvos',
                  skip_first_last: bool = False, overwrite: bool = False, bound_th: float = 0.008,
                  collect_device: str = 'cpu', prefix: Optional[str] = None):
@@ -84,7 +108,16 @@ class RVOSMetric(BaseMetric):
             raise ValueError('local scoring needs mask_file or mask_dir; use format_only=True for server splits')
         if server not in SERVER_LAYOUTS:
             raise ValueError(f'server must be one of {sorted(SERVER_LAYOUTS)}, got {server!r}')
+        if counter_order is not None and (counter_order not in VIDEO_ORDERS or mask_file is None):
+            raise ValueError(f'counter_order must be one of {VIDEO_ORDERS} and needs mask_file, got '
+                             f'{counter_order!r} (mask_file={mask_file!r})')
+        if foreground_file is not None and mask_file is None:
+            raise ValueError('foreground_file (ReVOS A and R) needs mask_file')
         self.ann_file = ann_file
+        self.counter_order = counter_order
+        self.foreground_file = foreground_file
+        self._foreground = None
+        self._counter_keys = None
         self.mask_file = mask_file
         self.mask_dir = mask_dir
         self.format_only = format_only
@@ -114,7 +147,12 @@ class RVOSMetric(BaseMetric):
         if self.mask_file is not None:
             if self._masks is None:
                 self._masks = load_mask_dict(self.mask_file)
-            keys = expr.get('anno_id')
+            if self.counter_order is not None:
+                if self._counter_keys is None:
+                    self._counter_keys = counter_mask_keys(self.videos, self.counter_order)
+                keys = [self._counter_keys[(video, exp)]]
+            else:
+                keys = expr.get('anno_id')
             if keys is None:
                 raise DataError('missing_field', self.ann_file, 'expression has no anno_id', record)
             keys = keys if isinstance(keys, list) else [keys]
@@ -141,6 +179,16 @@ class RVOSMetric(BaseMetric):
             raise DataError('missing_frames', osp.join(self.mask_dir, video), 'no ground-truth PNG for any frame '
                             'of the video', record)
         return track, scored
+
+    def _foreground_track(self, video: str, num_frames: int, shape) -> np.ndarray:
+        """The ReVOS foreground (all objects of the video) of every frame, ``bool [T, H, W]``."""
+        if self._foreground is None:
+            self._foreground = load_mask_dict(self.foreground_file)
+        entry = self._foreground.get(video)
+        if not isinstance(entry, dict) or not isinstance(entry.get('masks_rle'), list):
+            raise DataError('unknown_mask_key', self.foreground_file, f'video {video!r} has no {{"masks_rle": '
+                            '[...]} entry', video)
+        return mask_dict_track({video: entry['masks_rle']}, [video], num_frames, shape, self.foreground_file, video)
 
     # -- BaseMetric ----------------------------------------------------------------------------------------
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
@@ -200,26 +248,31 @@ class RVOSMetric(BaseMetric):
                 scored = scored[1:-1]
             if not scored:
                 raise DataError('missing_frames', self.ann_file, 'no frame left to score', f'{video}/{exp}')
-            score = jf_per_object(pred[scored], gt[scored], self.bound_th)
+            score = dict(jf_per_object(pred[scored], gt[scored], self.bound_th))
+            if self.foreground_file is not None:
+                fg = self._foreground_track(video, r['num_frames'], r['shape'])
+                score['A'] = float(np.mean(pixel_accuracy(pred[scored], gt[scored])))
+                score['R'] = float(np.mean(robustness(pred[scored], gt[scored], fg[scored])))
             per_expression[f'{video}/{exp}'] = score
             by_type.setdefault(int(type_id) if type_id is not None else -1, []).append(score)
         if not per_expression:
             raise ValueError(f'{self.ann_file}: no expression to score')
+        names = ('J', 'F') + (('A', 'R') if self.foreground_file is not None else ())
 
         def mean(scores):
-            j = float(np.mean([s['J'] for s in scores]))
-            f = float(np.mean([s['F'] for s in scores]))
-            return {'J': j, 'F': f, 'J&F': (j + f) / 2}
+            out = {k: float(np.mean([s[k] for s in scores])) for k in names}
+            out['J&F'] = (out['J'] + out['F']) / 2
+            return out
 
         metrics = {}
         if typed:
             type_means = {tid: mean(by_type[tid]) for tid in TYPE_NAMES if by_type.get(tid)}
             for tid, m in type_means.items():
-                metrics[f'J&F_{TYPE_NAMES[tid]}'] = 100 * m['J&F']
-            overall = {k: float(np.mean([m[k] for m in type_means.values()])) for k in ('J', 'F', 'J&F')}
+                metrics.update({f'{k}_{TYPE_NAMES[tid]}': 100 * v for k, v in m.items()})
+            overall = {k: float(np.mean([m[k] for m in type_means.values()])) for k in names + ('J&F', )}
         else:
             overall = mean(list(per_expression.values()))
-        metrics.update({k: 100 * overall[k] for k in ('J', 'F', 'J&F')})
+        metrics.update({k: 100 * overall[k] for k in names + ('J&F', )})
         if self.outfile_prefix:
             path = self.outfile_prefix + '.json'
             if osp.exists(path) and not self.overwrite:
