@@ -140,6 +140,26 @@ def test_config_files_missing_or_broken(tmp_path, sentinel_dir, capsys):
     assert snapshot(sentinel_dir) == before
 
 
+def test_test_tool_bad_checkpoint_and_existing_submission(tmp_path, sentinel_dir):
+    """tools/test.py: a junk checkpoint is one line naming it; --format-only refuses an existing submission
+    before any inference."""
+    from tools.test import main as test_main
+    junk = tmp_path / 'junk.pth'
+    junk.write_bytes(b'not a checkpoint at all')
+    before = snapshot(sentinel_dir)
+    with pytest.raises(SystemExit) as info:
+        test_main([DEMO, str(junk), '--work-dir', str(tmp_path / 'work')])
+    assert exit_message(info).startswith(f'error: {junk}: cannot read the checkpoint: ')
+    submission_config = osp.join(REPO_ROOT, 'configs', 'sama', 'sama_1b_test_mevis_valid.py')
+    with pytest.raises(SystemExit) as info:
+        test_main([submission_config, str(junk), '--format-only', '--out', str(sentinel_dir),
+                   '--work-dir', str(tmp_path / 'work2')])
+    message = exit_message(info)
+    assert message.startswith(f'error: {sentinel_dir} already exist(s); refusing to overwrite a submission')
+    assert not (tmp_path / 'work2').exists()
+    assert snapshot(sentinel_dir) == before
+
+
 def test_shipped_configs_pass_the_check():
     """The check knows the signatures well enough not to reject any config the repository ships."""
     import glob

@@ -36,6 +36,31 @@ def check_format_only(evaluator) -> None:
                          'run tools/test.py without --format-only')
 
 
+def check_submission_target(evaluator) -> None:
+    """Refuse, before any inference, a --format-only run whose submission folder or zip already exists."""
+    from sama_mm.evaluation.metrics.rvos_metric import submission_paths
+    prefix = evaluator.get('outfile_prefix')
+    if not prefix or evaluator.get('overwrite', False):
+        return
+    existing = [p for p in submission_paths(prefix) if osp.lexists(p)]
+    if existing:
+        raise SystemExit(f'error: {" and ".join(existing)} already exist(s); refusing to overwrite a submission '
+                         '(choose another --out, or set overwrite=True in the evaluator)')
+
+
+def load_checkpoint(runner, checkpoint: str) -> None:
+    """Load the weights now, so an unreadable checkpoint is a one-line error naming it, not a traceback."""
+    import pickle
+    import zipfile
+
+    from sama_mm.utils.weights import unreadable_checkpoint_error
+    try:
+        with trusted_checkpoint_loading():
+            runner.load_or_resume()
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError) as exc:
+        raise SystemExit(f'error: {unreadable_checkpoint_error(checkpoint, exc)}') from None
+
+
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
@@ -48,9 +73,11 @@ def main(argv=None):
             evaluator['format_only'] = True
             if args.out:
                 evaluator['outfile_prefix'] = args.out
+            check_submission_target(evaluator)
     if args.out and not args.format_only and osp.exists(args.out):
         raise SystemExit(f'--out {args.out} exists; refusing to overwrite it')
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    load_checkpoint(runner, args.checkpoint)
     with trusted_checkpoint_loading():
         metrics = runner.test()
     if args.out and not args.format_only:

@@ -237,24 +237,13 @@ class QFormerTurnContext:
 
 def _read_weights(checkpoint: str) -> Dict[str, Tensor]:
     """The state dict of a checkpoint file or folder; a file that cannot be read is a ValueError naming it."""
-    from sama_mm.utils.weights import read_checkpoint, read_safetensors_folder
+    from sama_mm.utils.weights import read_checkpoint, read_safetensors_folder, unreadable_checkpoint_error
     try:
         return read_safetensors_folder(checkpoint) if osp.isdir(checkpoint) else read_checkpoint(checkpoint)
     except FileNotFoundError:
         raise
     except Exception as exc:  # torch, safetensors and pickle each raise their own types for a broken file
-        import pickle
-        import re
-        text = str(exc)
-        if isinstance(exc, pickle.UnpicklingError):
-            # torch's weights-only message suggests weights_only=False, which is no answer for a broken file.
-            found = re.search(r'WeightsUnpickler error:\s*(.*?)\s*(?:\n\n|$)', text, re.S)
-            detail = found.group(1) if found else text.splitlines()[0] if text else ''
-            reason = f'not a PyTorch checkpoint, or one holding objects that weights-only loading refuses ({detail})'
-        else:
-            first = text.splitlines()[0] if text else type(exc).__name__
-            reason = f'{type(exc).__name__}: {first.split(". ")[0]}'
-        raise ValueError(f'{checkpoint}: cannot read the checkpoint: {reason}') from None
+        raise unreadable_checkpoint_error(checkpoint, exc) from None
 
 
 class SAMAInferencer:

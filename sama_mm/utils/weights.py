@@ -39,6 +39,25 @@ class StateDictMismatchError(KeyError):
         return self.args[0]
 
 
+def unreadable_checkpoint_error(checkpoint: str, exc: BaseException) -> ValueError:
+    """A ValueError that names ``checkpoint`` and says briefly why reading it failed.
+
+    torch's weights-only refusal suggests ``weights_only=False``, which is no answer for a broken or foreign
+    file, so its message is reduced to the refused object.
+    """
+    import pickle
+    import re
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError):
+        found = re.search(r'WeightsUnpickler error:\s*(.*?)\s*(?:\n\n|$)', text, re.S)
+        detail = found.group(1) if found else text.splitlines()[0] if text else ''
+        reason = f'not a PyTorch checkpoint, or one holding objects that weights-only loading refuses ({detail})'
+    else:
+        first = text.splitlines()[0] if text else type(exc).__name__
+        reason = f'{type(exc).__name__}: {first.split(". ")[0]}'
+    return ValueError(f'{checkpoint}: cannot read the checkpoint: {reason}')
+
+
 def read_safetensors_folder(folder: str) -> Dict[str, Tensor]:
     """Every tensor of a folder holding ``model.safetensors`` or shards listed in ``model.safetensors.index.json``.
 

@@ -25,6 +25,12 @@ SERVER_LAYOUTS = {'refytvos': 'Annotations', 'mevis': ''}
 TYPE_NAMES = {0: 'referring', 1: 'reasoning'}
 
 
+def submission_paths(outfile_prefix: str) -> Tuple[str, str]:
+    """The submission folder and zip that ``format_only`` writes for ``outfile_prefix``."""
+    root = outfile_prefix.rstrip('/\\')
+    return root, root + '.zip'
+
+
 @METRICS.register_module()
 class RVOSMetric(BaseMetric):
     """J, F and J&F of referring-VOS predictions, or the submission files of a server-evaluated split.
@@ -291,8 +297,7 @@ class RVOSMetric(BaseMetric):
         Raises:
             FileExistsError: If the folder or the zip exists and ``overwrite`` is False (nothing is written).
         """
-        root = self.outfile_prefix.rstrip('/\\')
-        zip_path = root + '.zip'
+        root, zip_path = submission_paths(self.outfile_prefix)
         existing = [p for p in (root, zip_path) if osp.lexists(p)]
         if existing and not self.overwrite:
             raise FileExistsError(f'{existing} already exist(s); refusing to overwrite predictions (set '
