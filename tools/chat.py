@@ -15,11 +15,10 @@ stay in context). With ``--out`` the tool writes:
 need a model with the context-aggregator neck.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -112,8 +111,6 @@ def main(argv=None) -> List:
     if not osp.exists(args.video):
         sys.exit(f'error: {args.video} does not exist')
     from sama_mm.apis import ChatSession, SAMAInferencer
-    from sama_mm.structures import encode_mask
-    from sama_mm.visualization import seg_phrases, write_overlay_video
 
     overrides = {} if args.max_new_tokens is None else dict(max_new_tokens=args.max_new_tokens)
     inferencer = SAMAInferencer(args.config, args.checkpoint, device=args.device, chat_cfg=overrides)
@@ -141,52 +138,15 @@ def main(argv=None) -> List:
     if used < len(args.region):
         print(f'[chat] warning: {len(args.region) - used} --region prompt(s) had no <mask> to fill', flush=True)
     if args.out:
-        write_outputs(args, session, results, encode_mask, seg_phrases, write_overlay_video)
+        write_outputs(args, session, results)
     return results
 
 
-def object_labels(results: Sequence) -> List[Tuple[int, int, str]]:
-    """``(turn, index, label)`` of every mask track; the label is ``T<turn>.<index> <phrase>``."""
-    from sama_mm.visualization import seg_phrases
-    out = []
-    for r in results:
-        phrases = seg_phrases(r.history_answer)
-        for k in range(r.num_objects):
-            phrase = phrases[k] if k < len(phrases) else ''
-            out.append((r.index, k, f'T{r.index + 1}.{k + 1} {phrase}'.strip()))
-    return out
-
-
-def write_outputs(args, session, results, encode_mask, seg_phrases, write_overlay_video) -> None:
-    """answers.json, masks.json and the overlay video(s) in ``args.out``."""
-    os.makedirs(args.out, exist_ok=True)
-    labels = object_labels(results)
-    answers = dict(video=osp.abspath(args.video), num_frames=session.num_frames, ori_shape=list(session.ori_shape),
-                   frame_indices=session.frame_indices, dense_frame_indices=session.dense_frame_indices,
-                   turns=[dict(turn=r.index, question=r.question, answer=r.answer, num_objects=r.num_objects,
-                               objects=[lab for t, _, lab in labels if t == r.index], seconds=round(r.seconds, 3))
-                          for r in results])
-    with open(osp.join(args.out, 'answers.json'), 'w') as f:
-        json.dump(answers, f, indent=2)
-    objects, tracks = [], []
-    for (turn, k, label) in labels:
-        track = results[turn].masks[k].numpy()
-        tracks.append(track)
-        objects.append(dict(turn=turn, index=k, label=label, size=list(session.ori_shape),
-                            rle=[encode_mask(track[t]) for t in range(session.num_frames)]))
-    with open(osp.join(args.out, 'masks.json'), 'w') as f:
-        json.dump(dict(video=osp.abspath(args.video), num_frames=session.num_frames, objects=objects), f)
-
-    from sama_mm.datasets.transforms.loading import VideoDecode, VideoInit
-    info = VideoInit()(dict(video_path=args.video))
-
-    def read_frames(indices):
-        return VideoDecode()(dict(info, frame_indices=indices))['imgs']
-
+def write_outputs(args, session, results) -> None:
+    """answers.json, masks.json and the overlay video(s) in ``args.out`` (see ``sama_mm.apis.chat_outputs``)."""
+    from sama_mm.apis.chat_outputs import write_chat_outputs
     bar = _Bar(session.num_frames, not args.quiet)
-    write_overlay_video(read_frames, session.num_frames, tracks, [lab for _, _, lab in labels],
-                        osp.join(args.out, 'overlay.mp4'), fps=args.fps,
-                        gif_path=osp.join(args.out, 'overlay.gif') if args.gif else None, progress=bar)
+    write_chat_outputs(args.out, session, results, fps=args.fps, gif=args.gif, progress=bar)
     bar.close()
     print(f'[chat] wrote answers.json, masks.json, overlay.mp4{" and overlay.gif" if args.gif else ""} to '
           f'{args.out}', flush=True)
