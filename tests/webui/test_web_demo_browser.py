@@ -192,7 +192,8 @@ def test_browser_chat_with_box_two_answers_overlay_and_errors(server, tmp_path):
             browser.close()
     assert 'Traceback' not in open(server['log']).read()
     timing = dict(model='configs/demo/sama_tiny_demo.py (random init, LLM taught two answers)',
-                  video='demo bikes_a.mp4 (24 frames, 320x180)', seconds_question_to_answer=[round(s, 2) for s in seconds])
+                  video='demo bikes_a.mp4 (24 frames, 320x180)',
+                  seconds_question_to_answer=[round(s, 2) for s in seconds])
     with open(osp.join(ARTIFACTS, 'web_demo_timing.json'), 'w') as f:
         json.dump(timing, f, indent=2)
     print(f'[web demo] question to answer: {seconds[0]:.1f} s, {seconds[1]:.1f} s')
