@@ -65,6 +65,9 @@ def main(argv=None) -> None:
     demo = WebDemo(inferencer, work_dir, max_upload_mb=args.max_upload_mb, fps=args.fps)
     examples = sorted(glob.glob(osp.join(args.examples, '*.mp4'))) if args.examples else []
     app = build_app(demo, examples=examples)
+    if args.host not in ('127.0.0.1', 'localhost', '::1'):
+        print(f'[web_demo] warning: --host {args.host} makes the demo (uploads, the model) reachable from other '
+              'machines; it has no login', flush=True)
     print(f'[web_demo] serving on http://{args.host}:{args.port} (outputs in {work_dir})', flush=True)
     launch(app, work_dir, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb,
            allowed_paths=[args.examples] if examples else [])

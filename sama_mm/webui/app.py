@@ -170,13 +170,15 @@ def build_app(demo: WebDemo, examples: Sequence[str] = (), title: str = 'SAMA gr
 
         frame_img.select(on_click, [state, mode, frame_slider, box_text, points_text], click_outputs)
 
-        region_outputs = [state, regions_md, frame_img, box_text, points_text, status]
+        region_outputs = [state, regions_md, frame_img, box_text, points_text, brush, status]
 
         @_guarded(len(region_outputs), region_outputs.index(status))
         def on_add(s, index, m, box, points, brush_value):
             demo.add_region(s, index, m, box, points, _brush_mask(brush_value) if m == 'brush' else None)
             n = len(s.regions)
-            return (s, WebDemo.regions_markdown(s), demo.marked_frame(s, index), '', '',
+            # The used entry is emptied (the brush editor gets a clean frame), the region is drawn on the frame.
+            editor = _editor_value(demo.read_frame(s, index)) if m == 'brush' else gr.update()
+            return (s, WebDemo.regions_markdown(s), demo.marked_frame(s, index), '', '', editor,
                     _status(f'Region R{n} added: write {n} <mask> in the question.'))
 
         add_btn.click(on_add, [state, frame_slider, mode, box_text, points_text, brush], region_outputs)
@@ -184,8 +186,10 @@ def build_app(demo: WebDemo, examples: Sequence[str] = (), title: str = 'SAMA gr
         @_guarded(len(region_outputs), region_outputs.index(status))
         def on_clear(s, index):
             WebDemo.clear_regions(s)
-            frame = demo.marked_frame(s, index) if s.session is not None else gr.update()
-            return s, WebDemo.regions_markdown(s), frame, '', '', _status('Regions cleared.')
+            if s.session is None:
+                return s, WebDemo.regions_markdown(s), gr.update(), '', '', gr.update(), _status('Regions cleared.')
+            return (s, WebDemo.regions_markdown(s), demo.marked_frame(s, index), '', '',
+                    _editor_value(demo.read_frame(s, index)), _status('Regions cleared.'))
 
         clear_btn.click(on_clear, [state, frame_slider], region_outputs)
 

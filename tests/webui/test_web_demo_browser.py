@@ -98,6 +98,23 @@ def _wait_status(page, *texts, timeout=TIMEOUT_MS) -> str:
     return _status(page)
 
 
+def _click_frame(page, fx: float, fy: float) -> None:
+    """Click the frame image at ``(fx, fy)`` of its size once it has settled: every event redraws it, and a click
+    on an image being replaced is lost."""
+    img = page.locator('#frame-image img')
+    last, deadline = None, time.monotonic() + 60
+    while True:
+        src = img.get_attribute('src')
+        if src == last and img.evaluate('i => i.complete && i.naturalWidth > 0'):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError('the frame image did not settle in 60 s')
+        last = src
+        time.sleep(0.5)
+    box = img.bounding_box()
+    page.mouse.click(box['x'] + fx * box['width'], box['y'] + fy * box['height'])
+
+
 def _ask(page, question: str, turn: int) -> float:
     page.locator('#question textarea').fill(question)
     start = time.perf_counter()
@@ -122,72 +139,16 @@ def test_browser_chat_with_box_two_answers_overlay_and_errors(server, tmp_path):
         browser = pw.chromium.launch(executable_path=_chromium(), headless=True, args=['--no-sandbox'])
         try:
             page = browser.new_page(viewport={'width': 1400, 'height': 1500})
-            page.set_default_timeout(60_000)
-            page.goto(server['url'])
-            upload = page.locator('#video-input input[type=file]')
-
-            # A file that is not a video: a readable message in the status line, no trace.
-            upload.set_input_files(str(not_video))
-            status = _wait_status(page, 'Error')
-            assert 'Error: "notes.mp4" is not a video this demo can read' in status, status
-            assert 'Traceback' not in page.inner_text('body')
-            # One whose name says it is no video is refused by the file box itself.
-            page.locator('#video-input input[type=file]').set_input_files(str(text_file))
-            page.get_by_text('Invalid file type').first.wait_for()
-            # Larger than --max-upload-mb: the server refuses the upload and the page says why.
-            page.locator('#video-input input[type=file]').set_input_files(str(too_big))
-            page.get_by_text('exceed the maximum allowed size').first.wait_for()
-            assert 'large.mp4' in page.inner_text('body')
-
-            # A demo video opens; its first frame is shown for marking.
-            page.reload()
-            page.locator('#video-input input[type=file]').set_input_files(server['video'])
-            assert 'Opened "bikes_a.mp4": 24 frames of 320x180' in _wait_status(page, 'Opened', 'Error')
-            # A box outside the frame is refused with the inference API's message.
-            page.locator('#box-text textarea').fill('400,200,480,260')
-            page.click('#add-region')
-            status = _wait_status(page, 'Error')
-            assert 'Region not added' in status and 'outside the 320x180 frame' in status, status
-            # Draw a box: two clicks on the frame (top-left area, then the middle).
-            page.locator('#box-text textarea').fill('')
-            frame = page.locator('#frame-image img')
-            box = frame.bounding_box()
-            page.mouse.click(box['x'] + 0.25 * box['width'], box['y'] + 0.3 * box['height'])
-            _wait_status(page, 'opposite corner')
-            page.mouse.click(box['x'] + 0.6 * box['width'], box['y'] + 0.7 * box['height'])
-            _wait_status(page, 'Add region')
-            x1, y1, x2, y2 = (int(v) for v in page.locator('#box-text textarea').input_value().split(','))
-            assert 0 <= x1 < x2 < 320 and 0 <= y1 < y2 < 180 and x2 - x1 > 50 and y2 - y1 > 20
-            page.click('#add-region')
-            _wait_status(page, 'Region R1 added')
-            assert f'R1: frame 0, box ({x1}, {y1}, {x2}, {y2})' in page.inner_text('#regions')
-
-            # Two questions: the region prompt, then a follow-up in the same (cached) conversation.
-            seconds = [_ask(page, Q1, 1)]
-            chat = page.locator('#chat')
-            assert 'shape' in chat.inner_text() and chat.locator('.seg-label', has_text='T1.1').count() == 1
-            overlay = page.locator('#overlay video')
-            overlay.wait_for()
-            assert overlay.get_attribute('src').endswith('overlay.webm')
-            seconds.append(_ask(page, Q2, 2))
-            assert chat.locator('.seg-label', has_text='T2.1').count() == 1 and 'the square' in chat.inner_text()
-            assert 'No regions marked' in page.inner_text('#regions')  # the region went with the first question
-            # The browser decodes the overlay video (VP8 WebM), at the video's size.
-            page.wait_for_function('() => { const v = document.querySelector("#overlay video");'
-                                   ' return v && v.readyState >= 2 && v.videoWidth === 320; }')
-            # The masks download as RLE json: one track of 24 frames per [SEG] of the two answers.
-            hrefs = page.eval_on_selector_all('#downloads a[href]', 'links => links.map(a => a.href)')
-            names = sorted(h.rsplit('/', 1)[-1] for h in hrefs)
-            assert names == ['answers.json', 'masks.json', 'overlay.mp4'], (names, page.inner_html('#downloads'))
-            masks = json.loads(page.request.get(next(h for h in hrefs if h.endswith('/masks.json'))).body())
-            assert [o['label'] for o in masks['objects']] == ['T1.1 shape', 'T2.1 the square']
-            assert all(len(o['rle']) == 24 and o['size'] == [180, 320] for o in masks['objects'])
-            page.screenshot(path=osp.join(ARTIFACTS, 'web_demo_after_second_answer.png'), full_page=True)
-
-            # "New chat" empties the conversation; the video stays open.
-            page.click('#new-chat')
-            _wait_status(page, 'New chat')
-            assert chat.locator('.seg-label').count() == 0
+            page.set_default_timeout(120_000)
+            seconds = []
+            try:
+                _drive(page, server, not_video, text_file, too_big, seconds)
+            except Exception:
+                # What the page showed when it failed, for the CI log's reader.
+                page.screenshot(path=osp.join(ARTIFACTS, 'web_demo_failure.png'), full_page=True)
+                print(f'[web demo] failed; page: {osp.join(ARTIFACTS, "web_demo_failure.png")}; server log:\n'
+                      f'{open(server["log"]).read()[-5000:]}')
+                raise
         finally:
             browser.close()
     assert 'Traceback' not in open(server['log']).read()
@@ -197,3 +158,92 @@ def test_browser_chat_with_box_two_answers_overlay_and_errors(server, tmp_path):
     with open(osp.join(ARTIFACTS, 'web_demo_timing.json'), 'w') as f:
         json.dump(timing, f, indent=2)
     print(f'[web demo] question to answer: {seconds[0]:.1f} s, {seconds[1]:.1f} s')
+
+
+def _drive(page, server, not_video, text_file, too_big, seconds):
+    """The user's session; appends the question-to-answer times to ``seconds``."""
+    page.goto(server['url'])
+    upload = page.locator('#video-input input[type=file]')
+
+    # A file that is not a video: a readable message in the status line, no trace.
+    upload.set_input_files(str(not_video))
+    status = _wait_status(page, 'Error')
+    assert 'Error: "notes.mp4" is not a video this demo can read' in status, status
+    assert 'Traceback' not in page.inner_text('body')
+    # One whose name says it is no video is refused by the file box itself.
+    page.locator('#video-input input[type=file]').set_input_files(str(text_file))
+    page.get_by_text('Invalid file type').first.wait_for()
+    # Larger than --max-upload-mb: the server refuses the upload and the page says why.
+    page.locator('#video-input input[type=file]').set_input_files(str(too_big))
+    page.get_by_text('exceed the maximum allowed size').first.wait_for()
+    assert 'large.mp4' in page.inner_text('body')
+
+    # A demo video opens; its first frame is shown for marking.
+    page.reload()
+    page.locator('#video-input input[type=file]').set_input_files(server['video'])
+    assert 'Opened "bikes_a.mp4": 24 frames of 320x180' in _wait_status(page, 'Opened', 'Error')
+    # A box outside the frame is refused with the inference API's message.
+    page.locator('#box-text textarea').fill('400,200,480,260')
+    page.click('#add-region')
+    status = _wait_status(page, 'Error')
+    assert 'Region not added' in status and 'outside the 320x180 frame' in status, status
+    # Draw a box: two clicks on the frame (top-left area, then the middle).
+    page.locator('#box-text textarea').fill('')
+    _click_frame(page, 0.25, 0.3)
+    _wait_status(page, 'opposite corner')
+    _click_frame(page, 0.6, 0.7)
+    _wait_status(page, 'Add region')
+    x1, y1, x2, y2 = (int(v) for v in page.locator('#box-text textarea').input_value().split(','))
+    assert 0 <= x1 < x2 < 320 and 0 <= y1 < y2 < 180 and x2 - x1 > 50 and y2 - y1 > 20
+    page.click('#add-region')
+    _wait_status(page, 'Region R1 added')
+    assert f'R1: frame 0, box ({x1}, {y1}, {x2}, {y2})' in page.inner_text('#regions')
+
+    # Two questions: the region prompt, then a follow-up in the same (cached) conversation.
+    seconds.append(_ask(page, Q1, 1))
+    chat = page.locator('#chat')
+    assert 'shape' in chat.inner_text() and chat.locator('.seg-label', has_text='T1.1').count() == 1
+    overlay = page.locator('#overlay video')
+    overlay.wait_for()
+    assert overlay.get_attribute('src').endswith('overlay.webm')
+    seconds.append(_ask(page, Q2, 2))
+    assert chat.locator('.seg-label', has_text='T2.1').count() == 1 and 'the square' in chat.inner_text()
+    assert 'No regions marked' in page.inner_text('#regions')  # the region went with the first question
+    # The browser decodes the overlay video (VP8 WebM), at the video's size.
+    page.wait_for_function('() => { const v = document.querySelector("#overlay video");'
+                           ' return v && v.readyState >= 2 && v.videoWidth === 320; }')
+    # The masks download as RLE json: one track of 24 frames per [SEG] of the two answers.
+    hrefs = page.eval_on_selector_all('#downloads a[href]', 'links => links.map(a => a.href)')
+    names = sorted(h.rsplit('/', 1)[-1] for h in hrefs)
+    assert names == ['answers.json', 'masks.json', 'overlay.mp4'], (names, page.inner_html('#downloads'))
+    masks = json.loads(page.request.get(next(h for h in hrefs if h.endswith('/masks.json'))).body())
+    assert [o['label'] for o in masks['objects']] == ['T1.1 shape', 'T2.1 the square']
+    assert all(len(o['rle']) == 24 and o['size'] == [180, 320] for o in masks['objects'])
+    page.screenshot(path=osp.join(ARTIFACTS, 'web_demo_after_second_answer.png'), full_page=True)
+
+    # Points (clicks in "points" mode) and a brush stroke also become regions; "Clear regions" drops them.
+    page.get_by_role('radio', name='points').check()
+    _click_frame(page, 0.5, 0.5)
+    page.wait_for_function('() => document.querySelector("#points-text textarea").value.includes(",")')
+    page.click('#add-region')
+    _wait_status(page, 'Region R1 added')
+    page.get_by_role('radio', name='brush').check()
+    page.get_by_text('Brush (mode').click()
+    page.locator('#brush button[aria-label="Brush"]').first.click()
+    canvas = page.locator('#brush canvas').first.bounding_box()
+    page.mouse.move(canvas['x'] + 0.4 * canvas['width'], canvas['y'] + 0.5 * canvas['height'])
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(canvas['x'] + (0.4 + 0.02 * k) * canvas['width'], canvas['y'] + 0.5 * canvas['height'])
+    page.mouse.up()
+    page.click('#add-region')
+    _wait_status(page, 'Region R2 added')
+    regions = page.inner_text('#regions')
+    assert 'R1: frame 0, points (' in regions and 'R2: frame 0, brush mask (' in regions, regions
+    page.click('#clear-regions')
+    _wait_status(page, 'Regions cleared')
+
+    # "New chat" empties the conversation; the video stays open.
+    page.click('#new-chat')
+    _wait_status(page, 'New chat')
+    assert chat.locator('.seg-label').count() == 0
