@@ -21,7 +21,9 @@ def read_version():
 
 
 extras = {
-    'tests': read_requirements('tests.txt'),
+    # The browser test serves the web demo, so the test extra includes the web extra.
+    'tests': read_requirements('tests.txt') + read_requirements('web.txt'),
+    'web': read_requirements('web.txt'),
     'optional': read_requirements('optional.txt'),
     'mim': read_requirements('mminstall.txt'),
 }

@@ -12,7 +12,7 @@ from tests.conftest import REPO_ROOT, run_tool
 
 REQ_DIR = Path(REPO_ROOT) / 'requirements'
 PIN = r'[A-Za-z0-9_.\-]+==[\w.]+'
-FILES = ['runtime.txt', 'tests.txt', 'optional.txt', 'mminstall.txt', 'nodeps.txt']
+FILES = ['runtime.txt', 'tests.txt', 'optional.txt', 'mminstall.txt', 'nodeps.txt', 'web.txt']
 
 
 @pytest.mark.parametrize('name', FILES)
@@ -35,7 +35,7 @@ def test_every_pin_is_exact_and_has_a_reason(name):
 
 def test_pins_satisfied_in_this_environment():
     # What tools/run_tests.sh installs (optional.txt is for optional extras).
-    installed = ['runtime.txt', 'mminstall.txt', 'nodeps.txt', 'tests.txt']
+    installed = ['runtime.txt', 'mminstall.txt', 'nodeps.txt', 'tests.txt', 'web.txt']
     proc = run_tool('tools/check_requirements.py', *[f'requirements/{f}' for f in installed])
     assert proc.returncode == 0, proc.stdout
 
@@ -60,8 +60,11 @@ def test_setup_py_extras_read_the_files():
     assert out.returncode == 0, out.stderr
     meta = json.loads(out.stdout)
     assert 'mmengine==0.10.7' in meta['install_requires'] and 'mmdet==3.3.0' in meta['install_requires']
-    assert set(meta['extras_require']) >= {'tests', 'optional', 'all'}
+    assert set(meta['extras_require']) >= {'tests', 'optional', 'web', 'all'}
     assert 'pytest-xdist==3.8.0' in meta['extras_require']['tests']
+    # The browser test serves the web demo: the test extra brings the web extra and the browser driver.
+    assert 'gradio==6.17.3' in meta['extras_require']['web']
+    assert set(meta['extras_require']['tests']) >= set(meta['extras_require']['web']) | {'playwright==1.65.2'}
     assert set(meta['extras_require']['all']) >= set(meta['extras_require']['optional'])
 
 

@@ -21,11 +21,10 @@ before the model is built, ``<mask>`` counts and regions before the first questi
 after every turn succeeded, through a temporary folder, so a failure never leaves old and new files mixed.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -163,9 +162,7 @@ def main(argv=None) -> List:
     args = parse_args(argv)
     _check_inputs(args)
     from sama_mm.apis import ChatSession, SAMAInferencer
-    from sama_mm.structures import encode_mask
     from sama_mm.utils.weights import StateDictMismatchError
-    from sama_mm.visualization import seg_phrases, write_overlay_video
 
     overrides = {} if args.max_new_tokens is None else dict(max_new_tokens=args.max_new_tokens)
     try:
@@ -201,73 +198,33 @@ def main(argv=None) -> List:
     if used < len(args.region):
         print(f'[chat] warning: {len(args.region) - used} --region prompt(s) had no <mask> to fill', flush=True)
     if args.out:
-        write_outputs(args, session, results, encode_mask, seg_phrases, write_overlay_video)
+        write_outputs(args, session, results)
     return results
 
 
-def object_labels(results: Sequence) -> List[Tuple[int, int, str]]:
-    """``(turn, index, label)`` of every mask track; the label is ``T<turn>.<index> <phrase>``."""
-    from sama_mm.visualization import seg_phrases
-    out = []
-    for r in results:
-        phrases = seg_phrases(r.history_answer)
-        for k in range(r.num_objects):
-            phrase = phrases[k] if k < len(phrases) else ''
-            out.append((r.index, k, f'T{r.index + 1}.{k + 1} {phrase}'.strip()))
-    return out
-
-
-def write_outputs(args, session, results, encode_mask, seg_phrases, write_overlay_video) -> None:
-    """answers.json, masks.json and the overlay video(s) in ``args.out``.
+def write_outputs(args, session, results) -> None:
+    """answers.json, masks.json and the overlay video(s) in ``args.out`` (see ``sama_mm.apis.chat_outputs``).
 
     The files are written to a temporary folder next to ``args.out`` first and moved into it only when all of
     them are complete, so a failure never leaves a mix of new and old files in ``args.out``.
     """
     import shutil
     import tempfile
+
+    from sama_mm.apis.chat_outputs import write_chat_outputs
     out = osp.abspath(args.out)
     os.makedirs(osp.dirname(out), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.tmp-', dir=osp.dirname(out))
     try:
-        names = _write_files(tmp, args, session, results, encode_mask, write_overlay_video)
+        bar = _Bar(session.num_frames, not args.quiet)
+        written = write_chat_outputs(tmp, session, results, fps=args.fps, gif=args.gif, progress=bar)
+        bar.close()
         os.makedirs(out, exist_ok=True)
-        for name in names:
+        for name in written:
             os.replace(osp.join(tmp, name), osp.join(out, name))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f'[chat] wrote {", ".join(names)} to {args.out}', flush=True)
-
-
-def _write_files(folder, args, session, results, encode_mask, write_overlay_video) -> List[str]:
-    labels = object_labels(results)
-    answers = dict(video=osp.abspath(args.video), num_frames=session.num_frames, ori_shape=list(session.ori_shape),
-                   frame_indices=session.frame_indices, dense_frame_indices=session.dense_frame_indices,
-                   turns=[dict(turn=r.index, question=r.question, answer=r.answer, num_objects=r.num_objects,
-                               objects=[lab for t, _, lab in labels if t == r.index], seconds=round(r.seconds, 3))
-                          for r in results])
-    with open(osp.join(folder, 'answers.json'), 'w') as f:
-        json.dump(answers, f, indent=2)
-    objects, tracks = [], []
-    for (turn, k, label) in labels:
-        track = results[turn].masks[k].numpy()
-        tracks.append(track)
-        objects.append(dict(turn=turn, index=k, label=label, size=list(session.ori_shape),
-                            rle=[encode_mask(track[t]) for t in range(session.num_frames)]))
-    with open(osp.join(folder, 'masks.json'), 'w') as f:
-        json.dump(dict(video=osp.abspath(args.video), num_frames=session.num_frames, objects=objects), f)
-
-    from sama_mm.datasets.transforms.loading import VideoDecode, VideoInit
-    info = VideoInit()(dict(video_path=args.video))
-
-    def read_frames(indices):
-        return VideoDecode()(dict(info, frame_indices=indices))['imgs']
-
-    bar = _Bar(session.num_frames, not args.quiet)
-    write_overlay_video(read_frames, session.num_frames, tracks, [lab for _, _, lab in labels],
-                        osp.join(folder, 'overlay.mp4'), fps=args.fps,
-                        gif_path=osp.join(folder, 'overlay.gif') if args.gif else None, progress=bar)
-    bar.close()
-    return ['answers.json', 'masks.json', 'overlay.mp4'] + (['overlay.gif'] if args.gif else [])
+    print(f'[chat] wrote {", ".join(written)} to {args.out}', flush=True)
 
 
 if __name__ == '__main__':

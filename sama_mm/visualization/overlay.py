@@ -1,6 +1,7 @@
 """Mask-track overlays: colour every ``[SEG]`` track on the video frames, label it, write mp4 / gif."""
+import os.path as osp
 import re
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -11,6 +12,10 @@ from sama_mm.structures.tokens import PHRASE_END, PHRASE_START, SEG_TOKEN
 PALETTE: Tuple[Tuple[int, int, int], ...] = (
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
     (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128), (170, 110, 40), (128, 0, 0))
+
+#: OpenCV codec per video container. ``.mp4`` gets MPEG-4 Part 2 (the opencv-python wheels have no H.264
+#: encoder); browsers do not play that, so pages show the ``.webm`` (VP8) version.
+FOURCC = {'.mp4': 'mp4v', '.webm': 'VP80', '.avi': 'MJPG'}
 
 
 def seg_phrases(answer: str) -> List[str]:
@@ -62,7 +67,8 @@ def overlay_frame(frame: np.ndarray, masks: Sequence[np.ndarray], labels: Sequen
 
 
 def write_overlay_video(read_frames: Callable[[List[int]], np.ndarray], num_frames: int, tracks: Sequence[np.ndarray],
-                        labels: Sequence[str], path: str, fps: float = 10.0, chunk_size: int = 16,
+                        labels: Sequence[str], path: Union[str, Sequence[str]], fps: float = 10.0,
+                        chunk_size: int = 16,
                         gif_path: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> None:
     """Write the overlay of every track on every frame as an mp4 (and optionally a gif), chunk by chunk.
 
@@ -71,13 +77,18 @@ def write_overlay_video(read_frames: Callable[[List[int]], np.ndarray], num_fram
         num_frames: Frames of the video.
         tracks: One ``[N, H, W]`` binary track per object (any array indexable by frame).
         labels: One label per track.
-        path: Output ``.mp4``.
+        path: Output video (``.mp4``, ``.webm`` or ``.avi``, see :data:`FOURCC`), or several of them, all
+            written in one pass over the frames.
         fps: Frame rate.
         chunk_size: Frames read at a time (memory stays bounded for long videos).
         gif_path: Also write an animated gif there.
         progress: Called with the number of frames written after each chunk.
     """
-    writer = None
+    paths = [path] if isinstance(path, str) else list(path)
+    for p in paths:
+        if osp.splitext(p)[1].lower() not in FOURCC:
+            raise ValueError(f'{p}: the overlay video must end in one of {sorted(FOURCC)}')
+    writers = []
     gif_frames = []
     try:
         for start in range(0, num_frames, chunk_size):
@@ -85,18 +96,22 @@ def write_overlay_video(read_frames: Callable[[List[int]], np.ndarray], num_fram
             frames = read_frames(indices)
             for j, t in enumerate(indices):
                 img = overlay_frame(frames[j], [track[t] for track in tracks], labels)
-                if writer is None:
+                if not writers:
                     h, w = img.shape[:2]
-                    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
-                    if not writer.isOpened():
-                        raise RuntimeError(f'cv2 cannot write {path}')
-                writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+                    for p in paths:
+                        fourcc = cv2.VideoWriter_fourcc(*FOURCC[osp.splitext(p)[1].lower()])
+                        writers.append(cv2.VideoWriter(p, fourcc, fps, (w, h)))
+                        if not writers[-1].isOpened():
+                            raise RuntimeError(f'cv2 cannot write {p}')
+                bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+                for writer in writers:
+                    writer.write(bgr)
                 if gif_path is not None:
                     gif_frames.append(img)
             if progress is not None:
                 progress(len(indices))
     finally:
-        if writer is not None:
+        for writer in writers:
             writer.release()
     if gif_path is not None and gif_frames:
         from PIL import Image
