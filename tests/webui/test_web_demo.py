@@ -71,7 +71,7 @@ def test_uploads_refused_with_readable_messages(demo, tmp_path):
 def test_regions_checked_and_listed(demo, video):
     state = demo.open_video(video, DemoState())
     assert state.session.num_frames == 8 and state.session.ori_shape == (40, 56)
-    with pytest.raises(DemoError, match=r'outside the 56x40 frame'):
+    with pytest.raises(DemoError, match=r'outside the 56x40 \(WxH\) frame'):
         demo.add_region(state, 0, 'box', box_text='60,45,90,80')
     with pytest.raises(DemoError, match='Frame 8 is outside the video'):
         demo.add_region(state, 8, 'box', box_text='1,1,10,10')

@@ -186,7 +186,7 @@ def _drive(page, server, not_video, text_file, too_big, seconds):
     page.locator('#box-text textarea').fill('400,200,480,260')
     page.click('#add-region')
     status = _wait_status(page, 'Error')
-    assert 'Region not added' in status and 'outside the 320x180 frame' in status, status
+    assert 'Region not added' in status and 'outside the 320x180 (WxH) frame' in status, status
     # Draw a box: two clicks on the frame (top-left area, then the middle).
     page.locator('#box-text textarea').fill('')
     _click_frame(page, 0.25, 0.3)
