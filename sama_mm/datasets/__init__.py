@@ -10,8 +10,10 @@ from .revos import (CounterKeyedRefVOSDataset, MeViSDataset, RefDAVIS17Dataset, 
                     ReVOSDataset)
 from .sama239k import SAMA239KDataset
 from .sama239k_index import SAMA239KIndexedDataset
+from .samplers import LengthGroupedSampler, ResumableDefaultSampler, ResumableInfiniteSampler
 
 __all__ = ['sama_collate', 'CheckReport', 'DataError', 'PickleInputError', 'VideoReadError', 'RefVOSDataset',
            'SAMA239KDataset', 'SAMA239KIndexedDataset', 'ReVOSDataset', 'CounterKeyedRefVOSDataset',
            'RefDAVIS17Dataset', 'RefCOCODataset', 'GCGDataset', 'OspreyDataset', 'LLaVADataset', 'MultitaskMixture',
-           'LazyRecordIndex', 'LazyMaskDict', 'MeViSDataset', 'RefYouTubeVOSDataset']
+           'LazyRecordIndex', 'LazyMaskDict', 'MeViSDataset', 'RefYouTubeVOSDataset', 'LengthGroupedSampler',
+           'ResumableDefaultSampler', 'ResumableInfiniteSampler']
