@@ -44,8 +44,9 @@ def restore_rng_state(runner) -> bool:
                   level=logging.WARNING)
         return False
     if len(states) != get_world_size():
-        print_log(f'the resumed checkpoint holds the random states of {len(states)} rank(s), this run has '
-                  f'{get_world_size()}: keeping the seeded state', logger='current', level=logging.WARNING)
+        print_log(f'the resumed checkpoint was written by {len(states)} rank(s), this run has {get_world_size()}: '
+                  'the samples and random numbers after resuming differ from those of an uninterrupted run',
+                  logger='current', level=logging.WARNING)
         return False
     set_rng_state(states[get_rank()])
     return True

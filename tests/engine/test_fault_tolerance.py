@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper
 
+from sama_mm.engine import GuardedAmpOptimWrapper
 from sama_mm.engine.checkpoint import trusted_checkpoint_loading
 from sama_mm.engine.rng import get_rng_state, set_rng_state
 from tests.conftest import run_tool
@@ -102,3 +103,23 @@ def test_checkpoint_killed_mid_write_never_becomes_latest(tmp_path):
     assert sorted(p.name for p in work.glob('iter_*.pth')) == ['iter_6.pth']
     # The resumed run ends where an uninterrupted one does.
     assert_same(load(work / 'iter_6.pth')['state_dict'], train(make_runner(tmp_path / 'ref', max_iters=6)))
+
+
+def test_a_nan_micro_batch_spoils_its_accumulation_window_only(monkeypatch):
+    """GuardedAmpOptimWrapper (the SAMA recipe's wrapper) with 2 accumulation steps, on CPU (its CUDA check
+    patched; the loss scaler is then a pass-through)."""
+    monkeypatch.setattr('mmengine.optim.optimizer.amp_optimizer_wrapper.is_cuda_available', lambda: True)
+    model = torch.nn.Linear(2, 1)
+    wrapper = GuardedAmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), dtype='bfloat16',
+                                     accumulative_counts=2)
+    wrapper.initialize_count_status(model, 0, 4)
+    x = torch.ones(1, 2)
+    before = model.weight.detach().clone()
+    wrapper.update_params(model(x).sum() * float('nan'))
+    assert wrapper.nonfinite['what'] == 'loss'
+    wrapper.update_params(model(x).sum())  # the window's end: its step is skipped
+    assert wrapper.nonfinite is None and wrapper.skipped_steps == 1
+    assert torch.equal(model.weight, before)
+    wrapper.update_params(model(x).sum())
+    wrapper.update_params(model(x).sum())  # a finite window updates: 2 x 0.5 x grad(=1) x lr
+    torch.testing.assert_close(model.weight.detach(), before - 0.1)
