@@ -5,7 +5,6 @@ A config with a ``strategy`` (``configs/_base_/strategies/``: DeepSpeed ZeRO-2/3
 FlexibleRunner. Launched distributed on a machine without CUDA, DDP uses the gloo backend on CPU.
 """
 import argparse
-import os
 
 import torch
 from mmengine.config import Config
@@ -78,7 +77,6 @@ def build_runner(cfg: Config):
         # MMEngine's init_dist selects a CUDA device before init_process_group; on CPU initialise it here
         # (torchrun's environment), the runner then finds it initialised.
         torch.distributed.init_process_group(backend='gloo')
-        os.environ.setdefault('LOCAL_RANK', '0')
     cls = runner_class(cfg)
     return cls.from_cfg(cfg) if cls in (Runner, FlexibleRunner) else RUNNERS.build(cfg)
 

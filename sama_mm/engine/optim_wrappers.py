@@ -12,6 +12,7 @@ from typing import Dict, Optional
 
 import torch
 import torch.distributed as torch_dist
+from mmengine.device import get_device
 from mmengine.dist import is_distributed
 from mmengine.logging import MessageHub, print_log
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
@@ -82,7 +83,7 @@ class NonFiniteGuardMixin:
         if self.check_gradients:
             grads = [p.grad for group in self.optimizer.param_groups for p in group['params'] if p.grad is not None]
             local = bool(grads) and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
-            device = grads[0].device if grads else torch.device('cpu')
+            device = grads[0].device if grads else torch.device(get_device())
             if _any_rank(local, device):
                 self._record('gradients', local)
                 self.skipped_steps += 1

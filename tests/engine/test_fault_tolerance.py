@@ -84,6 +84,16 @@ def test_resume_continues_with_the_same_batches_and_random_numbers(tmp_path, ste
     assert resumed.message_hub.get_info('rng_states')  # saved with every checkpoint, one per rank
 
 
+def test_resume_with_a_sampler_that_cannot_skip_replays_the_batches(tmp_path):
+    from mmengine.dataset import InfiniteSampler
+    full = train(make_runner(tmp_path / 'full', max_iters=6, step_seed=False, sampler=InfiniteSampler))
+    train(make_runner(tmp_path / 'part', max_iters=4, step_seed=False, sampler=InfiniteSampler))
+    resumed = make_runner(tmp_path / 'part', max_iters=6, resume=True, step_seed=False, sampler=InfiniteSampler)
+    assert_same(train(resumed), full)
+    log = sorted((tmp_path / 'part').rglob('*.log'))[-1].read_text()
+    assert 'InfiniteSampler cannot skip samples: loading and discarding 4 trained batches' in log
+
+
 @pytest.mark.slow
 def test_checkpoint_killed_mid_write_never_becomes_latest(tmp_path):
     work = tmp_path / 'work'

@@ -40,14 +40,14 @@ class NoisyToyRegressor(ToyRegressor):
 
 
 def make_runner(work_dir, max_iters=6, nan_at=(), bad_grad_at=(), action='raise', optim_wrapper=GuardedOptimWrapper,
-                interval=2, max_keep_ckpts=-1, resume=False, step_seed=True):
+                interval=2, max_keep_ckpts=-1, resume=False, step_seed=True, sampler=ResumableInfiniteSampler):
     """A Runner training NoisyToyRegressor with the sama_mm checkpoint, seed and non-finite hooks."""
     return Runner(
         model=dict(type=NoisyToyRegressor, nan_at=nan_at, bad_grad_at=bad_grad_at),  # built after seeding
         work_dir=str(work_dir),
         experiment_name=f'toy_{uuid.uuid4().hex[:8]}',
         train_dataloader=dict(batch_size=2, num_workers=0, collate_fn=dict(type=default_collate),
-                              sampler=dict(type=ResumableInfiniteSampler, shuffle=True),
+                              sampler=dict(type=sampler, shuffle=True),
                               dataset=dict(type=ToyRegressionDataset, num_samples=10)),
         train_cfg=dict(type=ResumableIterBasedTrainLoop, max_iters=max_iters),
         optim_wrapper=dict(type=optim_wrapper, optimizer=dict(type=torch.optim.AdamW, lr=0.05)),

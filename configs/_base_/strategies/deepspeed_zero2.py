@@ -12,6 +12,4 @@ strategy = dict(
     bf16=dict(enabled='auto'),
     zero_optimization=dict(stage=2, overlap_comm=True, contiguous_gradients=True),
     config=dict(zero_allow_untested_optimizer=True, zero_force_ds_cpu_optimizer=False),
-    # SAMA freezes the ViT and the LLM: keep their weights out of the checkpoints.
-    exclude_frozen_parameters=True,
 )

@@ -11,5 +11,4 @@ strategy = dict(
     zero_optimization=dict(stage=3, overlap_comm=True, contiguous_gradients=True,
                            stage3_gather_16bit_weights_on_model_save=True),
     config=dict(zero_allow_untested_optimizer=True, zero_force_ds_cpu_optimizer=False),
-    exclude_frozen_parameters=True,
 )

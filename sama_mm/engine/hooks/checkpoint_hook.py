@@ -3,7 +3,6 @@ import os
 import os.path as osp
 
 from mmengine.dist import all_gather_object, is_main_process
-from mmengine.fileio.io import _parse_uri_prefix
 from mmengine.hooks import CheckpointHook
 
 from ...registry import HOOKS
@@ -43,7 +42,7 @@ class ResumableCheckpointHook(CheckpointHook):
 
     def before_train(self, runner) -> None:
         out_dir = self.out_dir or runner.work_dir
-        local = _parse_uri_prefix(out_dir) == ''
+        local = '://' not in str(out_dir)  # no URI scheme (s3://, petrel://, ...): a local folder
         if self.atomic and local and self.backend_args is None and self.file_client_args is None:
             self.backend_args = dict(backend='atomic_local')
         super().before_train(runner)
