@@ -35,7 +35,8 @@ SCOPE = 'sama_mm'
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope=SCOPE, locations=['sama_mm.engine'])
 RUNNER_CONSTRUCTORS = Registry(
     'runner constructor', parent=MMENGINE_RUNNER_CONSTRUCTORS, scope=SCOPE, locations=['sama_mm.engine'])
-LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE, locations=['sama_mm.engine'])
+# sama_mm.engine.loops is not imported by sama_mm.engine (it needs mmengine.runner, which imports DeepSpeed).
+LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope=SCOPE, locations=['sama_mm.engine', 'sama_mm.engine.loops'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE, locations=['sama_mm.engine'])
 LOG_PROCESSORS = Registry(
     'log_processor', parent=MMENGINE_LOG_PROCESSORS, scope=SCOPE, locations=['sama_mm.engine'])

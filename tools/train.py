@@ -1,14 +1,23 @@
 #!/usr/bin/env python
-"""Train a model from a config with the MMEngine Runner (MMDetection's tools/train.py interface)."""
+"""Train a model from a config with the MMEngine Runner (MMDetection's tools/train.py interface).
+
+A config with a ``strategy`` (``configs/_base_/strategies/``: DeepSpeed ZeRO-2/3, FSDP) runs on MMEngine's
+FlexibleRunner. Launched distributed on a machine without CUDA, DDP uses the gloo backend on CPU.
+"""
 import argparse
 
+import torch
 from mmengine.config import Config
-from mmengine.runner import Runner
+from mmengine.runner import FlexibleRunner, Runner
 
 from sama_mm.engine.checkpoint import trusted_checkpoint_loading
+from sama_mm.engine.strategies import apply_strategy, strategy_name, type_name
 from sama_mm.registry import RUNNERS
 from sama_mm.utils import register_all_modules
 from sama_mm.utils.cli import add_common_args, load_config
+
+# --amp: the mixed-precision counterpart of each full-precision optimizer wrapper.
+AMP_COUNTERPART = {'OptimWrapper': 'AmpOptimWrapper', 'GuardedOptimWrapper': 'GuardedAmpOptimWrapper'}
 
 
 def parse_args(argv=None):
@@ -22,29 +31,61 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def use_cpu_ddp(cfg: Config) -> None:
+    """DDP without GPUs: the gloo backend and a DistributedDataParallel wrapper without device ids."""
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg', None) or dict(
+        type='MMDistributedDataParallel', find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
 def build_cfg(args) -> Config:
     """The config after the command-line overrides."""
     cfg = load_config(args)
     if args.amp:
-        if cfg.optim_wrapper.get('type', 'OptimWrapper') in ('AmpOptimWrapper', 'DeepSpeedOptimWrapper'):
-            print(f'--amp: optim_wrapper is already {cfg.optim_wrapper.type}')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        current = type_name(cfg.optim_wrapper.get('type', 'OptimWrapper'))
+        if current in AMP_COUNTERPART:
+            cfg.optim_wrapper.type = AMP_COUNTERPART[current]
             cfg.optim_wrapper.dtype = 'bfloat16'
+        else:
+            print(f'--amp: optim_wrapper is already {current}')
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    for note in apply_strategy(cfg):
+        print(f'{strategy_name(cfg)}: {note}')
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        if strategy_name(cfg) in ('DeepSpeedStrategy', 'FSDPStrategy'):
+            raise SystemExit(f'{strategy_name(cfg)} needs GPUs; this machine has no CUDA device')
+        print('no CUDA device: distributed training on CPU (gloo backend)')
+        use_cpu_ddp(cfg)
     return cfg
+
+
+def runner_class(cfg: Config) -> type:
+    """The runner class ``cfg`` trains with: ``runner_type`` if set (e.g. FlexibleRunner for a strategy)."""
+    runner_type = cfg.get('runner_type', 'Runner')
+    return RUNNERS.get(runner_type) if isinstance(runner_type, str) else runner_type
+
+
+def build_runner(cfg: Config):
+    if cfg.launcher == 'pytorch' and not torch.cuda.is_available() and not torch.distributed.is_initialized():
+        # MMEngine's init_dist selects a CUDA device before init_process_group; on CPU initialise it here
+        # (torchrun's environment), the runner then finds it initialised.
+        torch.distributed.init_process_group(backend='gloo')
+    cls = runner_class(cfg)
+    return cls.from_cfg(cfg) if cls in (Runner, FlexibleRunner) else RUNNERS.build(cfg)
 
 
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
     cfg = build_cfg(args)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     with trusted_checkpoint_loading():
         runner.train()
 

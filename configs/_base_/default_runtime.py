@@ -1,8 +1,9 @@
 # Runtime shared by every config: scope, hooks, logging, checkpointing, seed and environment.
-from mmengine.hooks import (CheckpointHook, DistSamplerSeedHook, IterTimerHook, LoggerHook,
-                            ParamSchedulerHook)
+from mmengine.hooks import DistSamplerSeedHook, IterTimerHook, LoggerHook, ParamSchedulerHook
 from mmengine.runner import LogProcessor
 from mmengine.visualization import LocalVisBackend, Visualizer
+
+from sama_mm.engine.hooks import NonFiniteLossHook, ResumableCheckpointHook, StepSeedHook
 
 default_scope = 'sama_mm'
 
@@ -10,8 +11,14 @@ default_hooks = dict(
     timer=dict(type=IterTimerHook),
     logger=dict(type=LoggerHook, interval=10),
     param_scheduler=dict(type=ParamSchedulerHook),
-    checkpoint=dict(type=CheckpointHook, by_epoch=False, interval=1000, max_keep_ckpts=3),
+    # Atomic checkpoint files that also hold every rank's random state (exact --resume).
+    checkpoint=dict(type=ResumableCheckpointHook, by_epoch=False, interval=1000, max_keep_ckpts=3),
     sampler_seed=dict(type=DistSamplerSeedHook),
+    # Random numbers of a step depend on (seed, step, rank) only: per-rank streams, resume-exact.
+    step_seed=dict(type=StepSeedHook),
+    # A NaN/inf loss stops training with the iteration and loss terms (action='skip' to skip the step instead);
+    # with a Guarded*OptimWrapper the bad update is never applied.
+    nonfinite=dict(type=NonFiniteLossHook, action='raise'),
 )
 
 env_cfg = dict(

@@ -4,16 +4,17 @@
 # init, trained on the demo SAMA-239K region conversations and referring-VOS clips. Unlike the reference
 # recipe the LLM and ViT train too, so that a random tiny LLM can learn to answer with [SEG].
 from mmengine.config import read_base
-from mmengine.dataset import ConcatDataset, DefaultSampler, InfiniteSampler
-from mmengine.optim import OptimWrapper
-from mmengine.runner import IterBasedTrainLoop, TestLoop, ValLoop
+from mmengine.dataset import ConcatDataset, DefaultSampler
+from mmengine.runner import TestLoop, ValLoop
 from torch.optim import AdamW
 
-from sama_mm.datasets import sama_collate
+from sama_mm.datasets import ResumableInfiniteSampler, sama_collate
 from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadRegionMasks, LoadSegMasks,
                                          PackSAMAInputs, QFormerPrompts, RefVOSToRounds, SAM2FrameSource,
                                          SAM2ImageTransform, SAMA239KToRounds, SampleFrames, VideoDecode,
                                          VideoInit)
+from sama_mm.engine import GuardedOptimWrapper
+from sama_mm.engine.loops import ResumableIterBasedTrainLoop
 from sama_mm.evaluation.metrics import RVOSMetric
 from sama_mm.models import SAMA, SAMADataPreprocessor
 from sama_mm.models.necks import build_qformer_tokenizer
@@ -57,7 +58,7 @@ test_pipeline = [
 
 train_dataloader = dict(
     batch_size=2, num_workers=0, collate_fn=dict(type=sama_collate),
-    sampler=dict(type=InfiniteSampler, shuffle=True),
+    sampler=dict(type=ResumableInfiniteSampler, shuffle=True),
     dataset=dict(type=ConcatDataset, ignore_keys=['dataset_name'], datasets=[
         dict(sama239k_demo, pipeline=sama239k_train_pipeline),  # noqa: F405
         dict(mevis_demo_train, pipeline=rvos_train_pipeline),  # noqa: F405
@@ -72,10 +73,10 @@ val_evaluator = dict(type=RVOSMetric, ann_file=demo_root + 'mevis/valid_u/meta_e
 test_evaluator = val_evaluator
 
 max_iters = 300
-train_cfg = dict(type=IterBasedTrainLoop, max_iters=max_iters, val_interval=max_iters)
+train_cfg = dict(type=ResumableIterBasedTrainLoop, max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type=ValLoop)
 test_cfg = dict(type=TestLoop)
-optim_wrapper = dict(type=OptimWrapper, optimizer=dict(type=AdamW, lr=1e-3, weight_decay=0.0),
+optim_wrapper = dict(type=GuardedOptimWrapper, optimizer=dict(type=AdamW, lr=1e-3, weight_decay=0.0),
                      clip_grad=dict(max_norm=1.0))
 default_hooks.logger.interval = 20  # noqa: F405
 default_hooks.checkpoint.interval = max_iters  # noqa: F405

@@ -11,9 +11,10 @@ from .revos import (CounterKeyedRefVOSDataset, MeViSDataset, RefDAVIS17Dataset, 
 from .sama239k import SAMA239KDataset
 from .sama_bench import SAMABenchDataset
 from .sama239k_index import SAMA239KIndexedDataset
+from .samplers import LengthGroupedSampler, ResumableDefaultSampler, ResumableInfiniteSampler
 
 __all__ = ['sama_collate', 'CheckReport', 'DataError', 'PickleInputError', 'VideoReadError', 'RefVOSDataset',
            'SAMA239KDataset', 'SAMA239KIndexedDataset', 'ReVOSDataset', 'CounterKeyedRefVOSDataset',
            'RefDAVIS17Dataset', 'RefCOCODataset', 'GCGDataset', 'GCGEvalDataset', 'SAMABenchDataset',
-           'OspreyDataset', 'LLaVADataset', 'MultitaskMixture',
-           'LazyRecordIndex', 'LazyMaskDict', 'MeViSDataset', 'RefYouTubeVOSDataset']
+           'OspreyDataset', 'LLaVADataset', 'MultitaskMixture', 'LazyRecordIndex', 'LazyMaskDict', 'MeViSDataset',
+           'RefYouTubeVOSDataset', 'LengthGroupedSampler', 'ResumableDefaultSampler', 'ResumableInfiniteSampler']

@@ -10,11 +10,10 @@
 # LoadIndexedSegMasks/LoadIndexedRegionMasks steps. Pickles (refs(unc).p, ref_youtube_train_mask_dict.pkl)
 # must be converted once with data_converters/pickle_to_json.py --trust-pickle-code-execution.
 from mmengine.config import read_base
-from mmengine.dataset import DefaultSampler
 
-from sama_mm.datasets import (GCGDataset, LLaVADataset, MeViSDataset, MultitaskMixture, OspreyDataset,
-                              RefCOCODataset, RefYouTubeVOSDataset, ReVOSDataset, SAMA239KIndexedDataset,
-                              sama_collate)
+from sama_mm.datasets import (GCGDataset, LengthGroupedSampler, LLaVADataset, MeViSDataset, MultitaskMixture,
+                              OspreyDataset, RefCOCODataset, RefYouTubeVOSDataset, ReVOSDataset,
+                              SAMA239KIndexedDataset, sama_collate)
 from sama_mm.engine.hooks import DataSkipSummaryHook
 from sama_mm.datasets.transforms import SAMA239KToRounds
 
@@ -91,7 +90,9 @@ train_dataloader = dict(
     num_workers=4,
     persistent_workers=True,
     collate_fn=dict(type=sama_collate),
-    sampler=dict(type=DefaultSampler, shuffle=True),
+    # Length-grouped as the reference (XTuner's grouping over the mixture's modality_length), grouping per
+    # optimizer step: per_device_batch_size = batch_size x accumulative_counts (2 x 4). Resumable mid-epoch.
+    sampler=dict(type=LengthGroupedSampler, per_device_batch_size=2 * 4),
     dataset=dict(type=MultitaskMixture, datasets=[s for s, _, _ in mixture_sources],
                  repeats=[r for _, r, _ in mixture_sources], names=[n for _, _, n in mixture_sources]))
 

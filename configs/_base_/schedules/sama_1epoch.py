@@ -1,8 +1,10 @@
 # The reference recipe (all sizes): AdamW lr 4e-5, weight decay 0.05, grad clip 1.0, 5% linear warm-up then
 # cosine to 0 over one epoch, bf16 mixed precision, 4 accumulation steps (2 per GPU x 4 x 8 GPUs = 64).
-from mmengine.optim import AmpOptimWrapper, CosineAnnealingLR, LinearLR
-from mmengine.runner import EpochBasedTrainLoop
+from mmengine.optim import CosineAnnealingLR, LinearLR
 from torch.optim import AdamW
+
+from sama_mm.engine import GuardedAmpOptimWrapper
+from sama_mm.engine.loops import ResumableEpochBasedTrainLoop
 
 lr = 4e-5
 max_epochs = 1
@@ -10,7 +12,7 @@ warmup_ratio = 0.05
 accumulative_counts = 4
 
 optim_wrapper = dict(
-    type=AmpOptimWrapper,
+    type=GuardedAmpOptimWrapper,
     dtype='bfloat16',
     loss_scale='dynamic',
     optimizer=dict(type=AdamW, lr=lr, betas=(0.9, 0.999), weight_decay=0.05),
@@ -24,4 +26,5 @@ param_scheduler = [
          convert_to_iter_based=True),
 ]
 
-train_cfg = dict(type=EpochBasedTrainLoop, max_epochs=max_epochs)
+# Resumes mid-epoch at the next batch (MMEngine's loop would restart the epoch).
+train_cfg = dict(type=ResumableEpochBasedTrainLoop, max_epochs=max_epochs)

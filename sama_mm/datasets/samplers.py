@@ -1,0 +1,136 @@
+"""Training samplers that can resume in the middle of an epoch, and a length-grouped sampler.
+
+MMEngine's samplers have no notion of a position: on ``--resume`` its ``IterBasedTrainLoop`` replays every
+batch already trained on through the whole data pipeline (for SAMA, decoding thousands of videos) and its
+``EpochBasedTrainLoop`` restarts the interrupted epoch from its first batch, training on those samples twice.
+The samplers here take a :meth:`~ResumableSamplerMixin.skip` call from the resumable loops
+(``sama_mm.engine.loops``): their next iteration starts after that many of this rank's samples, without loading
+them, so a resumed run continues with exactly the batches the interrupted run would have seen.
+
+All of them keep MMEngine's distributed contract: every rank draws the same global order (the seed is shared by
+all ranks) and takes every ``world_size``-th index of it, so ``W`` ranks with batch ``b`` see, per iteration,
+the same samples as one process with batch ``W * b`` (or batch ``b`` and ``W`` accumulation steps).
+"""
+import itertools
+import math
+from typing import Iterator, List, Optional, Sized
+
+import numpy as np
+import torch
+from mmengine.dataset import DefaultSampler, InfiniteSampler
+
+from ..registry import DATA_SAMPLERS
+
+
+class ResumableSamplerMixin:
+    """Adds :meth:`skip`: the next ``__iter__`` starts after the first ``num_samples`` indices of this rank."""
+
+    _skip: int = 0
+
+    def skip(self, num_samples: int) -> None:
+        """Make the next iteration start after this rank's first ``num_samples`` indices (applies once).
+
+        Args:
+            num_samples (int): Samples of this rank to leave out (``batches * per-rank batch size``).
+        """
+        if num_samples < 0:
+            raise ValueError(f'cannot skip a negative number of samples ({num_samples})')
+        self._skip = int(num_samples)
+
+    def _skipped(self, indices: Iterator[int]) -> Iterator[int]:
+        start, self._skip = self._skip, 0
+        return itertools.islice(indices, start, None) if start else indices
+
+
+@DATA_SAMPLERS.register_module()
+class ResumableDefaultSampler(ResumableSamplerMixin, DefaultSampler):
+    """MMEngine's :class:`~mmengine.dataset.DefaultSampler` (epoch-based, same arguments) with :meth:`skip`."""
+
+    def __iter__(self) -> Iterator[int]:
+        return self._skipped(super().__iter__())
+
+
+@DATA_SAMPLERS.register_module()
+class ResumableInfiniteSampler(ResumableSamplerMixin, InfiniteSampler):
+    """MMEngine's :class:`~mmengine.dataset.InfiniteSampler` (iteration-based) with :meth:`skip`.
+
+    Unlike MMEngine's, every ``__iter__`` starts the stream of this rank afresh (then skips), instead of
+    continuing one generator made at construction: the position is then only what the loop says it is, never
+    how many indices a data loader happened to prefetch from an earlier iterator.
+    """
+
+    def __iter__(self) -> Iterator[int]:
+        return self._skipped(self._indices_of_rank())
+
+
+@DATA_SAMPLERS.register_module()
+class LengthGroupedSampler(ResumableDefaultSampler):
+    """Shuffle, then group samples of similar token length into the same batches (less padding).
+
+    The global order is XTuner's (and LLaVA's) length-grouped order: a seeded permutation is cut into
+    megabatches of ``mega_batch_mult * world_size * per_device_batch_size`` samples, each sorted by length, with
+    visual (positive length) and text-only (negative length) samples never mixed in a megabatch; every rank
+    then takes every ``world_size``-th index, so the ``W`` per-rank batches of one step come from the same
+    megabatch. The grouping itself is XTuner's ``get_length_grouped_indices``; this class adds what XTuner's
+    sampler lacks: lengths of any dataset (``modality_lengths()``, a ``modality_length`` list, a
+    ``ConcatDataset`` of those, or estimated from ``get_data_info`` by :func:`sama_mm.datasets.lengths.
+    info_length`) and :meth:`skip` for exact resumption.
+
+    The seed (``randomness.seed`` of the config, passed in by the runner) must be the same on every rank: it
+    fixes the global order. Randomness that should differ between ranks (dropout, point sampling) is the
+    model's, seeded per rank by :class:`sama_mm.engine.hooks.StepSeedHook`.
+
+    Args:
+        dataset (Sized): The dataset.
+        per_device_batch_size (int): The data loader's ``batch_size``.
+        mega_batch_mult (int, optional): Megabatch size in global batches. Defaults to XTuner's choice,
+            ``min(len(dataset) // (4 * global batch), 50)`` (at least 1).
+        seed (int, optional): Shared random seed. Defaults to a seed synchronised from rank 0.
+        round_up (bool): Repeat indices so every rank gets the same number of samples. Defaults to True.
+    """
+
+    def __init__(self, dataset: Sized, per_device_batch_size: int, mega_batch_mult: Optional[int] = None,
+                 seed: Optional[int] = None, round_up: bool = True) -> None:
+        super().__init__(dataset, shuffle=True, seed=seed, round_up=round_up)
+        if per_device_batch_size < 1:
+            raise ValueError(f'per_device_batch_size must be >= 1, got {per_device_batch_size}')
+        self.per_device_batch_size = int(per_device_batch_size)
+        global_batch = self.per_device_batch_size * self.world_size
+        if mega_batch_mult is None:
+            mega_batch_mult = max(1, min(len(dataset) // (global_batch * 4), 50))
+        self.group_batch_size = int(mega_batch_mult) * global_batch
+        self.lengths = sample_lengths(dataset)
+        if len(self.lengths) != len(dataset):
+            raise ValueError(f'{type(dataset).__name__}: {len(self.lengths)} lengths for {len(dataset)} samples')
+        zero = np.flatnonzero(self.lengths == 0)
+        if len(zero):
+            raise ValueError(f'{type(dataset).__name__}: sample(s) {zero[:5].tolist()} have length 0; lengths '
+                             'must be positive (visual) or negative (text-only)')
+
+    def global_order(self) -> List[int]:
+        """The epoch's length-grouped order of all indices (the same on every rank)."""
+        # Imported here: importing xtuner.dataset loads its dataset stack (a few seconds), paid only when a
+        # length-grouped sampler is actually used.
+        from xtuner.dataset.samplers.length_grouped import get_length_grouped_indices
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.epoch)
+        return get_length_grouped_indices(self.lengths.tolist(), self.group_batch_size, generator=generator)
+
+    def __iter__(self) -> Iterator[int]:
+        indices = self.global_order()
+        if self.round_up:
+            indices = (indices * math.ceil(self.total_size / len(indices)))[:self.total_size]
+        return self._skipped(iter(indices[self.rank:self.total_size:self.world_size]))
+
+
+def sample_lengths(dataset: Sized) -> np.ndarray:
+    """``int64 [len(dataset)]`` token-length estimates, from what the dataset exposes (see the class above)."""
+    from torch.utils.data import ConcatDataset as TorchConcatDataset
+
+    from .mixture import dataset_lengths
+    if isinstance(dataset, TorchConcatDataset):
+        return np.concatenate([sample_lengths(d) for d in dataset.datasets]).astype(np.int64)
+    if not hasattr(dataset, 'modality_lengths') and isinstance(getattr(dataset, 'modality_length', None),
+                                                                   (list, tuple)):
+        return np.asarray(dataset.modality_length, dtype=np.int64)
+    return dataset_lengths(dataset).astype(np.int64)

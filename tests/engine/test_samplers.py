@@ -1,0 +1,107 @@
+"""Resumable and length-grouped samplers: skipping, rank slices and the length grouping."""
+from unittest import mock
+
+import numpy as np
+import pytest
+from torch.utils.data import ConcatDataset as TorchConcatDataset
+
+from sama_mm.datasets import LengthGroupedSampler, MultitaskMixture, ResumableDefaultSampler, ResumableInfiniteSampler
+from sama_mm.datasets.lengths import info_length
+from sama_mm.datasets.samplers import sample_lengths
+
+
+class Lengths:
+    """A dataset that only has per-sample lengths (``modality_lengths()``, as the sama_mm datasets)."""
+
+    def __init__(self, lengths):
+        self.lengths = np.asarray(lengths)
+
+    def __len__(self):
+        return len(self.lengths)
+
+    def modality_lengths(self):
+        return self.lengths
+
+
+def ranks(world_size):
+    """Patch the samplers' view of the distributed world: one sampler per rank."""
+    return [mock.patch('mmengine.dataset.sampler.get_dist_info', return_value=(r, world_size)) for r in
+            range(world_size)]
+
+
+def build(cls, dataset, world_size, **kwargs):
+    out = []
+    for patch in ranks(world_size):
+        with patch:
+            out.append(cls(dataset, seed=3, **kwargs))
+    return out
+
+
+@pytest.mark.parametrize('cls', [ResumableDefaultSampler, ResumableInfiniteSampler])
+def test_skip_starts_the_next_iteration_later_once(cls):
+    data = list(range(10))
+    sampler = cls(data, seed=0)
+    full = [i for i, _ in zip(sampler, range(10))]
+    sampler.skip(4)
+    assert [i for i, _ in zip(sampler, range(6))] == full[4:]
+    # Only once: the iteration after starts at the beginning again.
+    assert [i for i, _ in zip(sampler, range(10))] == full
+    with pytest.raises(ValueError, match='negative'):
+        sampler.skip(-1)
+
+
+def test_infinite_sampler_position_does_not_depend_on_earlier_iterators():
+    sampler = ResumableInfiniteSampler(list(range(7)), seed=1)
+    first = iter(sampler)
+    prefetched = [next(first) for _ in range(5)]  # what a data loader's workers might have taken
+    assert [i for i, _ in zip(sampler, range(5))] == prefetched
+
+
+def test_length_grouped_global_order_is_shared_and_grouped():
+    rng = np.random.default_rng(0)
+    lengths = np.concatenate([rng.integers(100, 3000, 60), -rng.integers(10, 500, 20)])
+    dataset = Lengths(lengths)
+    one = build(LengthGroupedSampler, dataset, 1, per_device_batch_size=4, mega_batch_mult=2)[0]
+    two = build(LengthGroupedSampler, dataset, 2, per_device_batch_size=2, mega_batch_mult=2)
+    order = list(one)
+    assert sorted(order) == list(range(80))
+    # Two ranks with batch 2 take the same global order as one process with batch 4, interleaved.
+    r0, r1 = list(two[0]), list(two[1])
+    assert [i for pair in zip(r0, r1) for i in pair] == order
+    # Megabatches of 2 global batches (8 samples) are sorted by length and never mix visual and text-only.
+    for start in range(0, 72, 8):
+        block = lengths[order[start:start + 8]]
+        assert (block > 0).all() or (block < 0).all(), block
+    # (XTuner then swaps the longest sample to the very front: the first element of a block may have moved.)
+    visual = [block[1:] for block in (lengths[order[s:s + 8]] for s in range(0, 72, 8)) if (block > 0).all()]
+    assert len(visual) == 7 and all((np.diff(block) <= 0).all() for block in visual)
+    assert abs(lengths[order[0]]) == np.abs(lengths).max()
+    # Grouping reduces the spread of lengths inside a batch compared with plain shuffling.
+    batches = np.abs(lengths[order[:76]]).reshape(-1, 4)
+    shuffled = np.abs(lengths[np.random.default_rng(1).permutation(80)[:76]]).reshape(-1, 4)
+    assert np.ptp(batches, axis=1).mean() < 0.5 * np.ptp(shuffled, axis=1).mean()
+    # Another epoch, another order; skip works as for the other samplers.
+    one.set_epoch(1)
+    assert list(one) != order
+    one.skip(5)
+    one.set_epoch(0)
+    assert list(one) == order[5:]
+
+
+def test_length_grouped_reads_lengths_of_concat_and_mixture_datasets():
+    a, b = Lengths([5, 6, 7]), Lengths([-3, 8])
+    assert sample_lengths(TorchConcatDataset([a, b])).tolist() == [5, 6, 7, -3, 8]
+    assert sample_lengths(MultitaskMixture([a, b], repeats=[2, 1])).tolist() == [5, 6, 7, 5, 6, 7, -3, 8]
+    # A dataset without lengths: estimated from its data infos (the sama_mm datasets' info_length).
+    infos = [dict(expression='the red ball'), dict(rounds=[dict(question='What is <mask> doing?',
+                                                                answer='It rolls to the left.')])]
+    plain = mock.Mock(spec=['__len__', 'get_data_info'])
+    plain.__len__ = mock.Mock(return_value=2)
+    plain.get_data_info = infos.__getitem__
+    assert sample_lengths(plain).tolist() == [info_length(i) for i in infos]
+    assert all(n > 0 for n in sample_lengths(plain))
+
+
+def test_length_grouped_rejects_zero_lengths():
+    with pytest.raises(ValueError, match=r'sample\(s\) \[1\] have length 0'):
+        LengthGroupedSampler(Lengths([3, 0, 4]), per_device_batch_size=1, seed=0)
