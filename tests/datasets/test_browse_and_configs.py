@@ -107,3 +107,24 @@ def test_mixture_config_has_reference_repeats():
     assert refcoco_tok and refcoco_tok[0]['context_sep'] == ''
     desc = [s for s in mix.datasets[-1]['pipeline'] if s.get('task')]
     assert desc[0]['task'] == 'description' and desc[0]['max_rounds'] == 3
+
+
+def test_mixture_image_sources_resolve_to_the_data_layout():
+    """MMEngine joins a relative ``data_prefix`` to the dataset's ``data_root``: the image folders and annotation
+    files of the image sources must come out at their places below ``data/``, not inside an annotation folder."""
+    from sama_mm.registry import DATASETS
+    from sama_mm.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(os.path.join(REPO_ROOT, 'configs', '_base_', 'datasets', 'sama_mixture.py'))
+    mix = cfg.train_dataloader.dataset
+    resolved = {}
+    for name, source in zip(mix.names, mix.datasets):
+        if 'img' in source.get('data_prefix', {}):
+            dataset = DATASETS.build(dict(source, lazy_init=True, pipeline=[]))
+            resolved[name] = (dataset.data_prefix['img'], dataset.ann_file)
+    assert resolved['refcoco'] == ('data/coco2014/train2014', 'data/ref_seg/refcoco/refs_unc.json')
+    assert resolved['refcocog'] == ('data/coco2014/train2014', 'data/ref_seg/refcocog/refs_umd.json')
+    assert resolved['gcg_grandf'] == ('data/grandf/train', 'data/glamm_data/annotations/GranDf_HA_GCG_train.json')
+    assert resolved['gcg_flickr'][0] == 'data/flickr30k/Flickr30K'
+    assert resolved['osprey_conversation'] == ('data/coco2017/train2017', 'data/Osprey-724K/osprey_conversation.json')
+    assert resolved['llava665k'] == ('data/llava_data/llava_images', 'data/llava_data/llava_v1_5_mix665k.json')

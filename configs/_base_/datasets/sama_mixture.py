@@ -25,10 +25,12 @@ with read_base():
 data_root = 'data/'
 video_root = data_root + 'video_datas/'
 sama239k_root = data_root + 'sama239k_data/'
-refseg_root = data_root + 'ref_seg/'
-coco2014_train = data_root + 'coco2014/train2014'
-glamm_root = data_root + 'glamm_data/'
-osprey_root = data_root + 'Osprey-724K/'
+# The image sources keep data_root = data_root and name their files below it: MMEngine joins a relative
+# data_prefix to the dataset's data_root, and their images live outside their annotation folders.
+refseg_dir = 'ref_seg/'  # below data_root
+coco2014_train = 'coco2014/train2014'  # below data_root
+glamm_annotations = 'glamm_data/annotations/'  # below data_root
+osprey_dir = 'Osprey-724K/'  # below data_root
 llava_root = data_root + 'llava_data/'
 sama239k_repeat = 5
 skip_bad = True  # bad samples are skipped (deterministically replaced) and summarised each epoch
@@ -42,8 +44,8 @@ sama239k_description_pipeline = (sama239k_train_pipeline[:3]
                                   + sama239k_train_pipeline[4:])
 
 refcoco_sources = [
-    dict(type=RefCOCODataset, data_root=refseg_root + name + '/', ann_file=refs, instances_file='instances.json',
-         data_prefix=dict(img=coco2014_train), split='train', num_rounds=5, skip_bad=skip_bad,
+    dict(type=RefCOCODataset, data_root=data_root, ann_file=f'{refseg_dir}{name}/{refs}',
+         instances_file=f'{refseg_dir}{name}/instances.json', data_prefix=dict(img=coco2014_train), split='train', num_rounds=5, skip_bad=skip_bad,
          pipeline=refcoco_train_pipeline)
     for name, refs in (('refcoco', 'refs_unc.json'), ('refcoco+', 'refs_unc.json'), ('refcocog', 'refs_umd.json'))]
 llava_source = dict(type=LLaVADataset, data_root=llava_root, ann_file='llava_v1_5_mix665k.json',
@@ -60,15 +62,16 @@ rvos_source = dict(type=RefYouTubeVOSDataset, data_root=video_root + 'rvos/',
                    data_prefix=dict(video='train/JPEGImages'), mask_dir='train/Annotations', skip_bad=skip_bad,
                    pipeline=rvos_train_pipeline)
 gcg_sources = [
-    dict(type=GCGDataset, data_root=glamm_root + 'annotations/', ann_file=ann, data_prefix=dict(img=data_root + img),
+    dict(type=GCGDataset, data_root=data_root, ann_file=glamm_annotations + ann, data_prefix=dict(img=img),
          skip_bad=skip_bad, pipeline=image_seg_train_pipeline)
     for ann, img in (('OpenPsgGCG_train.json', 'coco2017/train2017'), ('GranDf_HA_GCG_train.json', 'grandf/train'),
                      ('flickr_mergedGT_GCG_train.json', 'flickr30k/Flickr30K'),
                      ('RefCOCOg_GCG_train.json', 'coco2014/train2014'))]
+osprey_parts = ('conversation', 'detail_description', 'part_level', 'short_form', 'lvis_positive_negative')
 osprey_sources = [
-    dict(type=OspreyDataset, data_root=osprey_root, ann_file=f'osprey_{part}.json',
-         data_prefix=dict(img=data_root + 'coco2017/train2017'), skip_bad=skip_bad, pipeline=image_region_train_pipeline)
-    for part in ('conversation', 'detail_description', 'part_level', 'short_form', 'lvis_positive_negative')]
+    dict(type=OspreyDataset, data_root=data_root, ann_file=f'{osprey_dir}osprey_{part}.json',
+         data_prefix=dict(img='coco2017/train2017'), skip_bad=skip_bad, pipeline=image_region_train_pipeline)
+    for part in osprey_parts]
 sama239k_conversation = dict(type=SAMA239KIndexedDataset, data_root=sama239k_root,
                              ann_file='sama239k_train_final.json', mask_dicts=sama239k_mask_dicts, skip_bad=skip_bad,
                              pipeline=sama239k_train_pipeline)
@@ -81,7 +84,7 @@ mixture_sources = (
        (rvos_source, 4, 'ref_ytvos')]
     + [(s, r, n) for s, r, n in zip(gcg_sources, (1, 10, 1, 1), ('gcg_openpsg', 'gcg_grandf', 'gcg_flickr',
                                                                    'gcg_refcocog'))]
-    + [(s, 1, 'osprey_' + s['ann_file'][7:-5]) for s in osprey_sources]
+    + [(s, 1, f'osprey_{part}') for s, part in zip(osprey_sources, osprey_parts)]
     + [(sama239k_conversation, sama239k_repeat, 'sama239k_conversation'),
        (sama239k_description, sama239k_repeat, 'sama239k_description')])
 
