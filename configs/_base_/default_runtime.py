@@ -35,3 +35,6 @@ load_from = None
 resume = False
 # A fixed seed: the reference trains with seed=None, which makes runs irreproducible.
 randomness = dict(seed=42, deterministic=False)
+# DDP (MMEngine's default wrapper reads this): a batch without region prompts gives the aggregator no gradient,
+# and one without [SEG] (LLaVA chat) gives none to the SAM2 decoder, so DDP must not wait for their gradients.
+find_unused_parameters = True
