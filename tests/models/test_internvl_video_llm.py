@@ -134,6 +134,21 @@ def test_lora_wraps_the_llm_and_only_lora_trains():
             assert p.grad is None
 
 
+def test_lora_model_loads_a_checkpoint_saved_without_lora(model):
+    """Fine-tuning with LoRA from a plain checkpoint: the LLM weights load under peft's names (not left random)."""
+    lora = dict(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=['q_proj', 'v_proj'])
+    plain = {k: v + 0.5 if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    wrapped = build_tiny_backbone(llm_lora=lora)
+    result = wrapped.load_state_dict(plain, strict=False)
+    assert result.unexpected_keys == []
+    assert result.missing_keys and all('.lora_' in k for k in result.missing_keys)
+    own = wrapped.state_dict()
+    q = 'language_model.base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight'
+    assert torch.equal(own[q], plain['language_model.model.layers.0.self_attn.q_proj.weight'])
+    k = 'language_model.base_model.model.model.layers.0.self_attn.k_proj.weight'
+    assert torch.equal(own[k], plain['language_model.model.layers.0.self_attn.k_proj.weight'])
+
+
 def _loss_and_grads(model, frames, ids, labels):
     model.train()
     model.zero_grad()

@@ -192,12 +192,32 @@ class InternVLVideoLLM(BaseModule):
             lora = dict(llm_lora)
             lora.pop('type', None)
             language_model = get_peft_model(language_model, LoraConfig(**lora))
+            # A checkpoint of the same model without LoRA (a converted release, an earlier full fine-tune)
+            # names the LLM weights without peft's wrapping; map them so that load_from / init_cfg load them.
+            self._register_load_state_dict_pre_hook(self._map_plain_llm_keys_to_lora)
         # The LLM is initialised (or loaded) by now. MMEngine's ``init_weights`` calls the ``transformers``
         # ``init_weights``, which re-draws every module not flagged as initialised: the resized embeddings and
         # LoRA's zero-initialised ``lora_B`` included. Flag them all so that only ``init_cfg`` changes weights.
         for module in language_model.modules():
             module._is_hf_initialized = True
         self.language_model = language_model
+
+    def _map_plain_llm_keys_to_lora(self, state_dict, prefix, *args) -> None:
+        """Rename LLM weights saved without LoRA to peft's names (``base_model.model.``, ``.base_layer.``).
+
+        A load-state-dict pre-hook, registered when ``llm_lora`` is set. Without it, a non-LoRA checkpoint loaded
+        with MMEngine's ``load_from`` (non-strict) would leave the LLM at its random initialisation and only
+        warn about the unmatched keys. Keys that already use peft's names are left alone; the LoRA matrices
+        themselves (``lora_A`` / ``lora_B``) have no plain counterpart and keep their initialisation.
+        """
+        llm_prefix = prefix + 'language_model.'
+        own = [k for k in self.language_model.state_dict() if '.lora_' not in k]
+        plain_to_own = {k.replace('base_model.model.', '', 1).replace('.base_layer.', '.'): k for k in own}
+        own = set(own)
+        for key in [k for k in state_dict if k.startswith(llm_prefix)]:
+            rest = key[len(llm_prefix):]
+            if rest not in own and rest in plain_to_own:
+                state_dict[llm_prefix + plain_to_own[rest]] = state_dict.pop(key)
 
     # ------------------------------------------------------------------------------------------------------
     # Plumbing
