@@ -182,16 +182,20 @@ def run_script(guide: Guide) -> str:
     return '\n'.join(parts) + '\n'
 
 
-def run_guide(guide: Guide, workdir: str, env: Dict[str, str], timeout: float = 900) -> Tuple[int, str]:
+def run_guide(guide: Guide, workdir: str, env: Dict[str, str], timeout: float = 1200) -> Tuple[int, str]:
     """Run the guide's script in ``workdir``; returns (exit status, output with the failing block named)."""
-    proc = subprocess.run(['bash', '-c', run_script(guide)], cwd=workdir, env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    out = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        starts = re.findall(r'^@@docs-test (\S+)', proc.stderr, flags=re.M)
+    try:
+        proc = subprocess.run(['bash', '-c', run_script(guide)], cwd=workdir, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        rc, out, how = proc.returncode, proc.stdout, f'failed with exit status {proc.returncode}'
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors='replace') if isinstance(exc.stdout, bytes) else (exc.stdout or '')
+        rc, how = -1, f'did not finish within {timeout:.0f} s'
+    if rc != 0:
+        starts = re.findall(r'^@@docs-test (\S+)', out, flags=re.M)
         failed = starts[-1] if starts else '(before the first block)'
-        out = f'block at {failed} failed with exit status {proc.returncode}\n--- output (tail) ---\n' + out[-6000:]
-    return proc.returncode, out
+        out = f'block at {failed} {how}\n--- output (tail) ---\n' + out[-8000:]
+    return rc, out
 
 
 # ---------------------------------------------------------------------------------------------------- checking

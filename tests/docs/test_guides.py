@@ -135,6 +135,7 @@ def test_guide_check_blocks(name, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2700)  # a guide may first run the one it follows (get_started)
 @pytest.mark.parametrize('name', GUIDES)
 def test_guide_runs(name, workspace):
     guide = load_guide(name)
@@ -147,6 +148,7 @@ def test_guide_runs(name, workspace):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2700)
 def test_custom_data_ends_in_metrics_and_an_answer(workspace):
     """Followed from scratch on new videos: a fine-tuned checkpoint, its J&F and a chat answer."""
     result = workspace.run('custom_data')
