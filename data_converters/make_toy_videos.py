@@ -13,7 +13,7 @@ mask is exact. The output is what ``docs/custom_data.md`` starts from:
 ``data_converters/masks_to_mevis.py``.
 
 Usage:
-    python data_converters/make_toy_videos.py --out data/my_videos_raw [--num-videos 4] [--seed 1]
+    python data_converters/make_toy_videos.py --out data/my_videos_raw [--num-videos 4] [--num-frames 12] [--seed 1]
 """
 import argparse
 import json
@@ -35,10 +35,12 @@ SOURCES = (('bigbuckbunny.mp4', 30), ('bikes.mp4', 60), ('carphone_pristine.mp4'
 SIZE = (160, 120)  # width, height
 
 
-def make(out_dir: str, num_videos: int = 4, seed: int = 1) -> dict:
-    """Render ``num_videos`` clips into ``out_dir``; returns the expressions that were written."""
+def make(out_dir: str, num_videos: int = 4, seed: int = 1, num_frames: int = 12) -> dict:
+    """Render ``num_videos`` clips of ``num_frames`` frames into ``out_dir``; returns the expressions written."""
     if not 1 <= num_videos <= len(SOURCES):
         raise SystemExit(f'--num-videos must be between 1 and {len(SOURCES)}')
+    if not 2 <= num_frames <= NUM_FRAMES:
+        raise SystemExit(f'--num-frames must be between 2 and {NUM_FRAMES}')
     rng = np.random.default_rng(seed)
     width, height = SIZE
     expressions = {}
@@ -46,10 +48,11 @@ def make(out_dir: str, num_videos: int = 4, seed: int = 1) -> dict:
         source, first = SOURCES[i]
         name = f'clip{i:02d}'
         objects = sample_objects(rng, width, height)
-        frames = read_source_frames(osp.join(source_video_dir(), source), first, SIZE)
+        # The shapes' paths span NUM_FRAMES frames; a shorter clip keeps the first part of them.
+        frames = read_source_frames(osp.join(source_video_dir(), source), first, SIZE)[:num_frames]
         frames = [composite(f, objects, t) for t, f in enumerate(frames)]
         _write_mp4(osp.join(out_dir, 'videos', name + '.mp4'), frames)
-        for t in range(NUM_FRAMES):
+        for t in range(num_frames):
             label = np.zeros((height, width), np.uint8)
             for k, mask in enumerate(visible_masks(objects, t, height, width)):
                 label[mask > 0] = k + 1
@@ -67,11 +70,12 @@ def main(argv=None) -> int:
     parser.add_argument('--out', required=True, help='output folder (must be empty or absent)')
     parser.add_argument('--num-videos', type=int, default=4, help=f'how many clips (1..{len(SOURCES)})')
     parser.add_argument('--seed', type=int, default=1, help='random seed of the shapes and their motion')
+    parser.add_argument('--num-frames', type=int, default=12, help=f'frames per clip (2..{NUM_FRAMES})')
     args = parser.parse_args(argv)
     if osp.exists(args.out) and os.listdir(args.out):
         print(f'[make_toy_videos] refusing to write into {args.out}: it is not empty', file=sys.stderr)
         return 1
-    exps = make(args.out, args.num_videos, args.seed)
+    exps = make(args.out, args.num_videos, args.seed, args.num_frames)
     print(f'[make_toy_videos] wrote {len(exps)} videos with masks and {sum(map(len, exps.values()))} expressions '
           f'to {args.out}')
     return 0

@@ -158,7 +158,7 @@ def test_custom_data_ends_in_metrics_and_an_answer(workspace):
     assert all(0 <= metrics[k] <= 100 for k in ('rvos/J', 'rvos/F', 'rvos/J&F'))
     answers = json.load(open(osp.join(workspace.copy, 'work_dirs/my_videos_chat/answers.json')))
     assert len(answers['turns']) == 1 and isinstance(answers['turns'][0]['answer'], str)
-    assert answers['turns'][0]['question'] == 'Please segment the magenta circle.'
+    assert answers['turns'][0]['question'] == 'Please segment the red circle.'
     # The checkpoint was fine-tuned from the demo checkpoint (load_from), on the converted train split.
     log = open(next(osp.join(r, f) for r, _, fs in os.walk(osp.join(workspace.copy, 'work_dirs/my_videos'))
                     for f in fs if f.endswith('.log'))).read()
