@@ -29,7 +29,6 @@ import contextlib
 import importlib.util
 import inspect
 import io
-import os
 import os.path as osp
 import re
 import shlex

@@ -80,7 +80,8 @@ class SharedWorkspace:
             if guide.after:
                 before = self.run(guide.after)
                 if before['rc'] != 0:
-                    result = dict(rc=before['rc'], out=f'{guide.after} (which {name} follows) failed:\n' + before['out'])
+                    result = dict(rc=before['rc'],
+                                  out=f'{guide.after} (which {name} follows) failed:\n' + before['out'])
             if result['rc'] == 0:
                 rc, out = run_guide(guide, self.copy, guide_env())
                 result = dict(rc=rc, out=out)
