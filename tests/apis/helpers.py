@@ -37,6 +37,29 @@ def build_tiny_model(seed: int = 0):
     return MODELS.build(cfg.model).eval(), cfg
 
 
+def fit_llm(model, embed, labels, steps: int, lr: float) -> None:
+    """Train only the LLM of ``model`` for ``steps`` Adam steps on the LM loss of ``labels``, then freeze it again
+    and set eval mode.
+
+    Args:
+        embed: Called each step, returns the input embeddings ``[1, L, C]`` (so they see the updated weights).
+    """
+    backbone = model.backbone
+    params = list(backbone.language_model.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    optim = torch.optim.Adam(params, lr=lr)
+    for _ in range(steps):
+        hidden, _ = backbone.forward_llm(embed())
+        loss = backbone.lm_loss(hidden, labels)
+        optim.zero_grad()
+        loss.backward()
+        optim.step()
+    for p in params:
+        p.requires_grad_(False)
+    model.eval()
+
+
 def overfit_answer(inferencer, video: str, rounds, steps: int = 60, lr: float = 3e-3) -> None:
     """Teach the tiny LLM a conversation about ``video`` (LM loss on the answers only).
 
@@ -54,18 +77,6 @@ def overfit_answer(inferencer, video: str, rounds, steps: int = 60, lr: float = 
                            video_id='train'))
     ids = torch.tensor([sample['input_ids']])
     labels = torch.tensor([sample['labels']])
-    params = [p for p in backbone.language_model.parameters()]
-    for p in params:
-        p.requires_grad_(True)
-    optim = torch.optim.Adam(params, lr=lr)
     visual = session.visual.detach()
-    for _ in range(steps):
-        embeds = model.build_inputs_embeds(ids, [visual], [torch.tensor(session.dense_positions)], None)
-        hidden, _ = backbone.forward_llm(embeds)
-        loss = backbone.lm_loss(hidden, labels)
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-    for p in params:
-        p.requires_grad_(False)
-    model.eval()
+    fit_llm(model, lambda: model.build_inputs_embeds(ids, [visual], [torch.tensor(session.dense_positions)], None),
+            labels, steps, lr)

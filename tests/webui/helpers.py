@@ -4,7 +4,7 @@ import torch
 from sama_mm.apis import SAMAInferencer
 from sama_mm.datasets.transforms.tokenize import ChatTokenize
 from sama_mm.structures.tokens import REGION_PLACEHOLDER, SEG_TOKEN
-from tests.apis.helpers import SAMA_TINY_CONFIG
+from tests.apis.helpers import SAMA_TINY_CONFIG, fit_llm
 
 
 def build_sama_tiny(seed: int = 0, **settings) -> SAMAInferencer:
@@ -46,17 +46,5 @@ def overfit_region_chat(inferencer: SAMAInferencer, video: str, rounds, steps: i
         turns = [session.turn_context(session, q, list(regions or [])) for q, regions, _ in rounds]
         fill = torch.cat([session.visual[session.dense_positions].flatten(0, 1), model.neck(session.visual, turns)])
     slots = (ids == backbone.img_context_token_id)[..., None]
-    params = list(backbone.language_model.parameters())
-    for p in params:
-        p.requires_grad_(True)
-    optim = torch.optim.Adam(params, lr=lr)
-    for _ in range(steps):
-        embeds = backbone.get_input_embeddings()(ids).masked_scatter(slots, fill.to(torch.float32))
-        hidden, _ = backbone.forward_llm(embeds)
-        loss = backbone.lm_loss(hidden, labels)
-        optim.zero_grad()
-        loss.backward()
-        optim.step()
-    for p in params:
-        p.requires_grad_(False)
-    model.eval()
+    fit_llm(model, lambda: backbone.get_input_embeddings()(ids).masked_scatter(slots, fill.to(torch.float32)),
+            labels, steps, lr)
