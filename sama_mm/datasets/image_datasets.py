@@ -111,14 +111,8 @@ class ImageChatDataset(SkipBadMixin, CheckedDataset):
         keys |= {str(k) for r in info['rounds'] for k in r['region_keys']}
         return sorted(keys - set(info['masks']))
 
-    def check(self) -> CheckReport:
-        """Check every record: format, mask validity and references, and the image files on disk."""
-        report = CheckReport(type(self).__name__, self.ann_file)
-        try:
-            infos, report.problems, n_records = self.parse_annotations()
-        except DataError as exc:
-            report.problems.append(exc)
-            return report
+    def check_files(self, infos: List[dict], n_records: int, report: CheckReport) -> None:
+        """Mask validity and references, and the image files on disk."""
         from PIL import Image
         sizes: Dict[str, Optional[Tuple[int, int]]] = {}  # image path -> (H, W), None when unreadable
         for info in infos:
@@ -157,7 +151,6 @@ class ImageChatDataset(SkipBadMixin, CheckedDataset):
                                                  f'object {key!r} is referenced but has no mask', rid))
         report.counts = dict(records=n_records, samples=len(infos), images=len(sizes),
                              rounds=sum(len(i['rounds']) for i in infos))
-        return report
 
 
 def _pair_turns(conv: Any, bad) -> List[Tuple[str, str]]:

@@ -92,15 +92,13 @@ class RefVOSDataset(CheckedDataset):
                                   mask_dir=self.mask_dir))
         return infos, problems, len(videos)
 
-    def check(self) -> CheckReport:
-        """Check every expression against the format, the frames and the masks on disk."""
-        report = CheckReport(type(self).__name__, self.ann_file)
+    def check_files(self, infos: List[dict], n_videos: int, report: CheckReport) -> None:
+        """The expressions against the frames and the masks on disk."""
         try:
-            infos, report.problems, n_videos = self.parse_annotations()
             masks = load_mask_dict(self.mask_file) if self.mask_file else None
         except DataError as exc:
             report.problems.append(exc)
-            return report
+            return
         probed: Dict[str, Optional[VideoInfo]] = {}
         scanned: Dict[str, Optional[set]] = {}
         checked_keys, objects = set(), set()
@@ -135,7 +133,6 @@ class RefVOSDataset(CheckedDataset):
                                   rid) for o in info['obj_ids'] if int(o) not in present]
                 objects.update((info['video_id'], str(o)) for o in info['obj_ids'])
         report.counts = dict(videos=n_videos, expressions=len(infos), objects=len(objects))
-        return report
 
     def _scan_png_masks(self, info: dict, video: VideoInfo) -> Tuple[Optional[set], List[DataError]]:
         """Read a video's PNG masks once: the object ids present, or None and the problem found."""

@@ -99,16 +99,16 @@ class ReVOSDataset(SkipBadMixin, RefVOSDataset):
             kept.append(info)
         return kept, problems, n_videos
 
-    def check(self) -> CheckReport:
-        report = super().check()
-        if self.foreground_file is None or not report.counts:
-            return report
+    def check_files(self, infos: List[dict], n_videos: int, report: CheckReport) -> None:
+        """The parent's checks, then the foreground masks and the counts per ReVOS type."""
+        super().check_files(infos, n_videos, report)
+        if self.foreground_file is None or not report.counts:  # no counts: the mask dict could not be read
+            return
         try:
             fg = load_mask_dict(self.foreground_file)
         except DataError as exc:
             report.problems.append(exc)
-            return report
-        infos, _, _ = self.parse_annotations()
+            return
         from .io import probe_video
         seen = set()
         for info in infos:
@@ -131,7 +131,6 @@ class ReVOSDataset(SkipBadMixin, RefVOSDataset):
             name = REVOS_TYPES.get(info['type_id'], str(info['type_id']))
             types[name] = types.get(name, 0) + 1
         report.counts.update(types)
-        return report
 
 
 @DATASETS.register_module()

@@ -212,23 +212,12 @@ class SAMA239KDataset(CheckedDataset):
         return infos, problems, len(records)
 
     # ------------------------------------------------------------------ checking
-    @property
-    def annotation_source(self) -> str:
-        """The file the records are read from (named in problem reports)."""
-        return self.ann_file
-
     def open_mask_dict(self, path: str, record: str):
         """Open a mask dict for checking (the whole JSON here; the indexed dataset reads per key)."""
         return load_mask_dict(path)
 
-    def check(self) -> CheckReport:
-        """Check every record against the format and the videos and masks on disk."""
-        report = CheckReport(type(self).__name__, self.annotation_source)
-        try:
-            infos, report.problems, n_records = self.parse_annotations()
-        except DataError as exc:
-            report.problems.append(exc)
-            return report
+    def check_files(self, infos: List[dict], n_records: int, report: CheckReport) -> None:
+        """The records against the videos and masks on disk."""
         mask_dicts: Dict[str, Any] = {}
         videos, objects = set(), 0
         for info in infos:
@@ -266,4 +255,3 @@ class SAMA239KDataset(CheckedDataset):
         report.counts = dict(records=n_records, videos=len(videos), objects=objects,
                              rounds=sum(len(i['rounds']) for i in infos),
                              descriptions=sum(len(i['descriptions']) for i in infos))
-        return report
