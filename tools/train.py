@@ -81,6 +81,18 @@ def build_runner(cfg: Config):
     return cls.from_cfg(cfg) if cls in (Runner, FlexibleRunner) else RUNNERS.build(cfg)
 
 
+def close_process_group():
+    """After a finished distributed run: wait for every rank, then destroy the process group.
+
+    Without it the ranks leave the interpreter with the process group alive, the first to finish while rank 0 still
+    writes the last checkpoint; its C++ teardown can then abort ("terminate called without an active exception",
+    SIGABRT), turning a finished run into a failed launch.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
@@ -88,6 +100,7 @@ def main(argv=None):
     runner = build_runner(cfg)
     with trusted_checkpoint_loading():
         runner.train()
+    close_process_group()
 
 
 if __name__ == '__main__':
