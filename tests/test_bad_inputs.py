@@ -141,7 +141,7 @@ def test_config_files_missing_or_broken(tmp_path, sentinel_dir, capsys):
 
 
 def test_test_tool_bad_checkpoint_and_existing_submission(tmp_path, sentinel_dir):
-    """tools/test.py: a junk checkpoint is one line naming it; --format-only refuses an existing submission
+    """tools/test.py: a junk checkpoint (.pth, .safetensors, folder) is one line naming it; --format-only refuses an existing submission
     before any inference."""
     from tools.test import main as test_main
     junk = tmp_path / 'junk.pth'
@@ -150,6 +150,13 @@ def test_test_tool_bad_checkpoint_and_existing_submission(tmp_path, sentinel_dir
     with pytest.raises(SystemExit) as info:
         test_main([DEMO, str(junk), '--work-dir', str(tmp_path / 'work')])
     assert exit_message(info).startswith(f'error: {junk}: cannot read the checkpoint: ')
+    # Released-format weights take the safetensors reader: a broken file or a folder without weights is one line.
+    junk_weights = tmp_path / 'junk.safetensors'
+    junk_weights.write_bytes(b'not safetensors either')
+    for bad in (junk_weights, tmp_path):
+        with pytest.raises(SystemExit) as info:
+            test_main([DEMO, str(bad), '--work-dir', str(tmp_path / 'work')])
+        assert exit_message(info).startswith(f'error: {bad}: cannot read the checkpoint: ')
     submission_config = osp.join(REPO_ROOT, 'configs', 'sama', 'sama_1b_test_mevis_valid.py')
     with pytest.raises(SystemExit) as info:
         test_main([submission_config, str(junk), '--format-only', '--out', str(sentinel_dir),

@@ -6,7 +6,7 @@ import os.path as osp
 
 from mmengine.runner import Runner
 
-from sama_mm.engine.checkpoint import trusted_checkpoint_loading
+from sama_mm.engine.checkpoint import register_safetensors_loading, trusted_checkpoint_loading
 from sama_mm.registry import RUNNERS
 from sama_mm.utils import register_all_modules
 from sama_mm.utils.cli import add_common_args, load_config
@@ -15,7 +15,8 @@ from sama_mm.utils.cli import add_common_args, load_config
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test (evaluate) a SAMA model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='a .pth written by tools/train.py, or converted release weights (a '
+                        'safetensors folder or file)')
     parser.add_argument('--out', help='write the metrics to this JSON file, or with --format-only the '
                         'submission to this folder (the metric\'s outfile_prefix)')
     parser.add_argument('--format-only', action='store_true',
@@ -53,17 +54,21 @@ def load_checkpoint(runner, checkpoint: str) -> None:
     import pickle
     import zipfile
 
+    from safetensors import SafetensorError
+
     from sama_mm.utils.weights import unreadable_checkpoint_error
     try:
         with trusted_checkpoint_loading():
             runner.load_or_resume()
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError) as exc:
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, SafetensorError,
+            FileNotFoundError) as exc:
         raise SystemExit(f'error: {unreadable_checkpoint_error(checkpoint, exc)}') from None
 
 
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
+    register_safetensors_loading()
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     if args.format_only:

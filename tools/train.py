@@ -2,7 +2,8 @@
 """Train a model from a config with the MMEngine Runner (MMDetection's tools/train.py interface).
 
 A config with a ``strategy`` (``configs/_base_/strategies/``: DeepSpeed ZeRO-2/3, FSDP) runs on MMEngine's
-FlexibleRunner. Launched distributed on a machine without CUDA, DDP uses the gloo backend on CPU.
+FlexibleRunner. Launched distributed on a machine without CUDA, DDP uses the gloo backend on CPU. ``load_from``
+may name a converted release (a safetensors folder or file) as well as a ``.pth``.
 """
 import argparse
 
@@ -10,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import FlexibleRunner, Runner
 
-from sama_mm.engine.checkpoint import trusted_checkpoint_loading
+from sama_mm.engine.checkpoint import is_safetensors_weights, register_safetensors_loading, trusted_checkpoint_loading
 from sama_mm.engine.strategies import apply_strategy, strategy_name, type_name
 from sama_mm.registry import RUNNERS
 from sama_mm.utils import register_all_modules
@@ -54,6 +55,9 @@ def build_cfg(args) -> Config:
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
+        if is_safetensors_weights(args.resume):
+            raise SystemExit(f'error: --resume {args.resume}: resuming needs a training checkpoint (.pth) written by '
+                             f'tools/train.py; to start from these weights use --cfg-options load_from={args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
     for note in apply_strategy(cfg):
@@ -96,6 +100,7 @@ def close_process_group():
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
+    register_safetensors_loading()
     cfg = build_cfg(args)
     runner = build_runner(cfg)
     with trusted_checkpoint_loading():

@@ -1,7 +1,8 @@
-# SAMA-4B: InternVL2.5-4B (Qwen2.5-3B, H=2048; phi3_chat template as released) + STAggregator + SAM2-Hiera-L, the released architecture, trained
-# with the reference recipe (frozen ViT and LLM; mlp1, the aggregator, text_hidden_fcs and the SAM2 mask
-# decoder train; AdamW 4e-5, 1 epoch, bf16) on the reference multitask mixture. Start from a converted Sa2VA-4B
-# checkpoint: --cfg-options load_from=checkpoints/sa2va_4b.pth (tools/convert/from_hf.py).
+# SAMA-4B: InternVL2.5-4B (Qwen2.5-3B, H=2048; phi3_chat template as released) + STAggregator + SAM2-Hiera-L,
+# the released architecture, trained with the reference recipe (frozen ViT and LLM; mlp1, the aggregator,
+# text_hidden_fcs and the SAM2 mask decoder train; AdamW 4e-5, 1 epoch, bf16) on the reference multitask mixture.
+# Start from a converted Sa2VA-4B checkpoint: --cfg-options load_from=work_dirs/sa2va_4b (the folder
+# tools/convert/from_hf.py writes).
 from mmengine.config import read_base
 
 from sama_mm.models import SAMA, SAMADataPreprocessor

@@ -1,7 +1,7 @@
 # SAMA-8B: InternVL2.5-8B (InternLM2.5-7B, H=4096) + STAggregator + SAM2-Hiera-L, the released architecture, trained
 # with the reference recipe (frozen ViT and LLM; mlp1, the aggregator, text_hidden_fcs and the SAM2 mask
 # decoder train; AdamW 4e-5, 1 epoch, bf16) on the reference multitask mixture. Start from a converted Sa2VA-8B
-# checkpoint: --cfg-options load_from=checkpoints/sa2va_8b.pth (tools/convert/from_hf.py).
+# checkpoint: --cfg-options load_from=work_dirs/sa2va_8b (the folder tools/convert/from_hf.py writes).
 from mmengine.config import read_base
 
 from sama_mm.models import SAMA, SAMADataPreprocessor

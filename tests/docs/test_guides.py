@@ -32,6 +32,8 @@ EXPECTED_OUTPUTS = {
     'custom_data': ['data/my_videos/train/mask_dict.json', 'data/my_videos/valid_u/meta_expressions.json',
                     'work_dirs/my_videos/iter_20.pth', 'work_dirs/my_videos_test/metrics.json',
                     'work_dirs/my_videos_chat/answers.json'],
+    'checkpoints': ['work_dirs/tiny_converted/model.safetensors', 'work_dirs/from_converted/iter_2.pth',
+                    'work_dirs/tiny_converted.json'],
 }
 
 
