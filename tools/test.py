@@ -4,12 +4,13 @@ import argparse
 import json
 import os.path as osp
 
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from sama_mm.engine.checkpoint import register_safetensors_loading, trusted_checkpoint_loading
 from sama_mm.registry import RUNNERS
 from sama_mm.utils import register_all_modules
-from sama_mm.utils.cli import add_common_args, load_config
+from sama_mm.utils.cli import add_common_args, close_process_group, load_config
 
 
 def parse_args(argv=None):
@@ -84,10 +85,11 @@ def main(argv=None):
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     load_checkpoint(runner, args.checkpoint)
     metrics = runner.test()  # the weights are loaded already (load_checkpoint)
-    if args.out and not args.format_only:
+    if args.out and not args.format_only and is_main_process():  # every rank holds the same metrics
         with open(args.out, 'w', encoding='utf-8') as f:
             json.dump(metrics, f, indent=1, default=float)
         print(f'metrics written to {args.out}')
+    close_process_group()
 
 
 if __name__ == '__main__':

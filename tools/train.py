@@ -15,7 +15,7 @@ from sama_mm.engine.checkpoint import is_safetensors_weights, register_safetenso
 from sama_mm.engine.strategies import apply_strategy, strategy_name, type_name
 from sama_mm.registry import RUNNERS
 from sama_mm.utils import register_all_modules
-from sama_mm.utils.cli import add_common_args, load_config
+from sama_mm.utils.cli import add_common_args, close_process_group, load_config
 
 # --amp: the mixed-precision counterpart of each full-precision optimizer wrapper.
 AMP_COUNTERPART = {'OptimWrapper': 'AmpOptimWrapper', 'GuardedOptimWrapper': 'GuardedAmpOptimWrapper'}
@@ -83,18 +83,6 @@ def build_runner(cfg: Config):
         torch.distributed.init_process_group(backend='gloo')
     cls = runner_class(cfg)
     return cls.from_cfg(cfg) if cls in (Runner, FlexibleRunner) else RUNNERS.build(cfg)
-
-
-def close_process_group():
-    """After a finished distributed run: wait for every rank, then destroy the process group.
-
-    Without it the ranks leave the interpreter with the process group alive, the first to finish while rank 0 still
-    writes the last checkpoint; its C++ teardown can then abort ("terminate called without an active exception",
-    SIGABRT), turning a finished run into a failed launch.
-    """
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
 
 
 def main(argv=None):
