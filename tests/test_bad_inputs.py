@@ -478,14 +478,18 @@ def test_eval_masks_mismatched_sets_and_bad_files(tmp_path, capsys):
         _png(osp.join(pred, extra, '00000.png'), np.zeros((20, 30)))  # prediction without ground truth
         code, err, out = run(layout)
         assert code == 1 and err.count('\n') == 0 and not out.exists()
-        assert err.startswith(f'error: [prediction_set_mismatch] {pred}: 1 ground-truth folder(s) have no '
-                              f'prediction folder: {second}; 1 ground-truth frame(s) have no prediction PNG: '
-                              f'{first}/00001.png (--allow-missing scores them as empty masks); 1 prediction '
-                              f'folder(s) have no ground truth: {extra} (--ignore-extra leaves them out)'), err
+        assert err == (f'error: [prediction_set_mismatch] {pred}: 1 ground-truth folder(s) have no prediction '
+                       f'folder: {second} (--allow-missing scores them as empty masks); 1 prediction folder(s) have '
+                       f'no ground truth: {extra} (--ignore-extra leaves them out)'), err
         code, err, out = run(layout, '--allow-missing')
-        assert code == 1 and 'have no ground truth' in err and 'no prediction' not in err
+        assert code == 1 and 'have no ground truth' in err and 'no prediction folder' not in err
         code, err, out = run(layout, '--allow-missing', '--ignore-extra')
-        assert code == 0 and json.loads(out.read_text())['extra_sequences'] == [extra]
+        report = json.loads(out.read_text())
+        assert code == 0 and report['extra_sequences'] == [extra] and report['missing_sequences'] == [second]
+        # A missing frame inside a predicted folder scores as empty: listed in the report and warned about.
+        assert report['missing_frames'] == [f'{first}/00001.png']
+        assert err == ('warning: 1 ground-truth frame(s) have no prediction PNG and score as empty masks: '
+                       f'{first}/00001.png')
         # An existing report is never overwritten.
         before = snapshot(out)
         code, err, _ = run(layout, '--allow-missing', '--ignore-extra')

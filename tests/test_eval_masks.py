@@ -110,9 +110,9 @@ def test_cli_davis_missing_frame_and_sequence(tmp_path):
     gt_root, pred_root = make_davis(tmp_path)
     missing = pred_root / 'seq_a' / '00003.png'
     os.remove(missing)
-    # By default a missing prediction stops the evaluation; --allow-missing scores it as empty.
-    assert main(['--gt', str(gt_root), '--pred', str(pred_root)]) == 1
-    proc = run_tool('tools/eval_masks.py', '--gt', gt_root, '--pred', pred_root, '--allow-missing', check=True)
+    # A missing prediction frame counts as an empty mask and is reported.
+    proc = run_tool('tools/eval_masks.py', '--gt', gt_root, '--pred', pred_root, check=True)
+    assert 'warning: 1 ground-truth frame(s) have no prediction PNG' in proc.stderr
     report = json.loads(proc.stdout)
     assert report['missing_frames'] == ['seq_a/00003.png']
     # The missing frame counts as an empty prediction.

@@ -15,14 +15,15 @@ Layouts (every ``*.png`` in a ground-truth folder is an evaluated frame; other f
   scores the mean over its ground-truth frames; a video the mean over its expressions; the data set the mean
   over all expressions.
 
-The prediction set must match the ground truth: by default a missing prediction frame or sequence (expression)
-folder, and a prediction sequence (expression) folder without ground truth, stop the evaluation with an error
-that lists them (exit status 1). With ``--allow-missing`` a missing prediction frame counts as an empty mask and
-is listed in ``missing_frames``, and a missing sequence (or expression) folder counts as all-empty and is listed in
-``missing_sequences`` (its frames are not repeated in ``missing_frames``), as ``evaluate_davis`` /
-``evaluate_rvos`` always do. ``--ignore-extra`` leaves out prediction folders that have no ground truth (listed
-in ``extra_sequences``). Prediction frames without a ground-truth PNG are never an error: only annotated frames
-are scored. Unreadable PNGs and size mismatches stop the evaluation with an error naming the file (exit status 1).
+The prediction *set* must match the ground truth: by default a ground-truth sequence (expression) folder without a
+prediction folder, and a prediction folder without ground truth, stop the evaluation with an error that lists
+them (exit status 1). ``--allow-missing`` scores a missing folder as all-empty (listed in ``missing_sequences``;
+its frames are not repeated in ``missing_frames``), as ``evaluate_davis`` / ``evaluate_rvos`` always do;
+``--ignore-extra`` leaves out prediction folders without ground truth (listed in ``extra_sequences``). Within a
+predicted folder, a missing prediction frame counts as an empty mask: it is listed in ``missing_frames`` and
+counted in a warning on stderr, never left out of the means. Prediction frames without a ground-truth PNG are
+never an error: only annotated frames are scored. Unreadable PNGs and size mismatches stop the evaluation with
+an error naming the file (exit status 1).
 
 Prints one JSON object: ``J``, ``F``, ``J&F`` (means in 0..1), per-sequence (and per-object or per-expression)
 values, and the missing predictions. ``--out FILE`` also writes it to FILE, which must not exist yet.
@@ -234,7 +235,7 @@ def parse_args(argv=None):
     parser.add_argument('--skip-first-last', action='store_true',
                         help='davis layout: leave out the first and last frame (DAVIS semi-supervised protocol)')
     parser.add_argument('--allow-missing', action='store_true',
-                        help='score missing prediction frames / folders as empty masks instead of stopping')
+                        help='score missing prediction folders as empty masks instead of stopping')
     parser.add_argument('--ignore-extra', action='store_true',
                         help='leave out prediction folders without ground truth instead of stopping')
     return parser.parse_args(argv)
@@ -246,14 +247,14 @@ def _preview(items: List[str], limit: int = 5) -> str:
 
 
 def check_prediction_set(report: dict, pred_root: str, allow_missing: bool, ignore_extra: bool) -> None:
-    """Raise a DataError on ``pred_root`` listing missing / extra predictions that the flags do not allow."""
+    """Raise a DataError on ``pred_root`` listing missing / extra prediction folders that the flags do not allow.
+
+    Missing frames inside a predicted folder are not a set mismatch: they score as empty masks (see the module).
+    """
     parts = []
     if not allow_missing and report['missing_sequences']:
         parts.append(f"{len(report['missing_sequences'])} ground-truth folder(s) have no prediction folder: "
                      f"{_preview(report['missing_sequences'])}")
-    if not allow_missing and report['missing_frames']:
-        parts.append(f"{len(report['missing_frames'])} ground-truth frame(s) have no prediction PNG: "
-                     f"{_preview(report['missing_frames'])}")
     if parts:
         parts[-1] += ' (--allow-missing scores them as empty masks)'
     if not ignore_extra and report['extra_sequences']:
@@ -280,6 +281,9 @@ def main(argv=None) -> int:
     except DataError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
+    if report['missing_frames']:
+        print(f"warning: {len(report['missing_frames'])} ground-truth frame(s) have no prediction PNG and score as "
+              f"empty masks: {_preview(report['missing_frames'])}", file=sys.stderr)
     report = dict(gt=args.gt, pred=args.pred, **report)
     text = json.dumps(report, indent=2)
     if args.out:
