@@ -4,13 +4,15 @@ import argparse
 import json
 import os.path as osp
 
+import torch
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from sama_mm.engine.checkpoint import register_safetensors_loading, trusted_checkpoint_loading
 from sama_mm.registry import RUNNERS
 from sama_mm.utils import register_all_modules
-from sama_mm.utils.cli import add_common_args, close_process_group, load_config
+from sama_mm.utils.cli import (add_common_args, close_process_group, init_cpu_process_group, load_config,
+                              use_cpu_ddp)
 
 
 def parse_args(argv=None):
@@ -82,6 +84,10 @@ def main(argv=None):
             check_submission_target(evaluator)
     if args.out and not args.format_only and osp.exists(args.out):
         raise SystemExit(f'--out {args.out} exists; refusing to overwrite it')
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        print('no CUDA device: distributed testing on CPU (gloo backend)')
+        use_cpu_ddp(cfg)
+        init_cpu_process_group(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     load_checkpoint(runner, args.checkpoint)
     metrics = runner.test()  # the weights are loaded already (load_checkpoint)

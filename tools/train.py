@@ -15,7 +15,8 @@ from sama_mm.engine.checkpoint import is_safetensors_weights, register_safetenso
 from sama_mm.engine.strategies import apply_strategy, strategy_name, type_name
 from sama_mm.registry import RUNNERS
 from sama_mm.utils import register_all_modules
-from sama_mm.utils.cli import add_common_args, close_process_group, load_config
+from sama_mm.utils.cli import (add_common_args, close_process_group, init_cpu_process_group, load_config,
+                              use_cpu_ddp)
 
 # --amp: the mixed-precision counterpart of each full-precision optimizer wrapper.
 AMP_COUNTERPART = {'OptimWrapper': 'AmpOptimWrapper', 'GuardedOptimWrapper': 'GuardedAmpOptimWrapper'}
@@ -30,15 +31,6 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or, without a path, from the latest checkpoint in the work dir')
     add_common_args(parser)
     return parser.parse_args(argv)
-
-
-def use_cpu_ddp(cfg: Config) -> None:
-    """DDP without GPUs: the gloo backend and a DistributedDataParallel wrapper without device ids."""
-    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-    wrapper = cfg.get('model_wrapper_cfg', None) or dict(
-        type='MMDistributedDataParallel', find_unused_parameters=cfg.get('find_unused_parameters', False))
-    wrapper['device_ids'] = None
-    cfg.model_wrapper_cfg = wrapper
 
 
 def build_cfg(args) -> Config:
@@ -77,10 +69,7 @@ def runner_class(cfg: Config) -> type:
 
 
 def build_runner(cfg: Config):
-    if cfg.launcher == 'pytorch' and not torch.cuda.is_available() and not torch.distributed.is_initialized():
-        # MMEngine's init_dist selects a CUDA device before init_process_group; on CPU initialise it here
-        # (torchrun's environment), the runner then finds it initialised.
-        torch.distributed.init_process_group(backend='gloo')
+    init_cpu_process_group(cfg)
     cls = runner_class(cfg)
     return cls.from_cfg(cfg) if cls in (Runner, FlexibleRunner) else RUNNERS.build(cfg)
 

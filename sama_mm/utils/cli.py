@@ -21,6 +21,27 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
+def use_cpu_ddp(cfg: Config) -> None:
+    """DDP without GPUs: the gloo backend and a DistributedDataParallel wrapper without device ids."""
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg', None) or dict(
+        type='MMDistributedDataParallel', find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def init_cpu_process_group(cfg: Config) -> None:
+    """Initialise the gloo process group of a torchrun-launched run (``cfg.launcher == 'pytorch'``) without CUDA.
+
+    MMEngine's ``init_dist`` selects a CUDA device before ``init_process_group``; on CPU the group is initialised
+    here from torchrun's environment, and the runner then finds it initialised.
+    """
+    import torch
+    import torch.distributed as dist
+    if cfg.get('launcher') == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+
+
 def close_process_group() -> None:
     """After a finished distributed run: wait for every rank, then destroy the process group.
 

@@ -77,3 +77,26 @@ def test_run_killed_mid_epoch_and_resumed_ends_with_the_same_weights(demo_cwd):
     assert 'resuming epoch 2 at batch 1/2 without loading the batches before it' in log
     assert 'Iter(train) [4/4]' in log and 'Iter(train) [3/4]' not in log
     assert max_difference(weights(full / 'iter_4.pth'), weights(broken / 'iter_4.pth')) < 1e-6
+
+
+@pytest.mark.slow
+def test_dist_test_two_processes_score_like_one(tmp_path):
+    """tools/dist_test.sh with 2 gloo ranks: every sample scored once, the same metrics as one process, one --out."""
+    import json
+    import subprocess
+    toy = f'{REPO_ROOT}/tests/data/configs/toy_regression.py'
+    work = tmp_path / 'work'
+    run_tool(f'{REPO_ROOT}/tools/train.py', toy, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=4',
+             check=True)
+    single, ddp = tmp_path / 'single.json', tmp_path / 'ddp.json'
+    run_tool(f'{REPO_ROOT}/tools/test.py', toy, work / 'iter_4.pth', '--work-dir', work, '--out', single,
+             check=True)
+    env = dict(os.environ, PORT=str(28500 + os.getpid() % 1000), OMP_NUM_THREADS='1',
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
+    proc = subprocess.run(['bash', f'{REPO_ROOT}/tools/dist_test.sh', toy, str(work / 'iter_4.pth'), '2',
+                           '--work-dir', str(work), '--out', str(ddp)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert 'distributed testing on CPU (gloo backend)' in proc.stdout
+    assert proc.stdout.count(f'metrics written to {ddp}') == 1  # rank 0 only
+    assert json.loads(ddp.read_text()) == pytest.approx(json.loads(single.read_text()), abs=1e-6)
