@@ -1,4 +1,5 @@
-"""What tools/train.py and tools/test.py share: their common flags and how they change the config."""
+"""What tools/train.py and tools/test.py share: their common flags, how they change the config, and the
+process group of a distributed run (gloo on a machine without CUDA, torn down when the run ends)."""
 import argparse
 import os
 import os.path as osp
