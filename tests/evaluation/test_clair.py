@@ -131,9 +131,15 @@ def test_client_error_is_not_retried(server, tmp_path):
 
 def test_unreachable_server_fails_after_retries(tmp_path):
     j = ClairJudge('http://127.0.0.1:9/v1', model='m', api_key_env=None, timeout=0.5, max_attempts=2,
-                   sleep=lambda s: None)
+                   cache_dir=None, sleep=lambda s: None)
     res = j('a', 'b')
     assert not res.ok and res.attempts == 2
+
+
+def test_answers_are_cached_by_default(monkeypatch, tmp_path):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    assert ClairJudge('http://127.0.0.1:9/v1', model='m').cache_dir == str(tmp_path / '.cache/sama_mm/clair')
+    assert ClairJudge('http://127.0.0.1:9/v1', model='m', cache_dir=None).cache_dir is None
 
 
 def test_missing_key_variable(server, tmp_path, monkeypatch):

@@ -21,7 +21,9 @@ sama_bench_mask_dicts = dict(mevis='Mevis_mask_dict_val.json', lvvis='LVVIS_mask
                              ref_youtube_vos='RefYoutube_mask_dict_val.json',
                              VidSTG='VidSTG_mask_dict_val_updated.json')
 sama_bench_similarity = dict(type='SentenceEmbeddingSimilarity', model_path=checkpoint_root + '/bert-base-uncased')
-sama_bench_clair = None  # e.g. dict(base_url='https://api.openai.com/v1', model='gpt-3.5-turbo') (ClairJudge)
+# CLAIR judge (ClairJudge), off by default: e.g. dict(base_url='https://api.openai.com/v1', model='gpt-3.5-turbo');
+# answers are cached in ~/.cache/sama_mm/clair (cache_dir=...), so a rerun costs nothing.
+sama_bench_clair = None
 
 
 def _bench_loader(task, pipeline):

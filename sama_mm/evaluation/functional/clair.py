@@ -26,6 +26,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
+#: Where judge answers are kept unless a config says otherwise (``cache_dir``).
+DEFAULT_CLAIR_CACHE = '~/.cache/sama_mm/clair'
+
 SYSTEM_PROMPT = 'You are a careful evaluator of video descriptions. You answer with JSON only.'
 
 PROMPT_TEMPLATE = (
@@ -132,13 +135,14 @@ class ClairJudge:
         timeout: Seconds per request.
         max_attempts: Requests per judgement before it is recorded as failed.
         backoff: Seconds to wait after the first failed attempt; doubled after each further one.
-        cache_dir: Folder of the on-disk cache (``None``: no cache).
+        cache_dir: Folder of the on-disk answer cache, so that a rerun asks the judge nothing it answered before
+            (keyed by model and prompt). Defaults to ``~/.cache/sama_mm/clair``; ``None`` turns caching off.
         sleep: The sleep function (tests pass a no-op).
     """
 
     def __init__(self, base_url: str, model: str, api_key_env: Optional[str] = 'OPENAI_API_KEY',
                  temperature: float = 0.0, max_tokens: int = 200, timeout: float = 60.0, max_attempts: int = 3,
-                 backoff: float = 2.0, cache_dir: Optional[str] = None,
+                 backoff: float = 2.0, cache_dir: Optional[str] = DEFAULT_CLAIR_CACHE,
                  sleep: Callable[[float], None] = time.sleep):
         if max_attempts < 1:
             raise ValueError('max_attempts must be at least 1')
@@ -150,7 +154,7 @@ class ClairJudge:
         self.timeout = timeout
         self.max_attempts = max_attempts
         self.backoff = backoff
-        self.cache_dir = cache_dir
+        self.cache_dir = osp.expanduser(cache_dir) if cache_dir else None
         self.sleep = sleep
 
     # -- cache ---------------------------------------------------------------------------------------------
