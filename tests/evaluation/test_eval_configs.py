@@ -219,3 +219,12 @@ def test_gcg_metric_scores_the_glamm_pair_of_files(eval_root, monkeypatch):
     out = metric.evaluate(2)
     assert out['gcg_val/mIoU'] == pytest.approx(1.0)
     assert out['gcg_val/BLEU-1'] == pytest.approx(1.0, abs=1e-6)  # the cleaned prediction is the caption
+
+
+def test_mevis_configs_write_the_mevis_layout():
+    """Every MeViS split formats its predictions as MeViS ``<video>/<exp>/<frame>.png`` (no ``Annotations/``)."""
+    for split in ('mevis_valid_u', 'mevis_valid'):
+        cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sama', f'sama_1b_test_{split}.py'))
+        assert cfg.test_evaluator['server'] == 'mevis', split
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sama', 'sama_1b_test_refytvos_valid.py'))
+    assert cfg.test_evaluator['server'] == 'refytvos'

@@ -32,7 +32,8 @@ mevis_valid_u_loader = _loader(dict(type=RefVOSDataset, data_root=mevis_root + '
                                     ann_file='meta_expressions.json', mask_file='mask_dict.json', test_mode=True,
                                     pipeline=rvos_test_pipeline))  # noqa: F405
 mevis_valid_u_metric = dict(type=RVOSMetric, ann_file=mevis_root + 'valid_u/meta_expressions.json',
-                            mask_file=mevis_root + 'valid_u/mask_dict.json')
+                            mask_file=mevis_root + 'valid_u/mask_dict.json',
+                            server='mevis')  # the layout --format-only writes (valid_u itself is scored here)
 
 mevis_valid_loader = _loader(dict(type=RefVOSDataset, data_root=mevis_root + 'valid/',
                                   ann_file='meta_expressions.json', test_mode=True,
