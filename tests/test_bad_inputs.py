@@ -505,6 +505,12 @@ def test_eval_masks_mismatched_sets_and_bad_files(tmp_path, capsys):
     code, err, out = run('davis', name='files')
     assert code == 1 and err == (f'error: [size_mismatch] {bad}: prediction is 30x21 (WxH) but its ground truth '
                                  f'{osp.join(gt, "s1", "00002.png")} is 30x20') and not out.exists()
+    # --skip-first-last on a sequence of 2 frames leaves nothing to score: an error naming the sequence.
+    os.remove(bad)
+    os.remove(osp.join(gt, 's1', '00002.png'))
+    code, err, out = run('davis', '--skip-first-last', name='files')
+    assert code == 1 and err == (f'error: [missing_frames] {osp.join(gt, "s1")}: 2 ground-truth frame(s): none left '
+                                 'to score after --skip-first-last') and not out.exists()
 
 
 def test_eval_captions_mismatched_ids_and_bad_files(tmp_path, capsys):

@@ -157,6 +157,9 @@ def evaluate_davis(gt_root: str, pred_root: str, bound_th: float = 0.008, skip_f
     for seq in subfolders(gt_root):
         frames = _gt_frames(osp.join(gt_root, seq))
         if skip_first_last:
+            if len(frames) < 3:
+                raise DataError('missing_frames', osp.join(gt_root, seq),
+                                f'{len(frames)} ground-truth frame(s): none left to score after --skip-first-last')
             frames = frames[1:-1]
         pred_dir = osp.join(pred_root, seq)
         if not osp.isdir(pred_dir):
