@@ -158,7 +158,7 @@ class CounterKeyedRefVOSDataset(SkipBadMixin, RefVOSDataset):
         self._init_skip_bad(skip_bad, max_skips)
         self.video_order = video_order or self.DEFAULT_ORDER
         if self.video_order not in VIDEO_ORDERS:
-            raise ValueError(f"video_order must be 'sorted' or 'file', got {video_order!r}")
+            raise ValueError(f'video_order must be one of {VIDEO_ORDERS}, got {video_order!r}')
         if str(mask_file).endswith(('.pkl', '.p', '.pickle')):
             from .io import pickle_refusal
             raise pickle_refusal(mask_file)
@@ -172,10 +172,9 @@ class CounterKeyedRefVOSDataset(SkipBadMixin, RefVOSDataset):
         finally:
             self.mask_file = mask_file
         meta = load_json(self.ann_file)['videos']  # already validated by the parent parser
-        videos = list(meta)
-        rank = {vid: i for i, vid in enumerate(sorted(videos) if self.video_order == 'sorted' else videos)}
-        infos.sort(key=lambda info: (rank[info['video_id']], info['exp_id']))
         keys = counter_mask_keys(meta, self.video_order)
+        # Samples in counter order: the videos in the split's order, each video's expressions sorted.
+        infos.sort(key=lambda info: int(keys[(info['video_id'], info['exp_id'])]))
         for info in infos:
             info['anno_ids'] = [keys[(info['video_id'], info['exp_id'])]]
             info['mask_file'] = self.mask_file
