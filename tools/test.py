@@ -4,7 +4,6 @@ import argparse
 import json
 import os.path as osp
 
-import torch
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
@@ -84,10 +83,8 @@ def main(argv=None):
             check_submission_target(evaluator)
     if args.out and not args.format_only and osp.exists(args.out):
         raise SystemExit(f'--out {args.out} exists; refusing to overwrite it')
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        print('no CUDA device: distributed testing on CPU (gloo backend)')
-        use_cpu_ddp(cfg)
-        init_cpu_process_group(cfg)
+    use_cpu_ddp(cfg, 'testing')
+    init_cpu_process_group(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     load_checkpoint(runner, args.checkpoint)
     metrics = runner.test()  # the weights are loaded already (load_checkpoint)

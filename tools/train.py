@@ -54,11 +54,10 @@ def build_cfg(args) -> Config:
         cfg.load_from = args.resume
     for note in apply_strategy(cfg):
         print(f'{strategy_name(cfg)}: {note}')
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        if strategy_name(cfg) in ('DeepSpeedStrategy', 'FSDPStrategy'):
-            raise SystemExit(f'{strategy_name(cfg)} needs GPUs; this machine has no CUDA device')
-        print('no CUDA device: distributed training on CPU (gloo backend)')
-        use_cpu_ddp(cfg)
+    if (args.launcher != 'none' and not torch.cuda.is_available()
+            and strategy_name(cfg) in ('DeepSpeedStrategy', 'FSDPStrategy')):
+        raise SystemExit(f'{strategy_name(cfg)} needs GPUs; this machine has no CUDA device')
+    use_cpu_ddp(cfg, 'training')
     return cfg
 
 

@@ -22,8 +22,16 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def use_cpu_ddp(cfg: Config) -> None:
-    """DDP without GPUs: the gloo backend and a DistributedDataParallel wrapper without device ids."""
+def use_cpu_ddp(cfg: Config, job: str) -> None:
+    """For a distributed launch (``cfg.launcher`` not ``'none'``) on a machine without CUDA: DDP on the CPU.
+
+    Sets the gloo backend and a DistributedDataParallel wrapper without device ids, and says so on stdout
+    (``job``: what runs, e.g. ``'training'``). Anything else is left as it is.
+    """
+    import torch
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return
+    print(f'no CUDA device: distributed {job} on CPU (gloo backend)')
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
     wrapper = cfg.get('model_wrapper_cfg', None) or dict(
         type='MMDistributedDataParallel', find_unused_parameters=cfg.get('find_unused_parameters', False))
