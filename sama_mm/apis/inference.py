@@ -30,7 +30,8 @@ from sama_mm.datasets.transforms.frame_source import VideoFrameSource
 from sama_mm.datasets.transforms.image import resize_normalize
 from sama_mm.datasets.transforms.loading import VideoDecode, VideoInit
 from sama_mm.datasets.transforms.sampling import dense_positions, sparse_indices
-from sama_mm.datasets.transforms.tokenize import encode_round, image_block_text, round_input_text
+from sama_mm.datasets.transforms.tokenize import (ANY_SPECIAL, PromptEncoder, encode_round, image_block_text,
+                                                  round_input_pieces)
 from sama_mm.structures import SAMADataSample
 from sama_mm.structures.tokens import IMG_CONTEXT, REGION_PLACEHOLDER
 
@@ -369,6 +370,7 @@ class ChatSession:
         backbone = self.model.backbone
         self.tokenizer = backbone.tokenizer
         self.template = backbone.template
+        self.encoder = PromptEncoder(self.tokenizer)  # user text never becomes control tokens (as in training)
         bos = getattr(self.tokenizer, 'bos_token_id', None)
         self._bos = [] if bos is None else [int(bos)]
         self._cache = None
@@ -378,8 +380,12 @@ class ChatSession:
         self._context_start = 0  # index of the first turn still in the LLM context (see truncate)
 
     # ------------------------------------------------------------------------------------------------ text
-    def _encode(self, text: str) -> List[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
+    def _encode_answer(self, answer: str) -> List[int]:
+        """``answer + SUFFIX`` as training encodes it (only ``[SEG]``, ``<p>``, ``</p>`` of the answer are tokens)."""
+        return self.encoder.answer(answer, self.template.suffix)
+
+    def _encode_sep(self) -> List[int]:
+        return self.encoder.encode([(self.template.sep, ANY_SPECIAL)])
 
     def _first_in_context(self) -> bool:
         return len(self.turns) == self._context_start
@@ -388,8 +394,8 @@ class ChatSession:
         s = self.settings
         first = self._first_in_context() if first is None else first
         frames = image_block_text(len(self.dense_positions), s['num_image_tokens']) if first else ''
-        text = round_input_text(question, frames, len(self.frame_indices), s['context_tokens'], s['context_sep'])
-        ids, _ = encode_round(self._encode, self.template, text, None)
+        pieces = round_input_pieces(question, frames, len(self.frame_indices), s['context_tokens'], s['context_sep'])
+        ids, _ = encode_round(self.encoder, self.template, pieces, None)
         return (list(self._bos) if first else []) + ids
 
     def _turn_fill(self, question: str, regions: Optional[Sequence[Any]], first: Optional[bool] = None) -> Tensor:
@@ -488,7 +494,7 @@ class ChatSession:
                 raw = raw.split(stop)[0]
         else:
             raw = answer
-            gen_ids = self._encode(answer + self.template.suffix)
+            gen_ids = self._encode_answer(answer)
             ans_embeds = backbone.get_input_embeddings()(torch.tensor([gen_ids], device=embeds.device))
             full = torch.cat([embeds, ans_embeds.to(embeds.dtype)], dim=1)
             if self._cache is None:
@@ -522,7 +528,7 @@ class ChatSession:
 
     def _close_answer(self, raw: str, gen_ids: List[int]) -> None:
         """Make the cache hold ``answer + SUFFIX`` as training tokenizes it, and queue ``SEP`` for the next turn."""
-        canonical = self._encode(raw + self.template.suffix)
+        canonical = self._encode_answer(raw)
         common = 0
         while common < min(len(canonical), len(gen_ids)) and canonical[common] == gen_ids[common]:
             common += 1
@@ -531,7 +537,7 @@ class ChatSession:
             keep = len(self.cached_ids) - drop
             self._cache.crop(keep)
             del self.cached_ids[keep:]
-        self._pending = canonical[common:] + self._encode(self.template.sep)
+        self._pending = canonical[common:] + self._encode_sep()
 
     def _segment(self, seg_hidden: Tensor) -> Tensor:
         """Track one mask per ``[SEG]`` hidden state through every frame (all objects in one batch)."""
@@ -578,7 +584,7 @@ class ChatSession:
         for j, t in enumerate(kept):
             ids += self._turn_ids(t.question, first=j == 0)
             fills.append(self._turn_fill(t.question, t.regions, first=j == 0))
-            ids += self._encode(t.history_answer + self.template.suffix) + self._encode(self.template.sep)
+            ids += self._encode_answer(t.history_answer) + self._encode_sep()
         embeds = self._embed(ids, torch.cat(fills))
         _, self._cache = self.model.backbone.forward_llm(embeds, None, DynamicCache(), use_cache=True)
         self.cached_ids = ids

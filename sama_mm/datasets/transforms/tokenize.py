@@ -17,15 +17,24 @@ aggregator, so a ``<mask>`` without ``context_tokens`` is an error rather than a
 
 ``<IMG_CONTEXT>`` slots are filled in order of occurrence: D x num_image_tokens vision tokens, then per round
 its T context tokens followed by 2 tokens per region of that round (reference §1.8).
+
+Which text may hold special tokens (:class:`PromptEncoder`): only the template (``<|im_start|>``, ``<|im_end|>``,
+...) and the prompt builder (``FRAMES``, ``CTX``, the ``<vp>`` block of a ``<mask>``) insert them. A question is
+user text: every special string in it (``<|im_end|>``, ``[SEG]``, ``<IMG_CONTEXT>``, ``<img>``, ...) is encoded as
+ordinary sub-word pieces, so neither a user nor a data record can close the user turn, forge a system or assistant
+turn, add a mask token or an image slot; ``<mask>`` is the region placeholder (above). An answer may hold the
+grounding tokens ``[SEG]``, ``<p>``, ``</p>`` (:data:`~sama_mm.structures.tokens.ANSWER_SPECIAL_TOKENS`); any other
+special string in it is plain text too. Training and chat (``ChatSession``) both encode with these rules.
 """
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
 from ...structures import ChatTemplate, get_chat_template
-from ...structures.tokens import (IMG_CONTEXT, IMG_END, IMG_START, REGION_PLACEHOLDER, SEG_TOKEN, VP_END,
-                                  VP_START)
+from ...structures.tokens import (ANSWER_SPECIAL_TOKENS, IMG_CONTEXT, IMG_END, IMG_START, REGION_PLACEHOLDER,
+                                  SEG_TOKEN, VP_END, VP_START)
 from ...utils.tokenizer import build_tokenizer
 from ..errors import DataError
 from ._utils import record_of, source_of
@@ -34,41 +43,137 @@ IGNORE_INDEX = -100
 REGION_TOKENS = VP_START + IMG_CONTEXT * 2 + VP_END
 
 
+#: The special-token rule of a prompt piece written by the template or the prompt builder: every special token of
+#: the tokenizer is one token. (A piece of user text gives ``()``: no special token at all; an answer gives
+#: :data:`~sama_mm.structures.tokens.ANSWER_SPECIAL_TOKENS`.)
+ANY_SPECIAL = None
+
+#: A prompt piece: its text and which special tokens it may contain (``ANY_SPECIAL`` or a tuple of token strings).
+Piece = Tuple[str, Optional[Tuple[str, ...]]]
+
+
+class PromptEncoder:
+    """Encode prompt pieces, each with the special tokens it may contain; everything else is plain text.
+
+    Plain text is encoded with the tokenizer's ``split_special_tokens=True``, so a special string in it becomes
+    ordinary sub-word pieces. Adjacent plain runs are encoded together, so a prompt without special strings in its
+    user text gives exactly the ids of encoding the whole prompt at once.
+
+    Args:
+        tokenizer: The LLM tokenizer (fast or slow).
+    """
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        vocab = dict(tokenizer.get_added_vocab())
+        for token in getattr(tokenizer, 'all_special_tokens', ()):
+            token_id = tokenizer.convert_tokens_to_ids(token)
+            if isinstance(token_id, int) and token not in vocab:
+                vocab[token] = token_id
+        unk = getattr(tokenizer, 'unk_token_id', None)
+        self.special_ids: Dict[str, int] = vocab
+        #: Ids that plain text must never produce (an unknown character may still give the unk id).
+        self.protected = {i for i in vocab.values() if i != unk}
+        self._patterns: Dict[Optional[Tuple[str, ...]], Optional['re.Pattern']] = {}
+
+    def _pattern(self, allowed: Optional[Tuple[str, ...]]) -> Optional['re.Pattern']:
+        if allowed not in self._patterns:
+            tokens = list(self.special_ids) if allowed is ANY_SPECIAL else [t for t in allowed if t in self.special_ids]
+            # Longest first, so that a token that is the prefix of another never cuts it.
+            alternatives = '|'.join(re.escape(t) for t in sorted(tokens, key=len, reverse=True))
+            self._patterns[allowed] = re.compile(alternatives) if tokens else None
+        return self._patterns[allowed]
+
+    def encode(self, pieces: Sequence[Piece]) -> List[int]:
+        """The ids of the pieces in order (no BOS or other tokens added)."""
+        items: List[Union[str, int]] = []
+        for text, allowed in pieces:
+            pattern, pos = self._pattern(allowed), 0
+            for match in (pattern.finditer(text) if pattern is not None else ()):
+                items += [text[pos:match.start()], self.special_ids[match.group()]]
+                pos = match.end()
+            items.append(text[pos:])
+        ids: List[int] = []
+        run = ''
+        for item in items + [-1]:
+            if isinstance(item, str):
+                run += item
+                continue
+            if run:
+                ids += self.plain(run)
+                run = ''
+            if item >= 0:
+                ids.append(item)
+        return ids
+
+    def plain(self, text: str) -> List[int]:
+        """The ids of ``text`` with no special token: a special string becomes ordinary sub-word pieces."""
+        ids = list(self.tokenizer.encode(text, add_special_tokens=False, split_special_tokens=True))
+        if not self.protected.intersection(ids):
+            return ids
+        # Some tokenizers keep an added token whole even so (e.g. Qwen2.5's non-special ``<tool_call>``): break
+        # the first one after its first character and encode both sides as plain text.
+        match = self._pattern(ANY_SPECIAL).search(text) if self._pattern(ANY_SPECIAL) is not None else None
+        if match is None:
+            bad = sorted(self.protected.intersection(ids))
+            raise ValueError(f'the tokenizer encodes the plain text {text[:60]!r} to the special token id(s) {bad}; '
+                             'it cannot be used to keep user text apart from control tokens')
+        cut = match.start() + 1
+        return self.plain(text[:cut]) + self.plain(text[cut:])
+
+    def answer(self, answer: str, suffix: str = '') -> List[int]:
+        """The ids of an answer (its ``[SEG]``, ``<p>``, ``</p>`` are tokens, nothing else) and the template's
+        ``suffix``."""
+        return self.encode([(answer, ANSWER_SPECIAL_TOKENS), (suffix, ANY_SPECIAL)])
+
+
 def image_block_text(num_dense: int, num_image_tokens: int) -> str:
     """``FRAMES``: one ``<img>`` block of ``num_image_tokens`` placeholders per dense frame, joined by ``\\n``."""
     return '\n'.join([IMG_START + IMG_CONTEXT * num_image_tokens + IMG_END] * num_dense)
 
 
-def round_input_text(question: str, frames: str, num_sparse: int, context_tokens: bool = False,
-                     context_sep: str = '') -> str:
-    """The user text of one round: ``frames`` (the first round only) + ``CTX`` + the question.
+def question_pieces(question: str) -> List[Piece]:
+    """A question as prompt pieces: its text is plain (no special token), every ``<mask>`` becomes the region block
+    ``<vp><IMG_CONTEXT><IMG_CONTEXT></vp>``."""
+    pieces: List[Piece] = []
+    for k, part in enumerate(question.split(REGION_PLACEHOLDER)):
+        if k:
+            pieces.append((REGION_TOKENS, ANY_SPECIAL))
+        if part:
+            pieces.append((part, ()))
+    return pieces
 
-    Every ``<mask>`` becomes ``<vp><IMG_CONTEXT><IMG_CONTEXT></vp>``; ``CTX`` (``num_sparse`` placeholders and
+
+def round_input_pieces(question: str, frames: str, num_sparse: int, context_tokens: bool = False,
+                       context_sep: str = '') -> List[Piece]:
+    """The user input of one round as prompt pieces: ``frames`` (the first round only) + ``CTX`` + the question.
+
+    The question is user text (see :func:`question_pieces`); ``CTX`` (``num_sparse`` placeholders and
     ``context_sep``) is written only with ``context_tokens``. No validation (see :class:`ChatTokenize`).
     """
-    question = question.replace(REGION_PLACEHOLDER, REGION_TOKENS)
     ctx = IMG_CONTEXT * num_sparse + context_sep if context_tokens else ''
-    return frames + ctx + question
+    return [(frames + ctx, ANY_SPECIAL)] + question_pieces(question)
 
 
-def encode_round(encode: Callable[[str], List[int]], template: ChatTemplate, input_text: str,
+def encode_round(encoder: PromptEncoder, template: ChatTemplate, input_pieces: Sequence[Piece],
                  answer: Optional[str] = None) -> Tuple[List[int], List[int]]:
     """Token ids and labels of one round: the instruction, then (when ``answer`` is given) answer + SUFFIX + SEP.
 
     Args:
-        encode: ``text -> ids`` without special tokens added (no BOS).
+        encoder: The :class:`PromptEncoder` of the tokenizer.
         template: The chat template.
-        input_text: The round's user text (:func:`round_input_text`).
+        input_pieces: The round's user input (:func:`round_input_pieces`).
         answer: The answer; None for a generation prompt (the round ends where the answer starts).
 
     Returns:
         ``(ids, labels)``: labels are -100 except on the answer + SUFFIX tokens.
     """
-    ids = list(encode(template.user_turn(input_text)))
+    head, tail = template.instruction.split('{input}', 1)
+    ids = encoder.encode([(head, ANY_SPECIAL), *input_pieces, (tail, ANY_SPECIAL)])
     labels = [IGNORE_INDEX] * len(ids)
     if answer is not None:
-        answer_ids = list(encode(answer + template.suffix))
-        sep_ids = list(encode(template.sep))
+        answer_ids = encoder.answer(answer, template.suffix)
+        sep_ids = encoder.encode([(template.sep, ANY_SPECIAL)])
         ids += answer_ids + sep_ids
         labels += answer_ids + [IGNORE_INDEX] * len(sep_ids)
     return ids, labels
@@ -77,6 +182,10 @@ def encode_round(encode: Callable[[str], List[int]], template: ChatTemplate, inp
 @TRANSFORMS.register_module()
 class ChatTokenize(BaseTransform):
     """Write the rounds in the chat template and tokenize them, labelling only the answers.
+
+    Questions are user text: a special string in one (``<|im_end|>``, ``[SEG]``, ``<IMG_CONTEXT>``, ...) is encoded
+    as plain sub-word pieces, ``<mask>`` is a region placeholder; answers may hold ``[SEG]``, ``<p>`` and ``</p>``
+    (see :class:`PromptEncoder` and the module docstring).
 
     Required Keys:
 
@@ -130,9 +239,10 @@ class ChatTokenize(BaseTransform):
         self.context_sep = context_sep
         self.max_length = max_length
         self.generation = generation
+        self.encoder = PromptEncoder(self.tokenizer)
         ids = {}
         for token in (IMG_START, IMG_END, IMG_CONTEXT, SEG_TOKEN, VP_START, VP_END):
-            encoded = self._encode(token)
+            encoded = self.encoder.encode([(token, ANY_SPECIAL)])
             if len(encoded) != 1:
                 raise ValueError(f'the tokenizer must hold {token!r} as one special token (it encodes to '
                                  f'{encoded}); add the InternVL and SAMA special tokens first')
@@ -142,10 +252,7 @@ class ChatTokenize(BaseTransform):
         bos = getattr(self.tokenizer, 'bos_token_id', None)
         self.bos_ids = [] if bos is None else [int(bos)]
 
-    def _encode(self, text: str) -> List[int]:
-        return list(self.tokenizer.encode(text, add_special_tokens=False))
-
-    def _question_text(self, rnd: dict, index: int, num_sparse: int, frames: str, results: Dict) -> str:
+    def _question_pieces(self, rnd: dict, index: int, num_sparse: int, frames: str, results: Dict) -> List[Piece]:
         question = rnd['question']
         n_regions = question.count(REGION_PLACEHOLDER)
         if n_regions and not self.context_tokens:
@@ -157,7 +264,7 @@ class ChatTokenize(BaseTransform):
             raise DataError('region_count_mismatch', source_of(results),
                             f'round {index}: {n_regions} {REGION_PLACEHOLDER} but '
                             f'{len(rnd.get("region_keys", []))} region keys', record_of(results))
-        return round_input_text(question, frames, num_sparse, self.context_tokens, self.context_sep)
+        return round_input_pieces(question, frames, num_sparse, self.context_tokens, self.context_sep)
 
     def _encode_rounds(self, results: Dict) -> List[Tuple[List[int], List[int]]]:
         rounds = results['rounds']
@@ -166,9 +273,9 @@ class ChatTokenize(BaseTransform):
         frames = image_block_text(num_dense, self.num_image_tokens)
         encoded = []
         for k, rnd in enumerate(rounds):
-            text = self._question_text(rnd, k, num_sparse, frames if k == 0 else '', results)
+            pieces = self._question_pieces(rnd, k, num_sparse, frames if k == 0 else '', results)
             answer = None if (self.generation and k == len(rounds) - 1) else rnd['answer']
-            encoded.append(encode_round(self._encode, self.template, text, answer))
+            encoded.append(encode_round(self.encoder, self.template, pieces, answer))
         return encoded
 
     def transform(self, results: Dict) -> Dict:
@@ -209,14 +316,15 @@ class ChatTokenize(BaseTransform):
         if found != expected:
             raise DataError('seg_count_mismatch', source_of(results),
                             f'{found} {SEG_TOKEN} tokens in the prompt but {expected} ground-truth entries '
-                            f'(a {SEG_TOKEN} inside a question, or a tokenizer that splits it?)', record)
+                            f'(one gt_keys entry per {SEG_TOKEN} of an answer; a {SEG_TOKEN} typed in a question is '
+                            'plain text)', record)
         slots = len(results['dense_positions']) * self.num_image_tokens
         if self.context_tokens:
             slots += kept * len(results['frame_indices']) + 2 * sum(len(r.get('region_keys', [])) for r in kept_rounds)
         if input_ids.count(self.img_context_id) != slots:
             raise DataError('image_token_count_mismatch', source_of(results),
                             f'{input_ids.count(self.img_context_id)} {IMG_CONTEXT} tokens but {slots} embeddings to '
-                            f'fill them (a literal {IMG_CONTEXT} in the text?)', record)
+                            f'fill them', record)
         results['input_ids'] = input_ids
         results['labels'] = labels
         results['rounds'] = kept_rounds
