@@ -37,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from sama_mm.datasets.io import natural_sorted  # noqa: E402
 from sama_mm.structures import encode_mask  # noqa: E402
 
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
@@ -55,9 +56,9 @@ def find_video(videos_dir: str, name: str) -> str:
 
 
 def read_frames(path: str) -> Tuple[List[str], List[np.ndarray]]:
-    """Frame names and BGR frames of a video file (decord) or a frame folder (sorted file names)."""
+    """Frame names and BGR frames of a video file (decord) or a frame folder (file names in natural order)."""
     if osp.isdir(path):
-        files = sorted(f for f in os.listdir(path) if f.lower().endswith(FRAME_EXTS))
+        files = natural_sorted(f for f in os.listdir(path) if f.lower().endswith(FRAME_EXTS))
         if not files:
             raise SystemExit(f'{path}: no frames ({"/".join(FRAME_EXTS)})')
         frames = []

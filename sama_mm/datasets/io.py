@@ -2,8 +2,9 @@
 import json
 import os
 import os.path as osp
+import re
 from dataclasses import dataclass
-from typing import Any, List, Optional, Sequence
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import DataError, PickleInputError, VideoReadError
 
@@ -12,6 +13,32 @@ VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 PICKLE_SUFFIXES = ('.pkl', '.pickle', '.p')
 # Protocol 2+ pickles start with PROTO (0x80); protocol 0/1 pickles of dicts/lists start with these opcodes.
 _PICKLE_MAGIC = (b'\x80', b'(dp', b'(lp', b'}q', b']q')
+
+
+_DIGIT_RUNS = re.compile(r'([0-9]+)')
+
+
+def natural_key(name: str) -> Tuple[tuple, str]:
+    """Sort key that compares the digit runs of a name as numbers: ``frame_2.jpg`` before ``frame_10.jpg``.
+
+    Plain string order puts ``frame_10`` before ``frame_2`` and so scrambles the time order of frame folders
+    whose numbers are not zero-padded. Every place that orders frame or mask file names uses this key (through
+    :func:`natural_sorted`). Names equal up to leading zeros (``7`` and ``007``) fall back to string order, so
+    the order is total and reproducible.
+
+    Args:
+        name: A file or folder name.
+
+    Returns:
+        A key for ``sorted``.
+    """
+    parts = _DIGIT_RUNS.split(name)  # text, digits, text, ...: the same type at the same position
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(parts)), name
+
+
+def natural_sorted(names: Iterable[str]) -> List[str]:
+    """``names`` in natural order (see :func:`natural_key`)."""
+    return sorted(names, key=natural_key)
 
 
 def is_pickle_file(path: str) -> bool:
@@ -86,7 +113,8 @@ def probe_video(path: str, frames: Optional[Sequence[str]] = None, record: Any =
     Args:
         path: A video file (decoded with decord) or a folder of frame images.
         frames: For frame folders, the frame names the annotation lists (without extension); when None,
-            every image in the folder is a frame, in sorted order.
+            every image in the folder is a frame, in natural order of the file names
+            (``2.jpg`` before ``10.jpg``, see :func:`natural_key`).
         record: The annotation record that names this video, for error messages.
 
     Raises:
@@ -94,7 +122,7 @@ def probe_video(path: str, frames: Optional[Sequence[str]] = None, record: Any =
     """
     if osp.isdir(path):
         if frames is None:
-            names = sorted(f for f in os.listdir(path) if f.lower().endswith(FRAME_EXTENSIONS))
+            names = natural_sorted(f for f in os.listdir(path) if f.lower().endswith(FRAME_EXTENSIONS))
             if not names:
                 raise VideoReadError('missing_frames', path, 'frame folder holds no images', record)
             files = [osp.join(path, n) for n in names]

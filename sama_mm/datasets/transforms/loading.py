@@ -29,7 +29,7 @@ class VideoInit(BaseTransform):
         - video_path (str): A video file or a frame folder. Referring-VOS data infos give ``frame_dir``
           instead, which is used when ``video_path`` is absent.
         - frames (list[str], optional): For frame folders, the frame names the annotation lists (without
-          extension). When absent or None every image in the folder is a frame, in sorted order. Ignored for
+          extension). When absent or None every image in the folder is a frame, in natural order. Ignored for
           video files.
         - height, width (int, optional): The frame size stated by the annotation; when both are given a video
           file's size is taken from them instead of decoding its first frame (``VideoDecode`` checks it).
