@@ -217,3 +217,63 @@ def test_cli_out_refuses_to_overwrite(tmp_path, capsys):
     captured = capsys.readouterr()
     assert str(out) in captured.err and 'overwrite' in captured.err and captured.out == ''
     assert out.read_text() == 'keep me'
+
+
+def test_frames_in_natural_order_for_skip_first_last(tmp_path):
+    # Frames 1..10 without zero padding: --skip-first-last must leave out 1 and 10 (not 1 and 9, string order).
+    h, w = 20, 24
+    for t in range(1, 11):
+        gt = np.zeros((h, w), np.uint8)
+        gt[4:12, 2 + t:10 + t] = 1
+        save_ids(str(tmp_path / 'gt' / 's' / f'{t}.png'), gt)
+        save_ids(str(tmp_path / 'pred' / 's' / f'{t}.png'), gt if t != 10 else np.zeros_like(gt))
+    report = evaluate_davis(str(tmp_path / 'gt'), str(tmp_path / 'pred'), skip_first_last=True)
+    assert report['J'] == 1.0 and report['F'] == 1.0
+
+
+@pytest.mark.parametrize('fg, mode', [(255, 'L'), (257, 'I;16'), (65535, 'I;16')])
+def test_davis_binary_prediction_is_refused(tmp_path, capsys, fg, mode):
+    # One object (id 1) in the ground truth, the prediction saved as a binary 0/fg mask: an error, never J&F 0.
+    h, w = 16, 20
+    for t in range(3):
+        gt = np.zeros((h, w), np.uint8)
+        gt[3:9, 4 + t:12 + t] = 1
+        save_ids(str(tmp_path / 'gt' / 's' / f'{t:05d}.png'), gt)
+        os.makedirs(tmp_path / 'pred' / 's', exist_ok=True)
+        pred = (gt.astype(np.uint32) * fg).astype(np.uint16 if mode != 'L' else np.uint8)
+        Image.fromarray(pred, mode=mode).save(tmp_path / 'pred' / 's' / f'{t:05d}.png')
+    first = tmp_path / 'pred' / 's' / '00000.png'
+    assert main(['--gt', str(tmp_path / 'gt'), '--pred', str(tmp_path / 'pred')]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == '' and captured.err == (
+        f'error: [binary_prediction] {first}: prediction holds values {{0, {fg}}} but the ground-truth objects of s '
+        f'are {{1}}; the davis layout needs object ids (1..N, 0 = background) in each PNG, not a 0/{fg} binary '
+        'mask\n')
+    # Saved as object ids, the same masks score perfectly; a spurious extra id next to a real one is just scored.
+    for t in range(3):
+        gt = np.array(Image.open(tmp_path / 'gt' / 's' / f'{t:05d}.png'))
+        pred = gt.copy()
+        pred[0, 0] = 255
+        save_ids(str(tmp_path / 'pred' / 's' / f'{t:05d}.png'), pred)
+    assert evaluate_davis(str(tmp_path / 'gt'), str(tmp_path / 'pred'))['J'] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize('layout', ['davis', 'rvos'])
+def test_cli_out_in_a_missing_folder_is_created(tmp_path, layout):
+    gt_root, pred_root = make_davis(tmp_path)[:2] if layout == 'davis' else make_rvos(tmp_path)[:2]
+    out = tmp_path / 'new' / 'deeper' / 'report.json'
+    proc = run_tool('tools/eval_masks.py', '--gt', gt_root, '--pred', pred_root, '--layout', layout, '--out', out)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text()) == json.loads(proc.stdout)
+
+
+def test_cli_out_below_a_file_fails_before_scoring(tmp_path, capsys, monkeypatch):
+    gt_root, pred_root = make_davis(tmp_path)
+    (tmp_path / 'afile').write_text('x')
+    out = tmp_path / 'afile' / 'report.json'
+    import tools.eval_masks as tool
+    monkeypatch.setattr(tool, 'evaluate_davis', lambda *a, **k: pytest.fail('scored before checking --out'))
+    assert main(['--gt', str(gt_root), '--pred', str(pred_root), '--out', str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == '' and captured.err == (
+        f'error: cannot create the folder {tmp_path / "afile"} for {out}: {tmp_path / "afile"} is a file\n')

@@ -4,10 +4,14 @@
     python tools/eval_masks.py --gt DIR --pred DIR [--layout davis|rvos] [--out FILE] [--skip-first-last]
                                [--allow-missing] [--ignore-extra]
 
-Layouts (every ``*.png`` in a ground-truth folder is an evaluated frame; other files are ignored):
+Layouts (every ``*.png`` in a ground-truth folder is an evaluated frame; other files are ignored; frames are
+ordered by their names with numbers compared as numbers, ``2.png`` before ``10.png``, which decides the frames
+``--skip-first-last`` leaves out):
 
 * ``davis``: ``<sequence>/<frame>.png`` indexed PNGs (palette or grey) holding object ids, 0 = background.
-  The objects of a sequence are the ids found in any of its ground-truth frames. Each object is scored over all
+  The objects of a sequence are the ids found in any of its ground-truth frames. A prediction saved as a binary
+  mask (values 0/255, or 16-bit 0/257 or 0/65535) that holds none of these ids is refused with an error naming
+  the file, instead of scoring 0: save object ids, as the ground truth does. Each object is scored over all
   the sequence's frames; a sequence scores the mean over its objects, and the data set the mean over *all
   objects of all sequences*, as the DAVIS 2017 semi-supervised evaluation (davis2017-evaluation, vos-benchmark)
   does, so sequences with more objects weigh more.
@@ -26,7 +30,8 @@ never an error: only annotated frames are scored. Unreadable PNGs and size misma
 an error naming the file (exit status 1).
 
 Prints one JSON object: ``J``, ``F``, ``J&F`` (means in 0..1), per-sequence (and per-object or per-expression)
-values, and the missing predictions. ``--out FILE`` also writes it to FILE, which must not exist yet.
+values, and the missing predictions. ``--out FILE`` also writes it to FILE, which must not exist yet (its
+folder is created when missing).
 """
 import argparse
 import json
@@ -38,6 +43,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from sama_mm.datasets.errors import DataError
+from sama_mm.datasets.io import natural_sorted
 from sama_mm.evaluation.functional import jf_per_object
 
 
@@ -67,13 +73,14 @@ def read_mask_png(path: str) -> np.ndarray:
 
 
 def png_frames(folder: str) -> List[str]:
-    """The sorted ``*.png`` file names in ``folder``."""
-    return sorted(f for f in os.listdir(folder) if f.lower().endswith('.png') and osp.isfile(osp.join(folder, f)))
+    """The ``*.png`` file names in ``folder``, in natural order (``2.png`` before ``10.png``)."""
+    return natural_sorted(f for f in os.listdir(folder)
+                          if f.lower().endswith('.png') and osp.isfile(osp.join(folder, f)))
 
 
 def subfolders(folder: str) -> List[str]:
-    """The sorted names of the sub-folders of ``folder``."""
-    return sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)))
+    """The names of the sub-folders of ``folder``, in natural order."""
+    return natural_sorted(d for d in os.listdir(folder) if osp.isdir(osp.join(folder, d)))
 
 
 def load_track(gt_dir: str, pred_dir: str, frames: List[str], missing: List[str],
@@ -133,6 +140,40 @@ def _gt_frames(folder: str) -> List[str]:
     return frames
 
 
+#: Foreground values of binary masks saved as images: 8-bit 255, 16-bit 257 (255 scaled) and 65535.
+BINARY_FOREGROUND = (255, 257, 65535)
+
+
+def check_not_binary(gt: np.ndarray, pred: np.ndarray, pred_dir: str, frames: List[str], seq: str) -> None:
+    """Refuse a ``davis`` prediction saved as a binary mask (0/255, 0/257, 0/65535) instead of object ids.
+
+    Such a prediction matches no ground-truth object and would score J&F 0 without a word. It is recognised
+    when the sequence's predicted non-zero values are all binary foreground values and none of them is an object
+    id of the ground truth (a prediction holding any ground-truth id is scored as it is).
+
+    Args:
+        gt: The ground-truth ids ``[T, H, W]`` of the sequence.
+        pred: The predicted ids ``[T, H, W]``.
+        pred_dir: The sequence's prediction folder (to name the file).
+        frames: The frame file names of ``gt`` and ``pred``.
+        seq: The sequence name.
+
+    Raises:
+        DataError: ``binary_prediction``, naming the first prediction file holding a binary value.
+    """
+    pred_values = set(np.unique(pred).tolist()) - {0}
+    gt_ids = set(np.unique(gt).tolist()) - {0}
+    if not pred_values or pred_values & gt_ids or not pred_values <= set(BINARY_FOREGROUND):
+        return
+    t = next(t for t in range(len(pred)) if np.isin(pred[t], list(pred_values)).any())
+    shown = ', '.join(str(v) for v in sorted({0} | pred_values))
+    ids = ', '.join(str(v) for v in sorted(gt_ids))
+    raise DataError('binary_prediction', osp.join(pred_dir, frames[t]),
+                    f'prediction holds values {{{shown}}} but the ground-truth objects of {seq} are {{{ids}}}; '
+                    f'the davis layout needs object ids (1..N, 0 = background) in each PNG, not a 0/'
+                    f'{max(pred_values)} binary mask')
+
+
 def evaluate_davis(gt_root: str, pred_root: str, bound_th: float = 0.008, skip_first_last: bool = False) -> dict:
     """Score a ``davis`` layout (one indexed PNG per frame, object ids) per object.
 
@@ -150,7 +191,8 @@ def evaluate_davis(gt_root: str, pred_root: str, bound_th: float = 0.008, skip_f
         truth, not scored).
 
     Raises:
-        DataError: For a missing or empty ground truth, an unreadable PNG or a size mismatch.
+        DataError: For a missing or empty ground truth, an unreadable PNG, a size mismatch or a prediction saved
+            as a binary 0/255 mask instead of object ids (:func:`check_not_binary`).
     """
     _check_roots(gt_root, pred_root)
     sequences, all_scores, missing_seqs, missing_frames = {}, [], [], []
@@ -165,6 +207,7 @@ def evaluate_davis(gt_root: str, pred_root: str, bound_th: float = 0.008, skip_f
         if not osp.isdir(pred_dir):
             missing_seqs.append(seq)
         gt, pred = load_track(osp.join(gt_root, seq), pred_dir, frames, missing_frames, seq)
+        check_not_binary(gt, pred, pred_dir, frames, seq)
         objects = {}
         for obj in np.unique(gt).tolist():
             if obj != 0:
@@ -177,7 +220,7 @@ def evaluate_davis(gt_root: str, pred_root: str, bound_th: float = 0.008, skip_f
         raise DataError('no_objects', gt_root, 'no ground-truth frame holds any object id')
     return dict(layout='davis', **_mean_scores(all_scores), num_objects=len(all_scores), sequences=sequences,
                 missing_sequences=missing_seqs, missing_frames=missing_frames,
-                extra_sequences=sorted(set(subfolders(pred_root)) - set(subfolders(gt_root))))
+                extra_sequences=natural_sorted(set(subfolders(pred_root)) - set(subfolders(gt_root))))
 
 
 def evaluate_rvos(gt_root: str, pred_root: str, bound_th: float = 0.008) -> dict:
@@ -232,7 +275,8 @@ def parse_args(argv=None):
     parser.add_argument('--pred', required=True, help='predicted mask folder, laid out like --gt')
     parser.add_argument('--layout', choices=['davis', 'rvos'], default='davis',
                         help='davis: <seq>/<frame>.png object ids; rvos: <video>/<expression>/<frame>.png binary')
-    parser.add_argument('--out', help='also write the JSON report to this file (must not exist)')
+    parser.add_argument('--out', help='also write the JSON report to this file '
+                        '(must not exist; a missing folder is created)')
     parser.add_argument('--bound-th', type=float, default=0.008,
                         help='F boundary tolerance: fraction of the image diagonal if < 1, else pixels')
     parser.add_argument('--skip-first-last', action='store_true',
@@ -269,9 +313,13 @@ def check_prediction_set(report: dict, pred_root: str, allow_missing: bool, igno
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.out and osp.exists(args.out):
-        print(f'error: {args.out} already exists; refusing to overwrite it', file=sys.stderr)
-        return 2
+    if args.out:
+        from sama_mm.utils.cli import prepare_out_path
+        try:
+            prepare_out_path(args.out)  # before any work: refuses an existing file, creates a missing folder
+        except OSError as exc:
+            print(f'error: {exc}', file=sys.stderr)
+            return 2
     try:
         if args.layout == 'davis':
             report = evaluate_davis(args.gt, args.pred, args.bound_th, args.skip_first_last)

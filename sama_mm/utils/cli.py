@@ -1,5 +1,6 @@
 """What tools/train.py and tools/test.py share: their common flags, how they change the config, and the
-process group of a distributed run (gloo on a machine without CUDA, torn down when the run ends)."""
+process group of a distributed run (gloo on a machine without CUDA, torn down when the run ends); and
+:func:`prepare_out_path`, the check of an ``--out FILE`` that every tool runs before any work."""
 import argparse
 import os
 import os.path as osp
@@ -62,6 +63,47 @@ def close_process_group() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def prepare_out_path(path: str) -> str:
+    """Check an output file path before any work is done, and create its parent folder.
+
+    For the ``--out FILE`` of the command-line tools: call it right after parsing the arguments, so that a bad
+    output location stops the run at once instead of after the whole job. An existing path is never
+    overwritten; a missing parent folder is created (with its parents), as the tools do for their work dirs.
+
+    Args:
+        path: The output file.
+
+    Returns:
+        ``path``, unchanged, for chaining (``args.out = prepare_out_path(args.out)``).
+
+    Raises:
+        FileExistsError: If ``path`` exists (message: ``<path> already exists; refusing to overwrite it``).
+        NotADirectoryError: If ``path`` ends with a path separator (it names a folder, not a file), or a file
+            is in the way of its parent folder.
+        OSError: If the parent folder cannot be created for another reason (e.g. ``PermissionError``); the
+            message names the folder and ``path``.
+
+    Every error is an ``OSError`` with a one-line message: a tool catches ``OSError`` and prints
+    ``error: <message>``.
+    """
+    if osp.lexists(path):
+        raise FileExistsError(f'{path} already exists; refusing to overwrite it')
+    if path.endswith((os.sep, '/')) or osp.basename(path) in ('', '.', '..'):
+        raise NotADirectoryError(f'{path} names a folder; give the path of a file to write')
+    parent = osp.dirname(osp.abspath(path))
+    blocker = parent
+    while blocker != osp.dirname(blocker) and not osp.isdir(blocker):
+        if osp.lexists(blocker):
+            raise NotADirectoryError(f'cannot create the folder {parent} for {path}: {blocker} is a file')
+        blocker = osp.dirname(blocker)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise type(exc)(f'cannot create the folder {parent} for {path}: {reason}') from None
+    return path
 
 
 def _user_error_hook(exc_type, exc, tb, _default=sys.excepthook) -> None:
