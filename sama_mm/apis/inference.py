@@ -40,6 +40,7 @@ DEFAULT_CHAT_CFG = dict(
     interval=3, max_frames=32, min_frames=8, num_dense=5, dense_policy='first',  # which frames the LLM sees
     vit_image_size=448, num_image_tokens=256, context_tokens=False, context_sep='', max_length=8192,
     sam2_image_size=1024, sam2_chunk_size=None, max_new_tokens=None,
+    resize_backend='torch', sam2_resize_backend='torch', sam2_round_norm_to_bf16=False,  # 'pil' + True: released
     truncate_history=True)  # drop the oldest turns (keeping the frame block) when max_length is reached
 
 
@@ -100,6 +101,8 @@ def chat_cfg_from_config(cfg: Config) -> Dict[str, Any]:
     vit = _find_transform(pipeline, 'InternVLImageTransform')
     if vit is not None and 'image_size' in vit:
         out['vit_image_size'] = vit['image_size']
+    if vit is not None and 'resize_backend' in vit:
+        out['resize_backend'] = vit['resize_backend']
     tok = _find_transform(pipeline, 'ChatTokenize')
     if tok is not None:
         for key in ('num_image_tokens', 'context_tokens', 'context_sep', 'max_length'):
@@ -108,6 +111,9 @@ def chat_cfg_from_config(cfg: Config) -> Dict[str, Any]:
     sam2 = _find_transform(pipeline, 'SAM2FrameSource')
     if sam2 is not None and 'image_size' in sam2:
         out['sam2_image_size'] = sam2['image_size']
+    for key in ('resize_backend', 'round_norm_to_bf16'):
+        if sam2 is not None and key in sam2:
+            out['sam2_' + key] = sam2[key]
     out.update(check_chat_settings(cfg.get('chat_cfg') or {}, 'chat_cfg'))
     return out
 
@@ -361,12 +367,14 @@ class ChatSession:
         self.dense_positions = dense_positions(len(self.frame_indices), s['num_dense'], s['dense_policy'])
         self.dense_frame_indices = [self.frame_indices[p] for p in self.dense_positions]
         imgs = VideoDecode()(dict(info, frame_indices=self.frame_indices))['imgs']
-        pixel_values = resize_normalize(imgs, s['vit_image_size']).to(self.inferencer.device)
+        pixel_values = resize_normalize(imgs, s['vit_image_size'], resize_backend=s['resize_backend'])
+        pixel_values = pixel_values.to(self.inferencer.device)
         with torch.no_grad():
             self.visual: Tensor = self.model.extract_feat([pixel_values])[0]  # [T, n, H], once per session
         del imgs, pixel_values
         self.sam2_frames = VideoFrameSource(video, list(frames) if frames is not None else None,
-                                            self.num_frames, s['sam2_image_size'], osp.basename(str(video)))
+                                            self.num_frames, s['sam2_image_size'], osp.basename(str(video)),
+                                            s['sam2_resize_backend'], s['sam2_round_norm_to_bf16'])
         backbone = self.model.backbone
         self.tokenizer = backbone.tokenizer
         self.template = backbone.template
@@ -452,8 +460,10 @@ class ChatSession:
             TypeError: A question that is not a string.
             ValueError: An empty question, region prompts with a ``neck=None`` model, a ``<mask>`` count that
                 differs from the number of regions, a region that is not a ``(frame, prompt)`` pair on a frame of
-                the video, a box outside the frame or empty, a conversation longer than ``max_length``. Nothing
-                of the session changes when the question or its regions are rejected.
+                the video, a box outside the frame or empty, a question that alone (with the frame tokens) is
+                longer than ``max_length``, a conversation longer than ``max_length`` with ``truncate_history`` off.
+                Nothing of the session changes when the question or its regions are rejected, nor when the turn
+                fails later (a model error): the context is then restored to what it was before the question.
         """
         start = time.perf_counter()
         if not isinstance(question, str):
@@ -470,49 +480,99 @@ class ChatSession:
         self._check_regions(regions or [])
         backbone = self.model.backbone
         s = self.settings
-        turn_ids = self._turn_ids(question)
-        total = len(self.cached_ids) + len(self._pending) + len(turn_ids)
-        if total >= s['max_length'] and s['truncate_history']:
-            for keep in range(len(self.turns) - self._context_start - 1, -1, -1):
+        keep = self._context_to_keep(question)  # raises, changing nothing, when the question cannot fit
+        first = keep == 0
+        fill = self._turn_fill(question, regions, first=first)  # region errors: still nothing changed
+        saved = (self._context_start, len(self.turns) - self._context_start, len(self.cached_ids),
+                 list(self._pending), self._cache is None)
+        try:
+            if keep < len(self.turns) - self._context_start:
                 self.truncate(keep)
-                turn_ids = self._turn_ids(question)
-                total = len(self.cached_ids) + len(self._pending) + len(turn_ids)
-                if total < s['max_length']:
-                    break
-        if total >= s['max_length']:
-            raise ValueError(f'the conversation would need {total} tokens, max_length is {s["max_length"]}; start a '
-                             f'new session')
-        fill = self._turn_fill(question, regions)
-        ids = self._pending + turn_ids
-        embeds = self._embed(ids, fill)
-        if answer is None:
-            out = backbone.generate(embeds, None, max_new_tokens=min(s['max_new_tokens'], s['max_length'] - total),
-                                    stop_words=self.template.stop_words, past_key_values=self._cache)
-            gen_ids, hidden, self._cache = list(out.token_ids), out.hidden_states, out.past_key_values
-            raw = self.tokenizer.decode(gen_ids, skip_special_tokens=False)
-            for stop in self.template.stop_words:
-                raw = raw.split(stop)[0]
-        else:
-            raw = answer
-            gen_ids = self._encode_answer(answer)
-            ans_embeds = backbone.get_input_embeddings()(torch.tensor([gen_ids], device=embeds.device))
-            full = torch.cat([embeds, ans_embeds.to(embeds.dtype)], dim=1)
-            if self._cache is None:
-                from transformers.cache_utils import DynamicCache
-                self._cache = DynamicCache()
-            states, self._cache = backbone.forward_llm(full, None, self._cache, use_cache=True)
-            hidden = states[0, -len(gen_ids):]
-        self.cached_ids += ids + gen_ids
-        self._close_answer(raw, gen_ids)
-        seg = torch.tensor(gen_ids, device=hidden.device) == backbone.seg_token_id
-        seg_hidden = hidden[seg[:len(hidden)]] if len(hidden) else hidden
-        masks = self._segment(seg_hidden) if segment else \
-            torch.zeros(0, self.num_frames, *self.ori_shape, dtype=torch.bool)
+            turn_ids = self._turn_ids(question, first=first)
+            total = len(self.cached_ids) + len(self._pending) + len(turn_ids)
+            ids = self._pending + turn_ids
+            embeds = self._embed(ids, fill)
+            if answer is None:
+                out = backbone.generate(embeds, None, max_new_tokens=min(s['max_new_tokens'], s['max_length'] - total),
+                                        stop_words=self.template.stop_words, past_key_values=self._cache)
+                gen_ids, hidden, self._cache = list(out.token_ids), out.hidden_states, out.past_key_values
+                raw = self.tokenizer.decode(gen_ids, skip_special_tokens=False)
+                for stop in self.template.stop_words:
+                    raw = raw.split(stop)[0]
+            else:
+                raw = answer
+                gen_ids = self._encode_answer(answer)
+                ans_embeds = backbone.get_input_embeddings()(torch.tensor([gen_ids], device=embeds.device))
+                full = torch.cat([embeds, ans_embeds.to(embeds.dtype)], dim=1)
+                if self._cache is None:
+                    from transformers.cache_utils import DynamicCache
+                    self._cache = DynamicCache()
+                states, self._cache = backbone.forward_llm(full, None, self._cache, use_cache=True)
+                hidden = states[0, -len(gen_ids):]
+            self.cached_ids += ids + gen_ids
+            self._close_answer(raw, gen_ids)
+            seg = torch.tensor(gen_ids, device=hidden.device) == backbone.seg_token_id
+            seg_hidden = hidden[seg[:len(hidden)]] if len(hidden) else hidden
+            masks = self._segment(seg_hidden) if segment else \
+                torch.zeros(0, self.num_frames, *self.ori_shape, dtype=torch.bool)
+        except BaseException:  # also KeyboardInterrupt: the session stays usable, without this turn
+            self._restore(*saved)
+            raise
         result = TurnResult(len(self.turns), question, raw.strip(), gen_ids, seg_hidden.cpu(), masks,
                             time.perf_counter() - start, hidden_states=hidden.cpu(), regions=list(regions or []),
                             history_answer=raw)
         self.turns.append(result)
         return result
+
+    def _context_to_keep(self, question: str) -> int:
+        """How many of the turns in context the new question can keep (all of them unless ``max_length`` forces
+        dropping the oldest, with ``truncate_history``); computed without changing the session.
+
+        Raises:
+            ValueError: The question does not fit even without history (it is too long), or the history has to be
+                dropped and ``truncate_history`` is off; the message says which and what helps.
+        """
+        limit = self.settings['max_length']
+        in_context = len(self.turns) - self._context_start
+        alone = len(self._turn_ids(question, first=True))
+        if alone >= limit:
+            raise ValueError(f'the question is too long: with the frame tokens of the video it needs {alone} tokens, '
+                             f'max_length is {limit}; shorten it by at least {alone - limit + 1} tokens (the '
+                             f'conversation so far is kept)')
+        if in_context == 0:
+            return 0
+        new = len(self._turn_ids(question, first=False))
+        if len(self.cached_ids) + len(self._pending) + new < limit:
+            return in_context
+        if not self.settings['truncate_history']:
+            raise ValueError(f'the conversation would need {len(self.cached_ids) + len(self._pending) + new} tokens, '
+                             f'max_length is {limit}; the question alone fits ({alone} tokens): drop earlier turns '
+                             f'(ChatSession.truncate or reset, or truncate_history=True) or start a new chat')
+        # Tokens of each turn in context as the first kept one (frame block, BOS) and as a later one.
+        turns = self.turns[self._context_start:]
+        closing = [len(self._encode_answer(t.history_answer)) + len(self._encode_sep()) for t in turns]
+        as_first = [len(self._turn_ids(t.question, first=True)) + c for t, c in zip(turns, closing)]
+        as_later = [len(self._turn_ids(t.question, first=False)) + c for t, c in zip(turns, closing)]
+        for keep in range(in_context - 1, 0, -1):
+            start = in_context - keep
+            if as_first[start] + sum(as_later[start + 1:]) + new < limit:
+                return keep
+        return 0
+
+    def _restore(self, context_start: int, in_context: int, cached: int, pending: List[int], no_cache: bool) -> None:
+        """Undo a turn that failed after it changed the context (a generation or model error): the KV cache, the
+        tokens it covers and the queued tokens are as before the question."""
+        if self._context_start != context_start:  # the oldest turns were dropped: rebuild the context with them
+            self._context_start = context_start
+            self.truncate(in_context)
+            return
+        if no_cache:
+            self._cache = None
+            self.cached_ids = []
+        else:
+            self._cache.crop(cached)
+            del self.cached_ids[cached:]
+        self._pending = pending
 
     def _check_regions(self, regions: Sequence[Any]) -> None:
         """Check the shape of the region list before the turn changes any state (the prompts themselves are
