@@ -45,10 +45,22 @@ def parse_region(text: str) -> Tuple[int, Tuple[float, float, float, float]]:
         raise argparse.ArgumentTypeError(f'region {text!r} is not frame:x1,y1,x2,y2') from None
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be a positive integer (the most tokens an answer may have), '
+                                         f'got {value}')
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Grounded multi-turn chat about a video')
     parser.add_argument('video', help='video file or frame folder')
-    parser.add_argument('--config', required=True, help='model config (e.g. a converted folder\'s config.py)')
+    parser.add_argument('--config', help='model config (default: the converted folder given as --checkpoint)')
     parser.add_argument('--checkpoint', help='weights: converted folder, .safetensors or .pth (strictly loaded)')
     parser.add_argument('--questions', help='text file, one question per line (scripted mode); default: stdin')
     parser.add_argument('--out', help='output folder for answers.json, masks.json and the overlay video')
@@ -57,7 +69,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--gif', action='store_true', help='also write overlay.gif')
     parser.add_argument('--fps', type=float, default=10.0, help='frame rate of the overlay video')
-    parser.add_argument('--max-new-tokens', type=int, help='generation limit (default: the config\'s)')
+    parser.add_argument('--max-new-tokens', type=positive_int, help='generation limit (default: the config\'s)')
     parser.add_argument('--force', action='store_true', help='write into a non-empty --out folder')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
     return parser.parse_args(argv)
@@ -117,7 +129,9 @@ def _check_inputs(args) -> None:
         sys.exit(f'error: --out {args.out} is not empty; pass --force to overwrite its files')
     if not osp.exists(args.video):
         sys.exit(f'error: {args.video}: video file or frame folder not found')
-    if not osp.isfile(args.config):
+    from sama_mm.utils.cli import config_or_converted_folder
+    args.config = config_or_converted_folder(args.config, args.checkpoint)
+    if not osp.exists(args.config):
         sys.exit(f'error: {args.config}: config file not found')
     if args.checkpoint is not None and not osp.exists(args.checkpoint):
         sys.exit(f'error: {args.checkpoint}: checkpoint not found')

@@ -28,7 +28,8 @@ DEMO_VIDEOS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'data', 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Web demo of grounded multi-turn video chat')
-    parser.add_argument('--config', required=True, help='model config (e.g. configs/demo/sama_tiny_demo.py)')
+    parser.add_argument('--config', help='model config, e.g. configs/demo/sama_tiny_demo.py (default: the converted '
+                        'folder given as --checkpoint, read through its data-only sama_mm_config.json)')
     parser.add_argument('--checkpoint', help='weights: converted folder, .safetensors or .pth (strictly loaded)')
     parser.add_argument('--host', default='127.0.0.1',
                         help='interface to serve on (default: loopback only; 0.0.0.0 exposes the demo to the network)')
@@ -43,11 +44,16 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.max_upload_mb <= 0:
         parser.error('--max-upload-mb must be positive')
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
+        parser.error(f'--max-new-tokens must be a positive integer (the most tokens an answer may have), got '
+                     f'{args.max_new_tokens}')
     return args
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    from sama_mm.utils.cli import config_or_converted_folder
+    args.config = config_or_converted_folder(args.config, args.checkpoint)
     for path, what in ((args.config, '--config'), (args.checkpoint, '--checkpoint')):
         if path is not None and not osp.exists(path):
             sys.exit(f'error: {what} {path} does not exist')

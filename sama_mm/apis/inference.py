@@ -122,7 +122,8 @@ def check_chat_settings(settings: dict, where: str) -> dict:
     """Return ``settings`` if every key is an inference setting (:data:`DEFAULT_CHAT_CFG`).
 
     Raises:
-        ConfigError: For an unknown key, naming it (``chat_cfg.max_new_token``) and the closest known ones.
+        ConfigError: For an unknown key, naming it (``chat_cfg.max_new_token``) and the closest known ones, and for
+            a ``max_new_tokens`` that is not a positive integer.
     """
     import difflib
 
@@ -135,6 +136,10 @@ def check_chat_settings(settings: dict, where: str) -> dict:
             hint = f'did you mean {" or ".join(map(repr, close))}?' if close else \
                 f'known: {", ".join(sorted(DEFAULT_CHAT_CFG))}'
             raise ConfigError(f'{where}.{key}', f'unknown inference setting {key!r}; {hint}')
+    value = settings.get('max_new_tokens')
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+        raise ConfigError(f'{where}.max_new_tokens',
+                          f'must be a positive integer (the generation limit), got {value!r}')
     return dict(settings)
 
 

@@ -43,6 +43,9 @@ class SAMA(BaseModel):
                  sam2_prompt_frames: str = 'dense', init_cfg: Optional[dict] = None):
         if sam2_prompt_frames not in SAM2_PROMPT_FRAMES:
             raise ValueError(f'sam2_prompt_frames must be one of {SAM2_PROMPT_FRAMES}, got {sam2_prompt_frames!r}')
+        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+            raise ValueError(f'max_new_tokens must be a positive integer (the generation limit), '
+                             f'got {max_new_tokens!r}')
         super().__init__(data_preprocessor=data_preprocessor or dict(type=SAMADataPreprocessor), init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         seg_head = dict(seg_head)

@@ -95,3 +95,20 @@ def test_failed_turn_restores_the_context(inferencer, video, monkeypatch):
     a, b = session.ask('And then?', segment=False), fresh.ask('And then?', segment=False)
     assert a.token_ids == b.token_ids and session.context_ids() == fresh.context_ids()
     assert torch.equal(torch.tensor(session.cached_ids), torch.tensor(fresh.cached_ids))
+
+
+@pytest.mark.parametrize('value', [0, -3, 2.5, True])
+def test_non_positive_max_new_tokens_is_refused(inferencer, value):
+    from mmengine.config import Config
+
+    from sama_mm.registry import MODELS
+    from sama_mm.utils.config_check import ConfigError
+    from tests.apis.helpers import TINY_CONFIG
+    with pytest.raises(ConfigError, match=r'settings\.max_new_tokens: must be a positive integer .*got '):
+        SAMAInferencer.from_model(inferencer.model, inferencer.cfg, max_new_tokens=value)
+    with pytest.raises(ConfigError, match=r'chat_cfg\.max_new_tokens: must be a positive integer'):
+        SAMAInferencer(TINY_CONFIG, chat_cfg=dict(max_new_tokens=value))
+    cfg = Config.fromfile(TINY_CONFIG)
+    cfg.model.max_new_tokens = value
+    with pytest.raises(ValueError, match=r'^max_new_tokens must be a positive integer .*got '):
+        MODELS.build(cfg.model)
