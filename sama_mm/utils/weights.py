@@ -6,6 +6,7 @@ MMEngine ``.pth`` checkpoint loaded under the weights-only allow-list of :mod:`s
 import json
 import os
 import os.path as osp
+import re
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -39,23 +40,76 @@ class StateDictMismatchError(KeyError):
         return self.args[0]
 
 
-def unreadable_checkpoint_error(checkpoint: str, exc: BaseException) -> ValueError:
-    """A ValueError that names ``checkpoint`` and says briefly why reading it failed.
+class UnreadableCheckpointError(ValueError):
+    """A checkpoint file that cannot be read; the message names the file and says why in one line."""
 
-    torch's weights-only refusal suggests ``weights_only=False``, which is no answer for a broken or foreign
-    file, so its message is reduced to the refused object.
+
+# What reading a broken, truncated, foreign or refused checkpoint raises (torch, zipfile, pickle, safetensors).
+def unreadable_checkpoint_exceptions() -> Tuple[type, ...]:
+    """The exception types that mean "this file cannot be read as a checkpoint" (for ``except`` clauses)."""
+    import pickle
+    import zipfile
+
+    from safetensors import SafetensorError
+    return (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, RuntimeError, SafetensorError,
+            UnreadableCheckpointError)
+
+
+# torch's own text around a weights-only refusal: advice to turn the check off, or to allow-list the global.
+_TORCH_ADVICE = re.compile(r'weights_only|safe_globals|file an issue|trusted source|documentation of torch', re.I)
+
+
+def _weights_only_refusal(exc: BaseException) -> Tuple[BaseException, str]:
+    """The unpickler's own error behind a weights-only refusal, and its words without torch's advice.
+
+    torch re-raises the unpickler's error with advice added (``raise ... from None``, so the original is still
+    the exception's ``__context__``); the original is used when present, else the advice is cut from the text.
     """
     import pickle
-    import re
+    inner = exc
+    while isinstance(inner.__context__, pickle.UnpicklingError):
+        inner = inner.__context__
+    text = str(inner)
+    if inner is exc:
+        for marker in ('WeightsUnpickler error:', 'Weights only load failed.'):
+            if marker in text:
+                text = text.split(marker, 1)[1]
+    for line in text.splitlines():  # the first line with something besides advice, without the advice
+        kept = [s for s in re.split(r'(?<=[.:]) ', line.strip()) if s and not _TORCH_ADVICE.search(s)]
+        if kept:
+            return inner, ' '.join(kept)
+    return inner, ''
+
+
+def unreadable_checkpoint_error(checkpoint: str, exc: BaseException) -> UnreadableCheckpointError:
+    """A ValueError that names ``checkpoint`` and says in one line why reading it failed.
+
+    A weights-only refusal names the global (or the :mod:`sama_mm.engine.checkpoint` check) that refused the
+    file; torch's advice to load with ``weights_only=False`` or to allow-list the global is dropped: it is no
+    answer for a broken or foreign file, and following it would let the file run code.
+    """
+    import pickle
+
+    from sama_mm.engine.checkpoint import BlockedCheckpointObject
+    if isinstance(exc, UnreadableCheckpointError):
+        return exc
     text = str(exc)
     if isinstance(exc, pickle.UnpicklingError):
-        found = re.search(r'WeightsUnpickler error:\s*(.*?)\s*(?:\n\n|$)', text, re.S)
-        detail = found.group(1) if found else text.splitlines()[0] if text else ''
-        reason = f'not a PyTorch checkpoint, or one holding objects that weights-only loading refuses ({detail})'
+        inner, detail = _weights_only_refusal(exc)
+        found = (re.search(r'GLOBAL (\S+) was not an allowed global', detail)
+                 or re.search(r'GLOBAL (\S+) whose module \S+ is blocked', detail))
+        if found:
+            reason = (f'it asks for GLOBAL {found.group(1)}, which is blocked: only tensors and the types MMEngine '
+                      'writes are allowed (sama_mm/engine/checkpoint.py)')
+        elif isinstance(inner, BlockedCheckpointObject) or ' is blocked: ' in detail:
+            reason = f'{detail} (sama_mm/engine/checkpoint.py)'
+        else:
+            reason = ('not a PyTorch checkpoint, or one holding objects that weights-only loading refuses'
+                      f' ({detail or "no detail"})')
     else:
         first = text.splitlines()[0] if text else type(exc).__name__
         reason = f'{type(exc).__name__}: {first.split(". ")[0]}'
-    return ValueError(f'{checkpoint}: cannot read the checkpoint: {reason}')
+    return UnreadableCheckpointError(f'{checkpoint}: cannot read the checkpoint: {reason}')
 
 
 def read_safetensors_folder(folder: str) -> Dict[str, Tensor]:
@@ -85,15 +139,25 @@ def read_safetensors_folder(folder: str) -> Dict[str, Tensor]:
 
 
 def read_checkpoint(path: str) -> Dict[str, Tensor]:
-    """A state dict from a safetensors folder or file, or an MMEngine ``.pth`` (weights-only, allow-listed)."""
+    """A state dict from a safetensors folder or file, or an MMEngine ``.pth`` (weights-only, allow-listed).
+
+    Raises:
+        UnreadableCheckpointError: A ``.pth`` that torch cannot read or that the allow-list refuses; the
+            message names the file and, for a refusal, the global that was refused.
+    """
     if osp.isdir(path):
         return read_safetensors_folder(path)
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
         return load_file(path)
     from sama_mm.engine.checkpoint import trusted_checkpoint_loading
-    with trusted_checkpoint_loading():
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        with trusted_checkpoint_loading():
+            ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    except FileNotFoundError:
+        raise
+    except unreadable_checkpoint_exceptions() as exc:
+        raise unreadable_checkpoint_error(path, exc) from None
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
     if not isinstance(state, dict):
         raise ValueError(f'{path}: no state dict inside')
@@ -147,6 +211,7 @@ def tensor_bytes(t: Tensor) -> int:
     return t.numel() * t.element_size()
 
 
-__all__: Tuple[str, ...] = ('StateDictMismatchError', 'read_safetensors_folder', 'read_checkpoint',
+__all__: Tuple[str, ...] = ('StateDictMismatchError', 'UnreadableCheckpointError', 'read_safetensors_folder',
+                            'read_checkpoint', 'unreadable_checkpoint_error', 'unreadable_checkpoint_exceptions',
                             'check_state_dict', 'load_state_dict_strict', 'load_checkpoint_strict',
                             'save_safetensors', 'split_shards', 'tensor_bytes')
