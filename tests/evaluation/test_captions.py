@@ -108,3 +108,73 @@ def test_cli_mismatched_ids(tmp_path):
     assert proc.returncode == 1 and proc.stdout == ''
     assert "only in references" in proc.stderr and "'v3', 'v4'" in proc.stderr
     assert "only in predictions" in proc.stderr and "'v9'" in proc.stderr
+
+
+def _write(tmp_path, refs_text, preds_text):
+    refs, preds = tmp_path / 'refs.json', tmp_path / 'preds.json'
+    refs.write_text(refs_text)
+    preds.write_text(preds_text)
+    return refs, preds
+
+
+@pytest.mark.parametrize('side', ['refs', 'preds'])
+def test_cli_duplicate_ids_are_an_error(tmp_path, capsys, side):
+    from tools.eval_captions import main
+    refs_text = '{"v1": ["a red car"], "v2": ["a dog"]}'
+    preds_text = '{"v1": "a car", "v2": "a dog"}'
+    if side == 'refs':
+        refs_text = '{"v1": ["a red car"], "v2": ["a dog"], "v1": ["a blue car"]}'
+    else:
+        preds_text = '{"v1": "a car", "v2": "a dog", "v1": "another car"}'
+    refs, preds = _write(tmp_path, refs_text, preds_text)
+    assert main(['--refs', str(refs), '--preds', str(preds)]) == 1
+    captured = capsys.readouterr()
+    bad = refs if side == 'refs' else preds
+    assert captured.out == '' and captured.err == (
+        f"error: {bad}: id 'v1' appears more than once; every id must be unique\n")
+
+
+@pytest.mark.parametrize('refs_text, preds_text, expected', [
+    ('{"v1": ["a red car", "  "], "v2": "a dog"}', '{"v1": "a car", "v2": "a dog"}',
+     "{refs} record 'v1': reference 1 is empty"),
+    ('{"v1": ["a red car"], "v2": ""}', '{"v1": "a car", "v2": "a dog"}', "{refs} record 'v2': reference 0 is empty"),
+    ('{"v1": ["a red car"], "v2": "a dog"}', '{"v1": "a car", "v2": " \\n"}',
+     "{preds} record 'v2': the prediction is empty (an empty answer would silently score 0; write what the model "
+     "answered)"),
+    ('{"v1": ["a red car"], "v2": "[SEG] <p> </p>"}', '{"v1": "a car", "v2": "a dog"}',
+     "{refs}: id 'v2': reference 0 is empty after cleaning (was '[SEG] <p> </p>')"),
+])
+def test_cli_empty_texts_are_an_error(tmp_path, capsys, refs_text, preds_text, expected):
+    from tools.eval_captions import main
+    refs, preds = _write(tmp_path, refs_text, preds_text)
+    out = tmp_path / 'scores.json'
+    assert main(['--refs', str(refs), '--preds', str(preds), '--out', str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == '' and captured.err == 'error: ' + expected.format(refs=refs, preds=preds) + '\n'
+    assert not out.exists()
+
+
+def test_markup_only_prediction_scores_zero_with_a_warning(tmp_path):
+    preds = dict(PREDS, v2='[SEG] <p> </p>')
+    refs_file, preds_file = _write(tmp_path, json.dumps(REFS), json.dumps(preds))
+    # --out in a folder that does not exist yet: created before scoring.
+    out = tmp_path / 'new' / 'scores.json'
+    proc = run_tool('tools/eval_captions.py', '--refs', refs_file, '--preds', preds_file, '--out', out)
+    assert proc.returncode == 0, proc.stderr
+    assert (f"warning: 1 prediction(s) in {preds_file} hold only markup and are empty after cleaning; they "
+            "score 0: 'v2'\n") in proc.stderr
+    assert json.loads(out.read_text()) == json.loads(proc.stdout)
+
+
+def test_cli_out_below_a_file_fails_before_reading(tmp_path, capsys):
+    from tools.eval_captions import main
+    (tmp_path / 'afile').write_text('x')
+    out = tmp_path / 'afile' / 'scores.json'
+    assert main(['--refs', str(tmp_path / 'no.json'), '--preds', str(tmp_path / 'no.json'), '--out', str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f'error: cannot create the folder {tmp_path / "afile"} for {out}: {tmp_path / "afile"} is a file\n')
+
+
+def test_empty_reference_in_caption_scores():
+    with pytest.raises(ValueError, match=r"id 'v1': reference 1 is empty$"):
+        caption_scores({'v1': ['a car', ''], 'v2': ['a dog']}, {'v1': 'a car', 'v2': 'a dog'}, meteor=False)

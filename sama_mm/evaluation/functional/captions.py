@@ -142,10 +142,12 @@ def caption_scores(refs: Mapping[str, Union[str, Sequence[str]]], preds: Mapping
         meteor: Compute METEOR (needs Java); when False the ``METEOR`` key is absent.
 
     Returns:
-        ``{'BLEU-1', ..., 'BLEU-4', 'METEOR', 'ROUGE-L', 'CIDEr'}`` as floats (0..1, CIDEr 0..10).
+        ``{'BLEU-1', ..., 'BLEU-4', 'METEOR', 'ROUGE-L', 'CIDEr'}`` as floats (0..1, CIDEr 0..10). An empty
+        prediction (see :func:`empty_predictions`) is scored like any other and scores 0 on its sample.
 
     Raises:
-        ValueError: If the id sets differ (the message lists the differences) or a sample has no reference.
+        ValueError: If the id sets differ (the message lists the differences), a sample has no reference or an
+            empty (or, with ``clean``, markup-only) reference.
         JavaNotFoundError: If Java is needed and cannot be started.
     """
     from pycocoevalcap.bleu.bleu import Bleu
@@ -162,6 +164,10 @@ def caption_scores(refs: Mapping[str, Union[str, Sequence[str]]], preds: Mapping
             raise ValueError(f'id {key!r} has no reference caption')
         p = preds[key]
         ref_lists[str(key)] = [clean_caption(r) for r in rs] if clean else rs
+        for i, (raw, ref) in enumerate(zip(rs, ref_lists[str(key)])):
+            if not ref.strip():
+                raise ValueError(f'id {key!r}: reference {i} is empty' +
+                                 (f' after cleaning (was {raw!r})' if raw.strip() else ''))
         pred_lists[str(key)] = [clean_caption(p) if clean else p]
     tok_refs = tokenize(ref_lists)
     tok_preds = tokenize(pred_lists)
@@ -172,6 +178,15 @@ def caption_scores(refs: Mapping[str, Union[str, Sequence[str]]], preds: Mapping
     scores['ROUGE-L'] = float(Rouge().compute_score(tok_refs, tok_preds)[0])
     scores['CIDEr'] = float(Cider().compute_score(tok_refs, tok_preds)[0])
     return scores
+
+
+def empty_predictions(preds: Mapping[str, str], clean: bool = True) -> List[str]:
+    """The ids whose prediction is empty or whitespace (with ``clean``: also those holding only markup).
+
+    Such a prediction scores 0 on its sample; :func:`caption_scores` does not refuse it (a model may answer
+    nothing), so callers decide whether to stop or to warn.
+    """
+    return [str(key) for key, text in preds.items() if not (clean_caption(text) if clean else text).strip()]
 
 
 def check_same_ids(refs: Mapping, preds: Mapping, what: str = 'references', other: str = 'predictions'):
