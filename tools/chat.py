@@ -17,8 +17,14 @@ need a model with the context-aggregator neck.
 Bad input (a missing or unreadable video, config, checkpoint or questions file, a config key the model does not
 take, a ``<mask>`` count that differs from the ``--region`` count, a region outside the video) ends the program
 with one ``error: ...`` line naming the file, key or region and exit status 1, checked as early as possible (files
-before the model is built, ``<mask>`` counts and regions before the first question). ``--out`` is written only
-after every turn succeeded, through a temporary folder, so a failure never leaves old and new files mixed.
+before the model is built, ``<mask>`` counts and regions before the first question).
+
+``answers.json`` and ``masks.json`` are rewritten after every finished turn (each file replaced in one step, never
+half-written), the overlay at the end; when a later question is refused or fails, the earlier turns are saved
+(overlay included) and the error names the question. A non-empty ``--out`` folder is refused unless ``--force``,
+which first removes the files this tool writes (``answers.json``, ``masks.json``, ``overlay.mp4``,
+``overlay.gif``) from it, so no file of an earlier run (e.g. the gif of another video) is left beside the new ones;
+other files in the folder stay.
 """
 import argparse
 import os
@@ -70,7 +76,9 @@ def parse_args(argv=None):
     parser.add_argument('--gif', action='store_true', help='also write overlay.gif')
     parser.add_argument('--fps', type=float, default=10.0, help='frame rate of the overlay video')
     parser.add_argument('--max-new-tokens', type=positive_int, help='generation limit (default: the config\'s)')
-    parser.add_argument('--force', action='store_true', help='write into a non-empty --out folder')
+    parser.add_argument('--force', action='store_true',
+                        help='write into a non-empty --out folder (its answers.json, masks.json, overlay.mp4 and '
+                             'overlay.gif are removed first; other files stay)')
     parser.add_argument('--quiet', action='store_true', help='no progress bars')
     return parser.parse_args(argv)
 
@@ -170,8 +178,9 @@ def main(argv=None) -> List:
     """Run the chat; returns the :class:`~sama_mm.apis.TurnResult` of every turn.
 
     User errors (missing or unreadable files, a config with an unknown key, a checkpoint that does not fit the
-    model, a bad region or question) end the program with a one-line ``error: ...`` on stderr and exit status 1,
-    before ``--out`` is written.
+    model, a bad region) end the program with a one-line ``error: ...`` on stderr and exit status 1 before
+    ``--out`` is touched. A question that is refused or fails ends it the same way, naming the question; the turns
+    finished before it are saved in ``--out`` first (the message says so).
     """
     args = parse_args(argv)
     _check_inputs(args)
@@ -197,48 +206,82 @@ def main(argv=None) -> List:
     print(f'[chat] {args.video}: {session.num_frames} frames {session.ori_shape[1]}x{session.ori_shape[0]}, '
           f'LLM frames {session.frame_indices} (dense {session.dense_frame_indices})', flush=True)
 
+    out = _Output(args, session) if args.out else None
     results, used = [], 0
-    for question in _questions(args.questions):
-        regions, used = _regions_for(question, args.region, used)
-        try:
-            result = session.ask(question, regions=regions or None)
-        except (ValueError, NotImplementedError) as exc:
+    try:
+        for question in _questions(args.questions):
+            regions, used = _regions_for(question, args.region, used)
+            try:
+                result = session.ask(question, regions=regions or None)
+            except (ValueError, NotImplementedError) as exc:  # the question or a region refused; nothing changed
+                bar.close()
+                _fail(out, results, f'question {len(results) + 1}: {exc}')
+            except Exception as exc:  # noqa: BLE001 - a model error: save the finished turns, then report it
+                bar.close()
+                _fail(out, results, f'question {len(results) + 1} failed ({type(exc).__name__}: {exc})')
             bar.close()
-            sys.exit(f'error: question {len(results) + 1}: {exc}')
+            results.append(result)
+            print(f'[turn {result.index + 1}] Q: {question}\n[turn {result.index + 1}] A: {result.answer}  '
+                  f'({result.num_objects} mask track(s), {result.seconds:.1f} s)', flush=True)
+            if out is not None:
+                out.turn_done(results)
+    except KeyboardInterrupt:
         bar.close()
-        results.append(result)
-        print(f'[turn {result.index + 1}] Q: {question}\n[turn {result.index + 1}] A: {result.answer}  '
-              f'({result.num_objects} mask track(s), {result.seconds:.1f} s)', flush=True)
+        print(f'\n[chat] interrupted after {len(results)} turn(s)', flush=True)
     if used < len(args.region):
         print(f'[chat] warning: {len(args.region) - used} --region prompt(s) had no <mask> to fill', flush=True)
-    if args.out:
-        write_outputs(args, session, results)
+    if out is not None:
+        out.finish(results)
     return results
 
 
-def write_outputs(args, session, results) -> None:
-    """answers.json, masks.json and the overlay video(s) in ``args.out`` (see ``sama_mm.apis.chat_outputs``).
+class _Output:
+    """The ``--out`` folder: emptied of an earlier run's files (``--force``), then ``answers.json`` and
+    ``masks.json`` rewritten after every finished turn and the overlay written at the end (or at a failure)."""
 
-    The files are written to a temporary folder next to ``args.out`` first and moved into it only when all of
-    them are complete, so a failure never leaves a mix of new and old files in ``args.out``.
-    """
-    import shutil
-    import tempfile
+    #: The files this tool writes; with ``--force`` only these are removed from the folder.
+    FILES = ('answers.json', 'masks.json', 'overlay.mp4', 'overlay.gif')
 
-    from sama_mm.apis.chat_outputs import write_chat_outputs
-    out = osp.abspath(args.out)
-    os.makedirs(osp.dirname(out), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.tmp-', dir=osp.dirname(out))
-    try:
-        bar = _Bar(session.num_frames, not args.quiet)
-        written = write_chat_outputs(tmp, session, results, fps=args.fps, gif=args.gif, progress=bar)
-        bar.close()
-        os.makedirs(out, exist_ok=True)
-        for name in written:
-            os.replace(osp.join(tmp, name), osp.join(out, name))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    print(f'[chat] wrote {", ".join(written)} to {args.out}', flush=True)
+    def __init__(self, args, session):
+        from sama_mm.apis.chat_outputs import remove_chat_outputs
+        self.args, self.session, self.rle_cache = args, session, {}
+        os.makedirs(args.out, exist_ok=True)
+        removed = remove_chat_outputs(args.out, self.FILES)
+        if removed:
+            print(f'[chat] --force: removed {", ".join(removed)} of an earlier run from {args.out}', flush=True)
+
+    def turn_done(self, results) -> None:
+        from sama_mm.apis.chat_outputs import write_turn_files
+        write_turn_files(self.args.out, self.session, results, rle_cache=self.rle_cache)
+
+    def finish(self, results) -> List[str]:
+        """Write the overlay(s) of the finished turns; returns every file name now in the folder from this run."""
+        from sama_mm.apis.chat_outputs import write_overlays, write_turn_files
+        args = self.args
+        names = list(write_turn_files(args.out, self.session, results, rle_cache=self.rle_cache))
+        bar = _Bar(self.session.num_frames, not args.quiet)
+        try:
+            names += list(write_overlays(args.out, self.session, results, fps=args.fps, gif=args.gif, progress=bar))
+        finally:
+            bar.close()
+        print(f'[chat] wrote {", ".join(names)} to {args.out}', flush=True)
+        return names
+
+
+def _fail(out: Optional[_Output], results, message: str) -> None:
+    """Exit with ``error: <message>``; with ``--out``, the finished turns are saved first (overlay included) and the
+    message says so."""
+    if out is not None and results:
+        try:
+            names = out.finish(results)
+            message += (f'; the {len(results)} earlier turn(s) are saved in {out.args.out} '
+                        f'({", ".join(names)})')
+        except Exception as exc:  # noqa: BLE001 - answers.json and masks.json were written after each turn
+            message += (f'; the {len(results)} earlier turn(s) are saved in {out.args.out} (answers.json, masks.json; '
+                        f'the overlay could not be written: {exc})')
+    elif out is not None:
+        message += f'; no turn was finished, nothing was written to {out.args.out}'
+    sys.exit(f'error: {message}')
 
 
 if __name__ == '__main__':

@@ -18,6 +18,17 @@ PALETTE: Tuple[Tuple[int, int, int], ...] = (
 FOURCC = {'.mp4': 'mp4v', '.webm': 'VP80', '.avi': 'MJPG'}
 
 
+def even_frame_size(height: int, width: int) -> Tuple[int, int]:
+    """``(H, W)`` of the overlay videos of a ``height x width`` video: the same, or one more where it is odd.
+
+    OpenCV writes these codecs with 4:2:0 colour (one colour sample per 2x2 pixels), which needs an even width and
+    height; given an odd size it silently drops the last column or row (a 333x187 video became 332x186). The
+    overlay keeps every pixel instead and pads one black column on the right and/or one black row at the bottom,
+    so pixel (x, y) of the video is pixel (x, y) of the overlay. The gif keeps the exact size.
+    """
+    return height + height % 2, width + width % 2
+
+
 def seg_phrases(answer: str) -> List[str]:
     """The phrase of every ``[SEG]`` of an answer: the last ``<p>…</p>`` before it (since the previous ``[SEG]``),
     or ``''`` when there is none."""
@@ -72,6 +83,9 @@ def write_overlay_video(read_frames: Callable[[List[int]], np.ndarray], num_fram
                         gif_path: Optional[str] = None, progress: Optional[Callable[[int], None]] = None) -> None:
     """Write the overlay of every track on every frame as an mp4 (and optionally a gif), chunk by chunk.
 
+    The videos have the frames' size, padded by one black column / row where the width / height is odd (the
+    codecs need even sizes, see :func:`even_frame_size`); the gif has the exact size.
+
     Args:
         read_frames: ``indices -> uint8 [n, H, W, 3]`` RGB frames.
         num_frames: Frames of the video.
@@ -96,14 +110,17 @@ def write_overlay_video(read_frames: Callable[[List[int]], np.ndarray], num_fram
             frames = read_frames(indices)
             for j, t in enumerate(indices):
                 img = overlay_frame(frames[j], [track[t] for track in tracks], labels)
+                h, w = even_frame_size(*img.shape[:2])
                 if not writers:
-                    h, w = img.shape[:2]
                     for p in paths:
                         fourcc = cv2.VideoWriter_fourcc(*FOURCC[osp.splitext(p)[1].lower()])
                         writers.append(cv2.VideoWriter(p, fourcc, fps, (w, h)))
                         if not writers[-1].isOpened():
                             raise RuntimeError(f'cv2 cannot write {p}')
                 bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+                if bgr.shape[:2] != (h, w):  # odd size: pad, see even_frame_size
+                    bgr = cv2.copyMakeBorder(bgr, 0, h - bgr.shape[0], 0, w - bgr.shape[1], cv2.BORDER_CONSTANT,
+                                             value=(0, 0, 0))
                 for writer in writers:
                     writer.write(bgr)
                 if gif_path is not None:
