@@ -24,7 +24,7 @@ objects from data; none of them stores into a class, a module or a function.
 """
 import contextlib
 import pickle
-from typing import Any, Callable, Iterator, List, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -150,6 +150,44 @@ def trusted_checkpoint_loading() -> Iterator[None]:
                                'restricted version)')
     with torch.serialization.safe_globals([entry for entry in ours if entry not in current]):
         yield
+
+
+def checkpoint_to_load(runner) -> Optional[str]:
+    """The checkpoint ``runner.load_or_resume()`` reads: the ``resume`` path, the latest one of the work dir
+    (``resume=True`` without ``load_from``) or ``load_from``; None when it reads none."""
+    resume, load_from = getattr(runner, '_resume', False), getattr(runner, '_load_from', None)
+    if isinstance(resume, str):  # FlexibleRunner accepts the path as ``resume``
+        return resume
+    if resume and load_from is None:
+        from mmengine.runner.checkpoint import find_latest_checkpoint
+        return find_latest_checkpoint(runner.work_dir)
+    return load_from
+
+
+def report_unreadable_checkpoint(runner) -> None:
+    """Make ``runner`` load or resume under the allow-list, stopping with one line when the checkpoint is unreadable.
+
+    ``Runner.train/val/test`` call ``load_or_resume`` once the optimizer and schedulers are built; this wraps that
+    call on this runner: it runs within :func:`trusted_checkpoint_loading`, and a checkpoint that is broken,
+    missing or refused by the allow-list raises ``SystemExit('error: <path>: cannot read the checkpoint: ...')``
+    (see :func:`sama_mm.utils.weights.unreadable_checkpoint_error`) instead of torch's multi-line traceback.
+    Other errors (e.g. an optimizer state that does not fit) are left as they are.
+    """
+    from sama_mm.utils.weights import unreadable_checkpoint_error, unreadable_checkpoint_exceptions
+    load_or_resume = runner.load_or_resume
+    if getattr(load_or_resume, 'reports_unreadable_checkpoint', False):
+        return
+
+    def checked_load_or_resume():
+        try:
+            with trusted_checkpoint_loading():
+                return load_or_resume()
+        except (*unreadable_checkpoint_exceptions(), FileNotFoundError) as exc:
+            checkpoint = checkpoint_to_load(runner) or 'checkpoint'
+            raise SystemExit(f'error: {unreadable_checkpoint_error(checkpoint, exc)}') from None
+
+    checked_load_or_resume.reports_unreadable_checkpoint = True
+    runner.load_or_resume = checked_load_or_resume
 
 
 def is_safetensors_weights(path: str) -> bool:
