@@ -20,9 +20,16 @@ from tensor shapes. Sizes that no tensor shape determines are taken from convent
 the Q-Former attention heads (``qformer_hidden_size // 64``), the temporal window (16 frames of queries), the
 Q-Former ``<mask>``/``<pos>`` ids (the 7th and 6th ids from the end of its vocabulary, as in the released
 tokenizer), the SAM2 input size (1024) and the SAM2 attention layout (from the sam2 config with the same trunk, or
-Hiera-L's). The converted folder holds ``config.py`` (a ``sama_mm`` config that builds the model and reads the
-tokenizer from the folder), ``model.safetensors`` (or shards + index), the tokenizer files and the released
-``config.json`` as ``hf_config.json`` (used again by :func:`convert_to_hf`).
+Hiera-L's). The converted folder holds ``sama_mm_config.json`` (a data-only config: the model, the test pipeline
+and the chat settings, read without running anything, see :mod:`sama_mm.utils.data_config`),
+``model.safetensors`` (or shards + index), the tokenizer files and the released ``config.json`` as
+``hf_config.json`` (used again by :func:`convert_to_hf`).
+
+Settings: :func:`convert_to_hf` writes the source config's model, test pipeline and effective chat settings to
+``sama_mm_config.json`` in the released folder too (the released model class ignores the file), so that
+:func:`convert_from_hf` of an exported folder reproduces them exactly. A folder without that file (a real release)
+gets the released inference settings (reference §1.6, :func:`default_chat_cfg`) and a test pipeline built from
+them (:func:`release_test_pipeline`).
 
 Loading is strict: a key the model lacks or a model key the checkpoint lacks is an error listing them.
 """
@@ -30,13 +37,14 @@ import json
 import math
 import os
 import os.path as osp
-import pprint
 import shutil
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from sama_mm.utils.data_config import (DATA_CONFIG_FILE, DATA_CONFIG_FORMAT, FOLDER_VAR, read_data_config,
+                                       to_data_config, write_data_config)
 from sama_mm.utils.weights import (SAFETENSORS_INDEX, SAFETENSORS_SINGLE, StateDictMismatchError,
                                    load_state_dict_strict, read_safetensors_folder, split_shards, tensor_bytes)
 
@@ -55,7 +63,13 @@ TOKENIZER_FILES: Tuple[str, ...] = ('tokenizer.json', 'tokenizer_config.json', '
                                     'added_tokens.json', 'vocab.json', 'merges.txt', 'tokenizer.model',
                                     'generation_config.json')
 HF_CONFIG_COPY = 'hf_config.json'
-OUR_CONFIG = 'config.py'
+#: The data-only config of a converted (or exported) folder.
+OUR_CONFIG = DATA_CONFIG_FILE
+#: Sub-folder holding the temporal Q-Former tokenizer when a folder carries it.
+QFORMER_TOKENIZER_DIR = 'qformer_tokenizer'
+#: Where a release's Q-Former vocabulary is read from when neither the folder nor ``qformer_vocab`` gives one:
+#: the local bert-base-uncased of the project's configs (``checkpoint_root + '/bert-base-uncased'``).
+DEFAULT_QFORMER_VOCAB = 'checkpoints/bert-base-uncased'
 #: Known sam2 configs by trunk (embed_dim, stages).
 SAM2_TRUNKS = {
     (96, (1, 2, 7, 2)): 'configs/sam2/sam2_hiera_t.yaml',
@@ -282,13 +296,61 @@ def _sam2_image_size(seg_head: dict) -> int:
     return 1024
 
 
-def write_config(path: str, model_cfg: dict, chat_cfg: dict) -> None:
-    """Write a pure-Python ``sama_mm`` config holding ``model`` and ``chat_cfg``."""
-    with open(path, 'w') as f:
-        f.write('# Written by sama_mm.apis.convert: the model of a converted checkpoint (weights in this folder).\n')
-        f.write('# The tokenizer is read from this folder (MMEngine substitutes its path for fileDirname).\n')
-        f.write('model = ' + pprint.pformat(model_cfg, width=110, sort_dicts=False) + '\n')
-        f.write('chat_cfg = ' + pprint.pformat(chat_cfg, width=110, sort_dicts=False) + '\n')
+def release_test_pipeline(model_cfg: dict, chat_cfg: dict, qformer_vocab: str = DEFAULT_QFORMER_VOCAB) -> list:
+    """The test pipeline of a released model at its inference settings (the referring-VOS prompt of the project's
+    ``rvos_test_pipeline``), reading the LLM tokenizer from the converted folder.
+
+    Args:
+        model_cfg: The model config (:func:`infer_model_cfg`).
+        chat_cfg: The inference settings (:func:`default_chat_cfg`); frames, sizes and the prompt layout follow it.
+        qformer_vocab: The temporal Q-Former vocabulary (``build_qformer_tokenizer(vocab_file=...)``) of a model
+            with the aggregator.
+    """
+    sampling = {k: chat_cfg[k] for k in ('interval', 'max_frames', 'min_frames', 'num_dense', 'dense_policy')}
+    pipeline = [dict(type='VideoInit'), dict(type='SampleFrames', **sampling), dict(type='VideoDecode'),
+                dict(type='RefVOSToRounds', question='Please segment {exp}.', answer='It is [SEG].'),
+                dict(type='InternVLImageTransform', image_size=chat_cfg['vit_image_size']),
+                dict(type='ChatTokenize', tokenizer=dict(model_cfg['backbone']['tokenizer']),
+                     template=model_cfg['backbone']['template'], num_image_tokens=chat_cfg['num_image_tokens'],
+                     context_tokens=chat_cfg['context_tokens'], context_sep=chat_cfg['context_sep'],
+                     max_length=chat_cfg['max_length'], generation=True)]
+    if model_cfg.get('neck') is not None:
+        pipeline.append(dict(type='QFormerPrompts',
+                             tokenizer=dict(type='build_qformer_tokenizer', vocab_file=qformer_vocab),
+                             grid_size=math.isqrt(int(chat_cfg['num_image_tokens']))))
+    pipeline += [dict(type='SAM2FrameSource', image_size=chat_cfg['sam2_image_size']), dict(type='PackSAMAInputs')]
+    return pipeline
+
+
+def _qformer_tokenizer_steps(node):
+    """Every ``build_qformer_tokenizer`` config dict inside a record."""
+    if isinstance(node, dict):
+        if node.get('type') in ('build_qformer_tokenizer', 'sama_mm.models.necks.build_qformer_tokenizer'):
+            yield node
+        for value in node.values():
+            yield from _qformer_tokenizer_steps(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _qformer_tokenizer_steps(value)
+
+
+def _store_qformer_tokenizer(record: dict, dst: str, required: bool = True) -> None:
+    """Save a Q-Former tokenizer that the record reads from outside ``dst`` into ``dst/qformer_tokenizer`` and
+    point the record there, so that the folder is self-contained. Unless ``required``, a vocabulary that is not
+    on this machine stays a reference to its path."""
+    from sama_mm.models.necks import build_qformer_tokenizer
+    saved = None
+    for step in _qformer_tokenizer_steps(record):
+        vocab = step.get('vocab_file')
+        if vocab is None or str(vocab).startswith(FOLDER_VAR) or (not required and not osp.exists(vocab)):
+            continue
+        if saved is None:
+            kwargs = {k: v for k, v in step.items() if k != 'type'}
+            build_qformer_tokenizer(**kwargs).save_pretrained(osp.join(dst, QFORMER_TOKENIZER_DIR))
+            saved = vocab
+        if vocab != saved:
+            raise ConversionError(f'the config names two Q-Former vocabularies ({saved}, {vocab}); one is expected')
+        step['vocab_file'] = f'{FOLDER_VAR}/{QFORMER_TOKENIZER_DIR}'
 
 
 # ------------------------------------------------------------------------------------------------ I/O
@@ -324,6 +386,7 @@ def save_sharded(state: Dict[str, Tensor], dst: str, max_shard_bytes: int = 5 * 
                   metadata={'format': 'pt'})
         weight_map.update({k: name for k in keys})
         names.append(name)
+    _normal_file_mode(osp.join(dst, name) for name in names)
     index = dict(metadata=dict(total_size=sum(tensor_bytes(v) for v in state.values()), **(metadata or {})),
                  weight_map=dict(sorted(weight_map.items())))
     with open(osp.join(dst, SAFETENSORS_INDEX), 'w') as f:
@@ -332,21 +395,45 @@ def save_sharded(state: Dict[str, Tensor], dst: str, max_shard_bytes: int = 5 * 
 
 
 def build_model(config, device: str = 'cpu') -> nn.Module:
-    """Build the ``model`` of a config file or :class:`Config` (weights uninitialised beyond construction)."""
-    from mmengine.config import Config
-
+    """Build the ``model`` of a config (a file, a converted folder, its JSON or a :class:`Config`); weights
+    uninitialised beyond construction."""
     from sama_mm.registry import MODELS
     from sama_mm.utils import register_all_modules
+    from sama_mm.utils.config_check import read_config
     register_all_modules()
-    cfg = Config.fromfile(config) if isinstance(config, str) else config
+    cfg = read_config(config) if isinstance(config, str) else config
     return MODELS.build(cfg.model).to(device)
+
+
+def load_converted_config(folder: str):
+    """The data-only config of a converted folder (or of its ``sama_mm_config.json``) as a :class:`Config`.
+
+    Nothing in the folder runs (see :mod:`sama_mm.utils.data_config`).
+
+    Raises:
+        ConfigError: No ``sama_mm_config.json``, or one that is not a valid data-only config.
+    """
+    return read_data_config(folder)
+
+
+def _normal_file_mode(paths: Iterable[str]) -> None:
+    """Give written files the mode a plain ``open()`` would (0666 less the umask): safetensors writes 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in paths:
+        os.chmod(path, 0o666 & ~mask)
 
 
 # ------------------------------------------------------------------------------------------------ conversions
 def convert_from_hf(src: str, dst: str, sam2_config: Optional[str] = None, sam2_image_size: Optional[int] = None,
                     qformer_heads: Optional[int] = None, max_shard_bytes: int = 5 * 1024**3, verify: bool = True,
-                    overwrite: bool = False) -> dict:
+                    overwrite: bool = False, qformer_vocab: Optional[str] = None) -> dict:
     """Convert a released SAMA / Sa2VA folder into a ``sama_mm`` folder (see the module docstring).
+
+    The settings of ``sama_mm_config.json`` are those ``src`` carries (a folder exported by :func:`convert_to_hf`:
+    the source config's model, test pipeline and chat settings, unchanged), else the released inference settings
+    with the model inferred from the tensor shapes; ``sam2_config``, ``sam2_image_size``, ``qformer_heads`` and
+    ``qformer_vocab`` only apply to the latter.
 
     Args:
         src: Released folder (``config.json``, safetensors, tokenizer files).
@@ -357,9 +444,13 @@ def convert_from_hf(src: str, dst: str, sam2_config: Optional[str] = None, sam2_
         max_shard_bytes: Shard size of the written weights.
         verify: Build the model from the written config and load the weights strictly.
         overwrite: Allow a non-empty ``dst``.
+        qformer_vocab: The temporal Q-Former vocabulary of a release (a BERT ``vocab.txt`` or a folder holding
+            one or a saved tokenizer); it is saved into ``dst/qformer_tokenizer``. Default: ``src``'s
+            ``qformer_tokenizer`` folder, else :data:`DEFAULT_QFORMER_VOCAB`.
 
     Returns:
-        A report: ``num_tensors``, ``model`` (the config), ``tokenizer_files``, ``verified``.
+        A report: ``num_tensors``, ``model`` (the config), ``tokenizer_files``, ``verified``, ``settings``
+        (``'recorded'`` or ``'release defaults'``).
 
     Raises:
         ConversionError: Unknown keys, no ``config.json``.
@@ -372,20 +463,39 @@ def convert_from_hf(src: str, dst: str, sam2_config: Optional[str] = None, sam2_
     state = read_safetensors_folder(src)
     ours = rename_state(state, released_key_to_ours)
     shapes = {k: tuple(v.shape) for k, v in state.items()}
-    model_cfg = infer_model_cfg(hf_config, shapes, sam2_config=sam2_config, sam2_image_size=sam2_image_size,
-                                qformer_heads=qformer_heads)
+    if osp.isfile(osp.join(src, DATA_CONFIG_FILE)):
+        read_data_config(src)  # refuse a record that is not a valid data-only config before writing anything
+        with open(osp.join(src, DATA_CONFIG_FILE), encoding='utf-8') as f:
+            record = json.load(f)
+        settings = 'recorded'
+    else:
+        model_cfg = infer_model_cfg(hf_config, shapes, sam2_config=sam2_config, sam2_image_size=sam2_image_size,
+                                    qformer_heads=qformer_heads)
+        chat_cfg = default_chat_cfg(model_cfg)
+        if qformer_vocab is None and osp.isdir(osp.join(src, QFORMER_TOKENIZER_DIR)):
+            qformer_vocab = osp.join(src, QFORMER_TOKENIZER_DIR)
+        record = dict(format=DATA_CONFIG_FORMAT, model=model_cfg,
+                      test_pipeline=release_test_pipeline(model_cfg, chat_cfg, qformer_vocab or DEFAULT_QFORMER_VOCAB),
+                      chat_cfg=chat_cfg)
+        settings = 'release defaults'
     _prepare_dst(dst, overwrite)
     if len(state) and sum(tensor_bytes(v) for v in ours.values()) > max_shard_bytes:
         save_sharded(ours, dst, max_shard_bytes)
     else:
         from sama_mm.utils.weights import save_safetensors
         save_safetensors(ours, osp.join(dst, SAFETENSORS_SINGLE))
-    write_config(osp.join(dst, OUR_CONFIG), model_cfg, default_chat_cfg(model_cfg))
+        _normal_file_mode([osp.join(dst, SAFETENSORS_SINGLE)])
+    if osp.isdir(osp.join(src, QFORMER_TOKENIZER_DIR)):
+        shutil.copytree(osp.join(src, QFORMER_TOKENIZER_DIR), osp.join(dst, QFORMER_TOKENIZER_DIR), dirs_exist_ok=True)
+    if settings != 'recorded' and qformer_vocab is not None:
+        _store_qformer_tokenizer(record, dst)
+    write_data_config(osp.join(dst, OUR_CONFIG), record)
     shutil.copyfile(osp.join(src, 'config.json'), osp.join(dst, HF_CONFIG_COPY))
     copied = _copy_tokenizer(src, dst)
-    report = dict(num_tensors=len(ours), model=model_cfg, tokenizer_files=copied, verified=False)
+    report = dict(num_tensors=len(ours), model=record['model'], tokenizer_files=copied, verified=False,
+                  settings=settings)
     if verify:
-        model = build_model(osp.join(dst, OUR_CONFIG))
+        model = build_model(dst)
         load_our_folder(model, dst, ours)
         report['verified'] = True
     return report
@@ -407,14 +517,16 @@ def convert_to_hf(src: str, dst: str, config: Optional[str] = None, checkpoint: 
                   dtype: Optional[str] = None, max_shard_bytes: int = 5 * 1024**3, overwrite: bool = False) -> dict:
     """Write a ``sama_mm`` model in the released layout (sharded safetensors + index + config.json + tokenizer).
 
-    The model is built from ``config`` (default ``SRC/config.py``), its weights loaded strictly from ``checkpoint``
-    (default: the safetensors of ``src``; an MMEngine ``.pth`` also works), LoRA adapters merged, and every tensor
-    renamed to the released names.
+    The model is built from ``config`` (default: the data-only ``SRC/sama_mm_config.json``), its weights loaded
+    strictly from ``checkpoint`` (default: the safetensors of ``src``; an MMEngine ``.pth`` also works), LoRA
+    adapters merged, and every tensor renamed to the released names. The config's model, test pipeline and chat
+    settings go to ``DST/sama_mm_config.json`` (with the tokenizers read from ``DST``), so that
+    :func:`convert_from_hf` restores them.
 
     Args:
         src: A converted folder, or any folder holding the tokenizer files and ``hf_config.json`` (optional).
         dst: Output folder.
-        config: Our config (default ``SRC/config.py``).
+        config: Our config, a file or a :class:`Config` (default ``SRC/sama_mm_config.json``).
         checkpoint: Weights (default ``src``).
         dtype: Cast floating tensors to ``'bfloat16'`` / ``'float32'`` (default: the ``torch_dtype`` of
             ``SRC/hf_config.json`` when present, else keep the model's dtypes).
@@ -424,10 +536,14 @@ def convert_to_hf(src: str, dst: str, config: Optional[str] = None, checkpoint: 
     Returns:
         A report: ``num_tensors``, ``shards``, ``merged_lora``.
     """
+    from sama_mm.utils.config_check import read_config
     from sama_mm.utils.weights import read_checkpoint
     _check_dst(dst, overwrite)
-    config = config or osp.join(src, OUR_CONFIG)
-    model = build_model(config)
+    if config is None and not osp.isfile(osp.join(src, OUR_CONFIG)):
+        raise ConversionError(f'{src} has no {OUR_CONFIG}: pass the config of the weights (--config)')
+    cfg = read_config(config or src) if isinstance(config, (str, type(None))) else config
+    record = to_data_config(cfg)
+    model = build_model(cfg)
     ckpt = checkpoint or src
     if osp.isdir(ckpt):
         load_our_folder(model, ckpt)
@@ -452,6 +568,8 @@ def convert_to_hf(src: str, dst: str, config: Optional[str] = None, checkpoint: 
     shards = save_sharded(state, dst, max_shard_bytes)
     with open(osp.join(dst, 'config.json'), 'w') as f:
         json.dump(hf_config, f, indent=2, sort_keys=True)
+    _store_qformer_tokenizer(record, dst, required=False)
+    write_data_config(osp.join(dst, OUR_CONFIG), record)
     copied = _copy_tokenizer(src, dst)
     if not any(n.startswith('tokenizer') for n in copied):
         model.backbone.tokenizer.save_pretrained(dst)
@@ -479,4 +597,5 @@ def hf_config_from_model(model: nn.Module) -> dict:
 __all__: Iterable[str] = ('PREFIX_MAP', 'NECK_NAMES', 'ConversionError', 'StateDictMismatchError',
                           'released_key_to_ours', 'our_key_to_released', 'merge_lora', 'infer_model_cfg',
                           'infer_llm_cfg', 'infer_vision_cfg', 'infer_sam2_cfg', 'infer_neck_cfg', 'convert_from_hf',
-                          'convert_to_hf', 'load_our_folder', 'save_sharded', 'build_model')
+                          'convert_to_hf', 'load_our_folder', 'save_sharded', 'build_model', 'load_converted_config',
+                          'release_test_pipeline', 'default_chat_cfg')

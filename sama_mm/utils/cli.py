@@ -5,6 +5,7 @@ import argparse
 import os
 import os.path as osp
 import sys
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 
@@ -157,5 +158,33 @@ def load_config(args: argparse.Namespace) -> Config:
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join('./work_dirs', _config_name(args.config))
     return cfg
+
+
+def _config_name(config: str) -> str:
+    """The name of a config for its default work dir: the file name, or a converted folder's name."""
+    from sama_mm.utils.data_config import DATA_CONFIG_FILE
+    path = osp.normpath(osp.abspath(config))
+    if osp.basename(path) == DATA_CONFIG_FILE:
+        path = osp.dirname(path)
+    return osp.splitext(osp.basename(path))[0] if osp.isfile(path) else osp.basename(path)
+
+
+def config_or_converted_folder(config: Optional[str], checkpoint: Optional[str]) -> str:
+    """The ``--config`` of chat and the web demo, defaulting to the converted folder that ``--checkpoint`` names.
+
+    A converted folder carries a data-only config (``sama_mm_config.json``, read without running any code), so
+    ``--checkpoint FOLDER`` alone is enough.
+
+    Raises:
+        SystemExit: ``error: ...`` when neither is given, or the checkpoint is not a converted folder.
+    """
+    from sama_mm.utils.data_config import DATA_CONFIG_FILE
+    if config is not None:
+        return config
+    if checkpoint is not None and osp.isfile(osp.join(checkpoint, DATA_CONFIG_FILE)):
+        return checkpoint
+    where = f' ({checkpoint} has no {DATA_CONFIG_FILE})' if checkpoint is not None else ''
+    raise SystemExit(f'error: give --config, or a converted folder (holding {DATA_CONFIG_FILE}) as --checkpoint'
+                     f'{where}')

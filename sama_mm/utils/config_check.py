@@ -285,12 +285,19 @@ def check_config(cfg: Any, keys: Optional[Sequence[str]] = None) -> None:
 def read_config(path: str):
     """:meth:`mmengine.config.Config.fromfile` with its failures turned into a :class:`ConfigError` on the file.
 
+    A Python config is code and runs when it is read. A converted folder (or a ``.json`` file) is read as a
+    data-only config instead (:func:`sama_mm.utils.data_config.read_data_config`): nothing in it runs.
+
     Raises:
         ConfigError: The file does not exist, has a syntax error (with its line) or fails while it runs.
     """
     import os.path as osp
 
     from mmengine.config import Config
+
+    from sama_mm.utils.data_config import read_data_config
+    if osp.isdir(path) or str(path).endswith('.json'):
+        return read_data_config(path)  # data only: nothing in it runs
     if not osp.isfile(path):
         raise ConfigError(str(path), 'config file not found' if not osp.exists(path) else 'not a file')
     try:

@@ -1,14 +1,16 @@
 """Checkpoint conversion (released HF layout <-> sama_mm), strict loading and LoRA merging."""
 import json
+import os
 import os.path as osp
+import stat
 
 import pytest
 import torch
 from mmengine.config import Config
 
 from sama_mm.apis.convert import (ConversionError, convert_from_hf, convert_to_hf, hf_config_from_model,
-                                  infer_model_cfg, load_our_folder, merge_lora, our_key_to_released,
-                                  released_key_to_ours, rename_state, save_sharded)
+                                  infer_model_cfg, load_converted_config, load_our_folder, merge_lora,
+                                  our_key_to_released, released_key_to_ours, rename_state, save_sharded)
 from sama_mm.utils.weights import SAFETENSORS_INDEX, StateDictMismatchError, read_safetensors_folder
 from tests.apis.helpers import TINY_CONFIG
 from tests.conftest import REPO_ROOT
@@ -94,14 +96,29 @@ def test_round_trip_is_exact(fake_released, tmp_path):
     report = convert_from_hf(src, ours, sam2_image_size=256, qformer_heads=2)
     assert report['verified'] and report['num_tensors'] == len(state)
     assert report['model']['seg_head']['sam2_config'] == 'configs/sam2/sam2_hiera_t.yaml'
-    assert osp.isfile(osp.join(ours, 'config.py')) and osp.isfile(osp.join(ours, 'tokenizer.json'))
+    assert report['settings'] == 'release defaults'
+    assert osp.isfile(osp.join(ours, 'sama_mm_config.json')) and osp.isfile(osp.join(ours, 'tokenizer.json'))
+    assert not osp.exists(osp.join(ours, 'config.py'))  # no code in a converted folder
     back = str(tmp_path / 'back')
     convert_to_hf(ours, back, max_shard_bytes=40 * 1024**2)
-    for name in ('config.json', SAFETENSORS_INDEX, 'tokenizer.json', 'tokenizer_config.json'):
+    for name in ('config.json', SAFETENSORS_INDEX, 'tokenizer.json', 'tokenizer_config.json', 'sama_mm_config.json'):
         assert osp.isfile(osp.join(back, name)), name
     assert json.load(open(osp.join(back, 'config.json'))) == json.load(open(osp.join(src, 'config.json')))
     index = json.load(open(osp.join(back, SAFETENSORS_INDEX)))
     assert len(set(index['weight_map'].values())) > 1  # sharded like the released folders
+    # Written with the mode a plain open() gives (safetensors itself writes 0600).
+    umask = os.umask(0)
+    os.umask(umask)
+    for folder, names in ((ours, ['model.safetensors']), (back, sorted(set(index['weight_map'].values())))):
+        for name in names:
+            assert stat.S_IMODE(os.stat(osp.join(folder, name)).st_mode) == 0o666 & ~umask, name
+    # Converting the exported folder again keeps the settings it carries.
+    again = str(tmp_path / 'again')
+    assert convert_from_hf(back, again, verify=False)['settings'] == 'recorded'
+    from sama_mm.apis.inference import chat_cfg_from_config
+    first, second = load_converted_config(ours), load_converted_config(again)
+    assert chat_cfg_from_config(second) == chat_cfg_from_config(first)
+    assert second.test_pipeline == [_relocated(s, ours, again) for s in first.test_pipeline]
     again = read_safetensors_folder(back)
     assert sorted(again) == sorted(state)
     for key, value in state.items():
@@ -117,8 +134,7 @@ def test_converted_folder_chats(fake_released, tmp_path):
     ours = str(tmp_path / 'ours')
     convert_from_hf(src, ours, sam2_image_size=256, qformer_heads=2, verify=False)
     # The converted tiny model keeps the neck; chat with it needs the neck wiring, so drop it here.
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(ours, 'config.py'))
+    cfg = load_converted_config(ours)
     assert cfg.chat_cfg['num_image_tokens'] == 4 and cfg.chat_cfg['sam2_image_size'] == 256
     cfg.model.neck = None
     cfg.chat_cfg['context_tokens'] = False
@@ -139,7 +155,7 @@ def test_strict_loading_fails_on_missing_and_unexpected(fake_released, tmp_path)
     ours = str(tmp_path / 'ours')
     convert_from_hf(src, ours, sam2_image_size=256, qformer_heads=2, verify=False)
     state = read_safetensors_folder(ours)
-    model = _build(osp.join(ours, 'config.py'))
+    model = _build(ours)
     missing = dict(state)
     del missing['seg_head.text_hidden_fcs.0.bias']
     with pytest.raises(StateDictMismatchError, match='1 missing keys: seg_head.text_hidden_fcs.0.bias') as err:
@@ -157,6 +173,14 @@ def test_strict_loading_fails_on_missing_and_unexpected(fake_released, tmp_path)
     with pytest.raises(ConversionError, match='unknown released key'):
         convert_from_hf(str(bad), str(tmp_path / 'never'))
     assert not osp.exists(tmp_path / 'never')
+
+
+def _relocated(node, old, new):
+    if isinstance(node, dict):
+        return {k: _relocated(v, old, new) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_relocated(v, old, new) for v in node]
+    return node.replace(old, new) if isinstance(node, str) else node
 
 
 def test_lora_merge_keeps_outputs(tmp_path):

@@ -31,7 +31,7 @@ def test_convert_command_lines_round_trip(released, tmp_path):
     ours, back = str(tmp_path / 'ours'), str(tmp_path / 'back')
     proc = run_tool('tools/convert/from_hf.py', src, ours, '--sam2-image-size', '256', check=True)
     assert 'verified: strict load' in proc.stdout
-    assert osp.isfile(osp.join(ours, 'config.py'))
+    assert osp.isfile(osp.join(ours, 'sama_mm_config.json')) and not osp.exists(osp.join(ours, 'config.py'))
     proc = run_tool('tools/convert/from_hf.py', src, ours)
     assert proc.returncode != 0 and 'not empty' in proc.stderr
     run_tool('tools/convert/to_hf.py', ours, back, '--max-shard-gb', '0.04', check=True)
