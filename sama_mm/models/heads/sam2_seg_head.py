@@ -126,8 +126,11 @@ class SAM2SegHead(BaseModule):
             (a hidden quirk of the released inference, reference §6.x); off by default.
         round_norm_to_bf16: Round the ImageNet mean/std through bf16 in :meth:`preprocess`, as the released
             inference effectively does (reference §6.x); off by default.
-        resize_mode: Interpolation of :meth:`preprocess` (``'bicubic'`` matches PIL's default ``resize``
-            used by the reference; ``'bilinear'`` also allowed).
+        resize_mode: Interpolation of :meth:`preprocess` with the torch backend (``'bicubic'`` matches PIL's
+            default ``resize`` used by the reference; ``'bilinear'`` also allowed).
+        resize_backend: ``'torch'`` (default: ``resize_mode`` with antialiasing, within about one grey level of
+            PIL on natural images) or ``'pil'`` (PIL's bicubic ``Image.resize`` frame by frame, as the released
+            inference does: bit-identical pixels for uint8 frames; use it for released checkpoints).
         predict_chunk_size: Frames read and encoded together in :meth:`predict`.
         init_cfg: MMEngine init config.
     """
@@ -152,6 +155,7 @@ class SAM2SegHead(BaseModule):
                  round_memory_to_bf16: bool = False,
                  round_norm_to_bf16: bool = False,
                  resize_mode: str = 'bicubic',
+                 resize_backend: str = 'torch',
                  predict_chunk_size: int = 8,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
@@ -191,6 +195,8 @@ class SAM2SegHead(BaseModule):
         if resize_mode not in ('bicubic', 'bilinear'):
             raise ValueError(f"resize_mode must be 'bicubic' or 'bilinear', got {resize_mode!r}")
         self.resize_mode = resize_mode
+        from sama_mm.datasets.transforms.image import check_resize_backend
+        self.resize_backend = check_resize_backend(resize_backend)
         self.predict_chunk_size = int(predict_chunk_size)
 
     # ------------------------------------------------------------------------------------------ basics
@@ -211,7 +217,8 @@ class SAM2SegHead(BaseModule):
         whose default ``resize`` filter is an antialiased bicubic that returns uint8; PIL itself is not used here
         (frames may already be tensors), so the default is torch's antialiased bicubic interpolation followed by
         rounding to integers (within one grey level of PIL on natural images, see the tests); then /255 and
-        ImageNet mean/std.
+        ImageNet mean/std. With ``resize_backend='pil'`` each uint8 frame is resized by PIL itself (bit-identical
+        to the released inference).
 
         Args:
             frames: ``[T, H, W, 3]`` (or one ``[H, W, 3]`` frame), uint8 RGB, numpy or torch.
@@ -231,7 +238,11 @@ class SAM2SegHead(BaseModule):
             mean, std = mean.bfloat16().float(), std.bfloat16().float()
         out = torch.empty(x.shape[0], 3, size, size)
         for i in range(x.shape[0]):  # one frame at a time: a float copy of a whole video can be huge
-            frame = x[i:i + 1].permute(0, 3, 1, 2).float()
+            frame = x[i:i + 1]
+            if self.resize_backend == 'pil' and tuple(frame.shape[1:3]) != (size, size):
+                from sama_mm.datasets.transforms.image import pil_resize
+                frame = torch.from_numpy(pil_resize(frame.cpu().numpy(), size))
+            frame = frame.permute(0, 3, 1, 2).float()
             if frame.shape[-2:] != (size, size):
                 frame = F.interpolate(frame, size=(size, size), mode=self.resize_mode, align_corners=False,
                                       antialias=True)

@@ -22,12 +22,12 @@ Parameter names are the released checkpoint's (``spatial_Qformer.bert.encoder.la
 
 Differences from the released code, on purpose:
 
-* No "dummy" zero-contribution terms. The released training code adds ``1e-6 * module(zeros)`` of unused region
-  modules to the embeddings; its inference code adds the same terms *without* the factor to every temporal
-  Q-Former input (queries included) when a turn has no region prompt, i.e. the biases of
-  ``Qformer_mask_pooling_proj_st`` and ``Qformer_mask_proj_st(zeros)`` shift all inputs. A parity test against
-  the released inference code must add ``Qformer_mask_pooling_proj_st(0) + Qformer_mask_proj_st(0)`` to the
-  temporal Q-Former inputs of region-free turns before the embedding LayerNorm; this module never does.
+* The "dummy" zero-contribution terms are off by default (``no_region_bias='none'``). The released training
+  code adds ``1e-6 * module(zeros)`` of unused region modules to the embeddings; its inference code adds the
+  same terms *without* the factor to every temporal Q-Former input (queries included) when a turn has no region
+  prompt, i.e. ``Qformer_mask_pooling_proj_st(0) + Qformer_mask_proj_st(0)`` (their biases) shift all inputs
+  before the embedding LayerNorm. ``no_region_bias='official'`` does exactly that (the released checkpoints'
+  benchmark numbers were produced with it; without it their temporal Q-Former output differs by up to 150 %).
 * The pooling frame of every region is given by the caller (the released code draws it at random).
 * An empty region mask raises ``ValueError`` (the released code divides by ``sum + 1e-8`` and silently pools a
   zero vector).
@@ -58,6 +58,9 @@ QFORMER_BOS_TOKEN = '[DEC]'
 QFORMER_ADDITIONAL_SPECIAL_TOKENS = ('<mask>', '<pos>', '[SEG]', '<p>', '</p>', '<vp>', '</vp>')
 QFORMER_SPECIAL_TOKENS = (QFORMER_BOS_TOKEN, ) + QFORMER_ADDITIONAL_SPECIAL_TOKENS
 QFORMER_MAX_LENGTH = 256
+
+#: Values of ``STAggregator(no_region_bias=...)``.
+NO_REGION_BIAS_MODES = ('none', 'official')
 
 _BERT_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 # Whole words of the tiny vocabulary (the rest is characters and ``##`` continuations).
@@ -377,6 +380,14 @@ class STAggregator(BaseModule):
         layer_norm_eps (float): Q-Former LayerNorm epsilon.
         vision_ln_eps (float): Epsilon of ``spatial_Qformer_ln``.
         init_std (float): Std of the BERT-style initialisation of the Q-Formers and their queries.
+        no_region_bias (str): What the temporal Q-Former inputs of a turn *without* region prompts get.
+            ``'none'`` (default, our training and our own models): nothing. ``'official'``: the released
+            inference behaviour, ``Qformer_mask_pooling_proj_st(0) + Qformer_mask_proj_st(0)`` (the two region
+            modules on zero inputs, i.e. their bias terms) added to every input embedding, the learned queries
+            included, before the embedding LayerNorm. Turn it on for a released SAMA checkpoint: it was trained
+            with these terms at 1e-6 (negligible) but evaluated with them at full strength, and its temporal
+            Q-Former output moves by up to 150 % (relative) without them. Our own models keep ``'none'``:
+            training never sees the terms, so adding them at test time is a train/test mismatch.
         init_cfg (dict, optional): MMEngine initialisation config (e.g. a ``Pretrained`` checkpoint).
 
     Attributes:
@@ -412,10 +423,13 @@ class STAggregator(BaseModule):
                  layer_norm_eps: float = 1e-12,
                  vision_ln_eps: float = 1e-5,
                  init_std: float = 0.02,
+                 no_region_bias: str = 'none',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if llm_hidden_size is None or llm_hidden_size <= 0:
             raise ValueError(f'llm_hidden_size must be a positive int, got {llm_hidden_size!r}')
+        if no_region_bias not in NO_REGION_BIAS_MODES:
+            raise ValueError(f'no_region_bias must be one of {NO_REGION_BIAS_MODES}, got {no_region_bias!r}')
         if window_size > 0 and stride <= 0:
             raise ValueError(f'stride must be positive when window_size > 0, got {stride}')
         for name, token_id in (('region_token_id', region_token_id), ('box_token_id', box_token_id)):
@@ -429,6 +443,7 @@ class STAggregator(BaseModule):
         self.region_mask_size = region_mask_size
         self.window_size = window_size
         self.stride = stride
+        self.no_region_bias = no_region_bias
         qformer_kwargs = dict(hidden_size=D, num_heads=num_attention_heads, intermediate_size=intermediate_size,
                               max_position_embeddings=max_position_embeddings, pad_token_id=pad_token_id,
                               hidden_dropout=hidden_dropout, attention_dropout=attention_dropout,
@@ -506,7 +521,7 @@ class STAggregator(BaseModule):
 
     def encode_temporal(self, spatial: Tensor, input_ids: Tensor, attention_mask: Optional[Tensor] = None,
                         region_feats: Optional[Tensor] = None, box_feats: Optional[Tensor] = None,
-                        turn_index: int = 0) -> Tensor:
+                        turn_index: int = 0, input_bias: Sequence[Tensor] = ()) -> Tensor:
         """Temporal Q-Former output ``Z`` of one turn.
 
         Args:
@@ -516,6 +531,9 @@ class STAggregator(BaseModule):
             region_feats (Tensor, optional): ``[R, D]`` features written to the ``<mask>`` positions, in order.
             box_feats (Tensor, optional): ``[R, D]`` features written to the ``<pos>`` positions, in order.
             turn_index (int): Used in error messages only.
+            input_bias (sequence of Tensor): ``[D]`` (or ``[1, D]``) vectors added one after the other to every
+                input embedding, queries and text (word + position) alike, before the embedding LayerNorm
+                (see :meth:`no_region_bias_terms`).
 
         Returns:
             Tensor: ``Z`` of shape ``[temporal_num_queries * nwin, D]``.
@@ -552,6 +570,10 @@ class STAggregator(BaseModule):
 
         flat = spatial.reshape(-1, spatial.shape[-1])
         queries = self.temporal_Qformer_query_tokens
+        for bias in input_bias:  # added term by term, in the released code's order
+            bias = bias.reshape(-1).to(text.dtype)
+            queries = queries + bias
+            text = text + bias
         outs = [
             self.temporal_Qformer(queries, flat[start:end][None], text[None], text_mask)[0]
             for start, end in self.windows(flat.shape[0])
@@ -651,13 +673,29 @@ class STAggregator(BaseModule):
                                                 self.Qformer_mask_proj_st(shapes), p)
             else:
                 temporal = self.encode_temporal(spatial, turn['qformer_input_ids'],
-                                                turn.get('qformer_attention_mask'), turn_index=p)
+                                                turn.get('qformer_attention_mask'), turn_index=p,
+                                                input_bias=self.no_region_bias_terms())
             outs.append(self.inject_context(visual, temporal, queries))
             if regions:
                 region_tokens = torch.stack(
                     [self.Qformer_mask_pooling_proj(pooled), self.Qformer_mask_proj(shapes)], dim=1)
                 outs.append(region_tokens.flatten(0, 1))
         return torch.cat(outs, dim=0)
+
+    def no_region_bias_terms(self) -> Tuple[Tensor, ...]:
+        """What the temporal Q-Former inputs of a region-free turn get (see ``no_region_bias``).
+
+        Returns:
+            tuple[Tensor, ...]: ``()`` for ``'none'``; for ``'official'`` the two ``[1, D]`` terms
+            ``Qformer_mask_pooling_proj_st(0)`` and ``Qformer_mask_proj_st(0)`` in the order the released code adds
+            them.
+        """
+        if self.no_region_bias == 'none':
+            return ()
+        weight = self.Qformer_mask_pooling_proj_st.weight
+        pooled = weight.new_zeros(1, self.llm_hidden_size)
+        shape = weight.new_zeros(1, self.region_mask_size**2)
+        return self.Qformer_mask_pooling_proj_st(pooled), self.Qformer_mask_proj_st(shape)
 
     def num_tokens(self, num_frames: int, turns: Sequence[Dict]) -> int:
         """Number of embeddings :meth:`forward` returns (``P * T + 2 * R``)."""

@@ -1,0 +1,140 @@
+"""Exact official inference: the switches that make a released SAMA checkpoint compute what the released code
+computes (PIL resizing, the no-region bias terms of the temporal Q-Former), and end-to-end parity with
+reference tensors recorded from the official model (``tests/data/official_parity/``, written by
+``tools/dev/record_official_reference.py``; no official code or network at test time)."""
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from PIL import Image
+
+from sama_mm.datasets.transforms.frame_source import SAM2FrameSource
+from sama_mm.datasets.transforms.image import (IMAGENET_MEAN, IMAGENET_STD, InternVLImageTransform,
+                                               SAM2ImageTransform, resize_normalize)
+from sama_mm.models.necks import STAggregator, build_qformer_tokenizer, format_qformer_prompt
+from sama_mm.registry import MODELS
+from tests.conftest import REPO_ROOT
+
+H = 64
+
+
+def noise_frames(n=2, h=120, w=160, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+def pil_reference(frames, size, round_norm_to_bf16=False):
+    """What the released inference feeds its encoders: PIL bicubic resize, /255, ImageNet mean/std (float32;
+    the SAM2 path subtracts/divides bf16 mean/std, which is float32 arithmetic on bf16-rounded constants)."""
+    out = []
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    if round_norm_to_bf16:
+        mean, std = mean.bfloat16(), std.bfloat16()
+    for frame in frames:
+        pil = Image.fromarray(frame).resize((size, size), Image.BICUBIC)
+        x = torch.from_numpy(np.array(pil)).permute(2, 0, 1).contiguous()
+        x = x / 255.
+        x -= mean
+        x /= std
+        out.append(x)
+    return torch.stack(out)
+
+
+# ------------------------------------------------------------------------------------------------ resizing
+@pytest.mark.parametrize('size', [448, 1024])
+def test_pil_backend_is_bit_identical_to_pil(size):
+    frames = noise_frames()
+    ours = resize_normalize(frames, size, resize_backend='pil')
+    assert torch.equal(ours, pil_reference(frames, size))
+    # The default torch backend is not: on noise many values move by several grey levels.
+    grey = ((resize_normalize(frames, size) - ours) * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255).abs()
+    assert (grey > 0.5).float().mean() > 0.05 and grey.max() > 3
+
+
+def test_sam2_normalisation_rounded_like_the_release():
+    frames = noise_frames(1)
+    ours = resize_normalize(frames, 256, resize_backend='pil', round_norm_to_bf16=True)
+    assert torch.equal(ours, pil_reference(frames, 256, round_norm_to_bf16=True))
+    assert not torch.equal(ours, pil_reference(frames, 256))
+
+
+def test_transforms_take_the_backend(tmp_path):
+    frames = noise_frames(3)
+    vit = InternVLImageTransform(448, resize_backend='pil')
+    assert torch.equal(vit(dict(imgs=frames))['pixel_values'], pil_reference(frames, 448))
+    sam2 = SAM2ImageTransform(1024, resize_backend='pil', round_norm_to_bf16=True)
+    out = sam2(dict(imgs=frames, dense_positions=[0, 2]))['sam2_pixel_values']
+    assert torch.equal(out, pil_reference(frames[[0, 2]], 1024, round_norm_to_bf16=True))
+    for name in ('PIL', 'cv2'):
+        with pytest.raises(ValueError, match='resize_backend'):
+            InternVLImageTransform(448, resize_backend=name)
+    with pytest.raises(ValueError, match='uint8'):
+        resize_normalize(frames.astype(np.float32), 448, resize_backend='pil')
+    # The on-demand SAM2 frame source of inference (a frame folder here).
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / f'{i:05d}.png')
+    step = SAM2FrameSource(image_size=256, resize_backend='pil', round_norm_to_bf16=True)
+    source = step(dict(video_path=str(tmp_path), num_frames=3, frames=None))['sam2_frames']
+    assert torch.equal(source([1, 2]), pil_reference(frames[1:], 256, round_norm_to_bf16=True))
+    assert 'resize_backend' in repr(step)
+
+
+# ------------------------------------------------------------------------------------------------ no-region bias
+@pytest.fixture(scope='module')
+def tok():
+    return build_qformer_tokenizer(tiny=True)
+
+
+def tiny_neck(**kwargs):
+    torch.manual_seed(0)
+    cfg = Config.fromfile(f'{REPO_ROOT}/configs/_base_/models/st_aggregator_tiny.py')
+    neck = MODELS.build(dict(cfg.neck, llm_hidden_size=H, **kwargs)).eval()
+    with torch.no_grad():  # non-zero biases (BERT init zeroes them), as in a trained checkpoint
+        for module in (neck.Qformer_mask_pooling_proj_st, *neck.Qformer_mask_proj_st.layers):
+            module.bias.normal_(std=0.5)
+    return neck
+
+
+def qformer_turn(tok, question, regions=()):
+    enc = tok(format_qformer_prompt(question))
+    return dict(qformer_input_ids=torch.tensor(enc['input_ids']),
+                qformer_attention_mask=torch.tensor(enc['attention_mask']), regions=list(regions))
+
+
+def test_no_region_bias_official_adds_the_region_modules_on_zeros(tok):
+    neck = tiny_neck(no_region_bias='official')
+    plain = tiny_neck()
+    plain.load_state_dict(neck.state_dict())
+    assert plain.no_region_bias == 'none' and plain.no_region_bias_terms() == ()
+    visual = torch.randn(5, 256, H, generator=torch.Generator().manual_seed(1))
+    turn = qformer_turn(tok, 'where is the person?')
+
+    # What reaches the embedding LayerNorm: [queries; word + position] + pooling_proj_st(0) + mask_proj_st(0).
+    seen = []
+    neck.temporal_Qformer.bert.embeddings.LayerNorm.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    with torch.no_grad():
+        out = neck(visual, [turn])
+        emb = neck.temporal_Qformer.bert.embeddings
+        ids = turn['qformer_input_ids'][None]
+        text = emb.word_embeddings(ids) + emb.position_embeddings(emb.position_ids[:, :ids.shape[1]])
+        expected = torch.cat([neck.temporal_Qformer_query_tokens, text], dim=1)
+        expected = expected + neck.Qformer_mask_pooling_proj_st(torch.zeros(1, H))
+        expected = expected + neck.Qformer_mask_proj_st(torch.zeros(1, 112 * 112))
+        assert len(seen) == len(neck.windows(5 * neck.spatial_Qformer_query_tokens.shape[1]))
+        for hidden in seen:
+            torch.testing.assert_close(hidden, expected, rtol=0, atol=0)
+        ref = plain(visual, [turn])
+    # The terms matter (this is the 150 % of a released checkpoint at full size) ...
+    assert (out - ref).abs().max() > 1e-3
+    # ... and a turn with region prompts is unchanged: the released code adds nothing there.
+    mask = torch.zeros(16, 16)
+    mask[2:6, 3:9] = 1
+    region = dict(frame=0, mask16=mask, mask112=torch.nn.functional.interpolate(mask[None, None], (112, 112))[0, 0])
+    with_region = qformer_turn(tok, 'what is <mask> doing?', [region])
+    with torch.no_grad():
+        torch.testing.assert_close(neck(visual, [with_region]), plain(visual, [with_region]), rtol=0, atol=0)
+
+
+def test_no_region_bias_is_checked():
+    with pytest.raises(ValueError, match='no_region_bias'):
+        STAggregator(llm_hidden_size=H, no_region_bias='train')
