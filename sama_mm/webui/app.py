@@ -146,7 +146,7 @@ def build_app(demo: WebDemo, examples: Sequence[str] = (), title: str = 'SAMA gr
             return (new, gr.update(minimum=0, maximum=max(s.num_frames - 1, 1), value=0), frame, _editor_value(frame),
                     [], None, None, WebDemo.regions_markdown(new), '', '', _status(message), gr.update())
 
-        video_in.change(on_video, [video_in, state], open_outputs)
+        video_in.change(on_video, [video_in, state], open_outputs, show_progress_on=frame_img)
 
         frame_outputs = [frame_img, brush, status]
 
@@ -157,7 +157,8 @@ def build_app(demo: WebDemo, examples: Sequence[str] = (), title: str = 'SAMA gr
             frame = demo.read_frame(s, index)
             return demo.marked_frame(s, index, box, points), _editor_value(frame), gr.update()
 
-        frame_slider.release(on_frame, [state, frame_slider, box_text, points_text], frame_outputs)
+        frame_slider.release(on_frame, [state, frame_slider, box_text, points_text], frame_outputs,
+                             show_progress_on=frame_img)
 
         click_outputs = [box_text, points_text, frame_img, status]
 
@@ -168,7 +169,8 @@ def build_app(demo: WebDemo, examples: Sequence[str] = (), title: str = 'SAMA gr
                     'Press "Add region" to use it.' if box or points else '')
             return box, points, demo.marked_frame(s, index, box, points), _status(hint)
 
-        frame_img.select(on_click, [state, mode, frame_slider, box_text, points_text], click_outputs)
+        frame_img.select(on_click, [state, mode, frame_slider, box_text, points_text], click_outputs,
+                         show_progress_on=frame_img)
 
         region_outputs = [state, regions_md, frame_img, box_text, points_text, brush, status]
 
@@ -181,7 +183,8 @@ def build_app(demo: WebDemo, examples: Sequence[str] = (), title: str = 'SAMA gr
             return (s, WebDemo.regions_markdown(s), demo.marked_frame(s, index), '', '', editor,
                     _status(f'Region R{n} added: write {n} <mask> in the question.'))
 
-        add_btn.click(on_add, [state, frame_slider, mode, box_text, points_text, brush], region_outputs)
+        add_btn.click(on_add, [state, frame_slider, mode, box_text, points_text, brush], region_outputs,
+                      show_progress_on=regions_md)
 
         @_guarded(len(region_outputs), region_outputs.index(status))
         def on_clear(s, index):
@@ -191,7 +194,7 @@ def build_app(demo: WebDemo, examples: Sequence[str] = (), title: str = 'SAMA gr
             return (s, WebDemo.regions_markdown(s), demo.marked_frame(s, index), '', '',
                     _editor_value(demo.read_frame(s, index)), _status('Regions cleared.'))
 
-        clear_btn.click(on_clear, [state, frame_slider], region_outputs)
+        clear_btn.click(on_clear, [state, frame_slider], region_outputs, show_progress_on=regions_md)
 
         # --------------------------------------------------------------------------------------------- chat
         ask_outputs = [state, chatbot, question, overlay, files, regions_md, frame_img, status]
@@ -205,8 +208,8 @@ def build_app(demo: WebDemo, examples: Sequence[str] = (), title: str = 'SAMA gr
             return (s, WebDemo.messages(s), '', s.files['overlay.webm'], files_out, WebDemo.regions_markdown(s),
                     demo.marked_frame(s, index), _status(message))
 
-        ask_btn.click(on_ask, [state, question, frame_slider], ask_outputs)
-        question.submit(on_ask, [state, question, frame_slider], ask_outputs)
+        ask_btn.click(on_ask, [state, question, frame_slider], ask_outputs, show_progress_on=overlay)
+        question.submit(on_ask, [state, question, frame_slider], ask_outputs, show_progress_on=overlay)
 
         new_outputs = [state, chatbot, overlay, files, regions_md, frame_img, status]
 
@@ -217,7 +220,7 @@ def build_app(demo: WebDemo, examples: Sequence[str] = (), title: str = 'SAMA gr
             return s, [], None, None, WebDemo.regions_markdown(s), frame, _status(
                 'New chat: the conversation was reset (the video stays open).')
 
-        new_btn.click(on_new, [state, frame_slider], new_outputs)
+        new_btn.click(on_new, [state, frame_slider], new_outputs, show_progress_on=chatbot)
     return app
 
 

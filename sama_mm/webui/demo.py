@@ -309,7 +309,8 @@ class WebDemo:
 
         Raises:
             DemoError: No video, an empty question, or anything the model refuses (region count, a region outside
-                the frame, a conversation longer than ``max_length``), with its message.
+                the frame, a question too long for ``max_length``), with its message. A refused or failed question
+                changes nothing: the chat, the session's context and the marked regions stay as they were.
         """
         session = self._need_video(state)
         question = (question or '').strip()
