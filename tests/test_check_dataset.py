@@ -167,3 +167,81 @@ def test_refvos_missing_mask_png(demo_root, tmp_path):
     assert proc.returncode == 1
     line = _problem_lines(proc, 'missing_frames')[0]
     assert f'{clip}/00007.png' in line and f'record {clip}' in line
+
+
+def test_every_problem_of_a_video_is_reported(demo_root, tmp_path):
+    # A missing frame, a text file named like a frame, a malformed RLE and an unknown anno_id, all in one video
+    # of a MeViS-style split: every one is reported at once, not only the first.
+    split = tmp_path / 'mevis_train'
+    shutil.copytree(demo_root / 'mevis/train', split)
+    meta = json.loads((split / 'meta_expressions.json').read_text())
+    masks = json.loads((split / 'mask_dict.json').read_text())
+    clip = sorted(meta['videos'])[0]
+    video = meta['videos'][clip]
+    exps = list(video['expressions'].values())
+    key = str(exps[0]['anno_id'][0])
+    t = next(i for i, m in enumerate(masks[key]) if m)
+    masks[key][t]['counts'] = masks[key][t]['counts'][:-3]
+    exps[1]['anno_id'] = ['999']
+    (split / 'meta_expressions.json').write_text(json.dumps(meta))
+    (split / 'mask_dict.json').write_text(json.dumps(masks))
+    frames = split / 'JPEGImages' / clip
+    (frames / f'{video["frames"][5]}.jpg').unlink()
+    corrupt = frames / f'{video["frames"][3]}.jpg'
+    corrupt.write_text('not a jpeg')
+    proc = run_tool('tools/check_dataset.py', '--ann', split / 'meta_expressions.json', '--video-root',
+                    split / 'JPEGImages', '--mask-dict', split / 'mask_dict.json')
+    ann = split / 'meta_expressions.json'
+    _assert_problem(proc, 'missing_frames', ann, clip)
+    _assert_problem(proc, 'unreadable_frame', ann, clip)
+    assert _problem_lines(proc, 'unreadable_frame') == [
+        f'[unreadable_frame] {ann} record {clip}: {corrupt}: cannot decode frame: not an image file']
+    _assert_problem(proc, 'malformed_rle', split / 'mask_dict.json', f'{clip}/0')
+    _assert_problem(proc, 'unknown_mask_key', split / 'mask_dict.json', f'{clip}/1')
+    assert json.loads(proc.stdout.strip().splitlines()[-1])['problems'] == 4
+
+
+def test_corrupt_and_truncated_jpeg_frames(crafted, demo_root):
+    # SAMA-239K records: a frame that is a text file and a truncated JPEG are found (each file named once, also
+    # when two records share the video), and the record's masks are still checked.
+    root, records, masks, check = crafted
+    clip = records[0]['video_id']
+    folder = root / 'copied' / clip
+    shutil.copytree(demo_root / 'mevis/train/JPEGImages' / clip, folder)
+    (root / 'mevis_copy').symlink_to(root / 'copied')
+    (folder / '00003.jpg').write_text('this is not an image')
+    data = (folder / '00004.jpg').read_bytes()
+    (folder / '00004.jpg').write_bytes(data[:len(data) // 2])
+    text, truncated = (root / 'mevis_copy' / clip / name for name in ('00003.jpg', '00004.jpg'))  # as named
+    records[0]['video'] = f'mevis_copy/{clip}'
+    records.append(copy.deepcopy(records[0]))
+    key = str(records[0]['anno_map'][0])
+    t = next(i for i, m in enumerate(masks[key]) if m is not None)
+    masks[key][t]['counts'] = masks[key][t]['counts'][:-3]
+    proc, ann, mask_file = check(records, masks, extra=['--mask-dict', f'mevis_copy={root}/../mask_dict.json'])
+    lines = _problem_lines(proc, 'unreadable_frame')
+    assert len(lines) == 2, proc.stdout
+    assert lines[0] == f'[unreadable_frame] {ann} record 0 ({clip}): {text}: cannot decode frame: not an image file'
+    assert lines[1].startswith(f'[unreadable_frame] {ann} record 0 ({clip}): {truncated}: cannot decode frame: '
+                               'image file is truncated')
+    _assert_problem(proc, 'malformed_rle', mask_file, f'0 ({clip})')
+
+
+def test_a_dataset_that_cannot_be_built_does_not_stop_the_others(monkeypatch, capsys):
+    import tools.check_dataset as tool
+    from sama_mm.datasets import CheckReport, DataError
+
+    class Sound:
+        def check(self):
+            return CheckReport('Sound', 'good.json', counts=dict(records=3))
+
+    def broken():
+        raise DataError('invalid_json', 'bad.json', 'not valid JSON')
+
+    monkeypatch.setattr(tool, 'datasets_from_config', lambda args: iter([
+        ('train_dataloader.dataset.datasets.0', broken), ('train_dataloader.dataset.datasets.1', Sound)]))
+    assert tool.main(['some_config.py']) == 1
+    out = capsys.readouterr().out
+    assert 'train_dataloader.dataset.datasets.0 (unreadable): bad.json' in out
+    assert '[invalid_json] bad.json: not valid JSON' in out and 'Sound: good.json' in out
+    assert json.loads(out.strip().splitlines()[-1]) == {'datasets': 2, 'problems': 1}

@@ -11,8 +11,10 @@ are relative to; mask dicts default to the ``*mask_dict*`` files next to FILE, m
 source name in their file name), and ``{"videos": ...}`` as a referring-VOS ``meta_expressions.json``
 (``--video-root`` is the ``JPEGImages`` folder; masks from ``--mask-dict`` or ``--mask-dir``).
 
-Prints one report per dataset (counts, then every problem with its file and record) and exits 1 when any
-problem was found, 0 otherwise.
+Prints one report per dataset (counts, then every problem with its file and record: all the problems of every
+record, not only the first of each video) and exits 1 when any problem was found, 0 otherwise. Frame folders are
+checked frame by frame: every listed frame must exist and decode (a corrupt or truncated JPEG is named) and have
+the size of the first frame.
 """
 import argparse
 import glob
@@ -78,7 +80,8 @@ def datasets_from_config(args) -> Iterator:
             continue
         for where, ds_cfg in iter_dataset_cfgs(loader['dataset'], f'{split}_dataloader.dataset'):
             ds_cfg = dict(ds_cfg, lazy_init=True)
-            yield where, DATASETS.build(ds_cfg)
+            # Built by the caller, so that a dataset that cannot be built does not stop the check of the others.
+            yield where, lambda ds_cfg=ds_cfg: DATASETS.build(ds_cfg)
 
 
 def _parse_cfg_options(options: List[str]) -> Dict:
@@ -139,9 +142,12 @@ def main(argv=None) -> int:
     reports: List[CheckReport] = []
     try:
         if args.config:
-            for where, dataset in datasets_from_config(args):
+            for where, build in datasets_from_config(args):
                 print(f'checking {where} ...', flush=True)
-                reports.append(dataset.check())
+                try:  # a dataset that cannot even be built is reported, and the others are still checked
+                    reports.append(build().check())
+                except DataError as exc:
+                    reports.append(CheckReport(f'{where} (unreadable)', exc.file, problems=[exc]))
         else:
             reports.append(dataset_from_ann(args).check())
     except DataError as exc:

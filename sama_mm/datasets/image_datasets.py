@@ -29,7 +29,7 @@ from ..structures.tokens import PHRASE_END, PHRASE_START, REGION_PLACEHOLDER, SE
 from .base import CheckedDataset
 from .check import CheckReport
 from .errors import DataError
-from .io import load_json
+from .io import decode_frame, load_json
 from .robust import SkipBadMixin
 
 GCG_QUESTION = ('Could you please give me a brief description of the image? Please respond with interleaved '
@@ -113,7 +113,6 @@ class ImageChatDataset(SkipBadMixin, CheckedDataset):
 
     def check_files(self, infos: List[dict], n_records: int, report: CheckReport) -> None:
         """Mask validity and references, and the image files on disk."""
-        from PIL import Image
         sizes: Dict[str, Optional[Tuple[int, int]]] = {}  # image path -> (H, W), None when unreadable
         for info in infos:
             rid = f'{info["record_index"]} ({info["image_id"]})'
@@ -124,9 +123,8 @@ class ImageChatDataset(SkipBadMixin, CheckedDataset):
                     report.problems.append(DataError('missing_image', self.ann_file, f'image {path} not found', rid))
                     continue
                 try:
-                    with Image.open(path) as img:
-                        sizes[path] = (img.size[1], img.size[0])
-                except OSError as exc:
+                    sizes[path] = decode_frame(path)  # decoded completely: a corrupt or truncated file is found
+                except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for broken files
                     report.problems.append(DataError('unreadable_image', self.ann_file, f'{path}: {exc}', rid))
                     continue
             if sizes[path] is None:

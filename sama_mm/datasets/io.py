@@ -156,3 +156,88 @@ def probe_video(path: str, frames: Optional[Sequence[str]] = None, record: Any =
     except (decord.DECORDError, RuntimeError) as exc:  # decord raises both for broken files
         raise VideoReadError('unreadable_video', path, f'decord cannot read it: {exc}', record) from None
     return VideoInfo(path, num_frames, int(height), int(width), None)
+
+
+def decode_frame(path: str) -> Tuple[int, int]:
+    """Decode one frame image completely (JPEGs at reduced scale, which still reads every byte).
+
+    Returns:
+        ``(height, width)`` of the image.
+
+    Raises:
+        OSError: If the file is not an image PIL can decode or is truncated (PIL's message).
+    """
+    from PIL import Image
+    with Image.open(path) as img:
+        width, height = img.size
+        if img.format == 'JPEG':
+            img.draft('RGB', (max(1, width // 8), max(1, height // 8)))
+        img.load()
+    return height, width
+
+
+def check_video(path: str, frames: Optional[Sequence[str]] = None, record: Any = None,
+                decoded: Optional[dict] = None) -> Tuple[Optional[VideoInfo], List[DataError]]:
+    """Every problem of a video for ``tools/check_dataset.py``, and what can still be learnt about it.
+
+    Unlike :func:`probe_video`, which stops at the first problem, this reports every missing frame (in one
+    problem), every frame file that does not decode (a corrupt or truncated JPEG, a text file named ``.jpg``)
+    and every frame whose size differs from the first frame's, each naming its file; and it still returns a
+    :class:`VideoInfo` when some frames are readable, so that the masks of the video can be checked too
+    (``num_frames`` is the number of listed frames, the size is that of the first decodable frame). A video
+    file is probed as by :func:`probe_video` (its first frame is decoded).
+
+    Args:
+        path: A video file or a frame folder.
+        frames: For frame folders, the frame names the annotation lists; None: every image of the folder.
+        record: The annotation record that names this video, for the problems.
+        decoded: A cache ``{frame file: (height, width) or None}`` shared between calls, so that a frame file
+            used by several records is decoded, and reported, once.
+
+    Returns:
+        ``(info or None, problems)``: ``info`` is None when nothing of the video could be read.
+    """
+    if not osp.isdir(path):
+        try:
+            return probe_video(path, frames, record), []
+        except DataError as exc:
+            return None, [exc]
+    problems: List[DataError] = []
+    if frames is None:
+        names = natural_sorted(f for f in os.listdir(path) if f.lower().endswith(FRAME_EXTENSIONS))
+        if not names:
+            return None, [VideoReadError('missing_frames', path, 'frame folder holds no images', record)]
+        files: List[Optional[str]] = [osp.join(path, n) for n in names]
+    else:
+        files = [frame_file(path, name) for name in frames]
+        missing = [name for name, found in zip(frames, files) if found is None]
+        if missing:
+            shown = ', '.join(missing[:5]) + (' ...' if len(missing) > 5 else '')
+            problems.append(VideoReadError('missing_frames', path,
+                                           f'{len(missing)} of {len(frames)} listed frames are missing: {shown}',
+                                           record))
+    decoded = {} if decoded is None else decoded
+    size, first = None, None
+    for file in dict.fromkeys(f for f in files if f is not None):
+        report = file not in decoded
+        if report:
+            try:
+                decoded[file] = decode_frame(file)
+            except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for broken files
+                decoded[file] = None
+                from PIL import UnidentifiedImageError
+                reason = 'not an image file' if isinstance(exc, UnidentifiedImageError) else str(exc)
+                problems.append(VideoReadError('unreadable_frame', file, f'cannot decode frame: {reason}', record))
+        shape = decoded[file]
+        if shape is None:
+            continue
+        if size is None:
+            size, first = shape, file
+        elif shape != size and report:
+            problems.append(VideoReadError('size_mismatch', file, f'frame is {shape[0]}x{shape[1]} but the first '
+                                           f'frame {first} is {size[0]}x{size[1]} (HxW)', record))
+    if size is None:
+        return None, problems
+    frame_files = list(files) if frames is None else [f or osp.join(path, n) for f, n in zip(files, frames)]
+    return VideoInfo(path, len(files), size[0], size[1], frame_files), problems
+

@@ -18,7 +18,7 @@ from ..registry import DATASETS
 from .base import CheckedDataset
 from .check import CheckReport
 from .errors import DataError
-from .io import VideoInfo, load_json, probe_video
+from .io import VideoInfo, check_video, load_json
 from .mask_dict import check_track, load_mask_dict, missing_keys
 
 
@@ -102,15 +102,15 @@ class RefVOSDataset(CheckedDataset):
         probed: Dict[str, Optional[VideoInfo]] = {}
         scanned: Dict[str, Optional[set]] = {}
         checked_keys, objects = set(), set()
+        self._decoded_frames: Dict[str, Optional[Tuple[int, int]]] = {}  # shared with subclasses' checks
         for info in infos:
             rid = f'{info["video_id"]}/{info["exp_id"]}'
             if info['video_id'] not in probed:
-                try:
-                    probed[info['video_id']] = probe_video(info['frame_dir'], info['frames'], info['video_id'])
-                except DataError as exc:
-                    report.problems.append(DataError(exc.kind, self.ann_file, f'{exc.file}: {exc.message}',
-                                                     info['video_id']))
-                    probed[info['video_id']] = None
+                # Every problem of the frames; the masks are still checked when some frames are readable.
+                probed[info['video_id']], found = check_video(info['frame_dir'], info['frames'], info['video_id'],
+                                                              self._decoded_frames)
+                report.problems += [DataError(exc.kind, self.ann_file, f'{exc.file}: {exc.message}',
+                                              info['video_id']) for exc in found]
             video = probed[info['video_id']]
             if video is None:
                 continue
@@ -135,22 +135,28 @@ class RefVOSDataset(CheckedDataset):
         report.counts = dict(videos=n_videos, expressions=len(infos), objects=len(objects))
 
     def _scan_png_masks(self, info: dict, video: VideoInfo) -> Tuple[Optional[set], List[DataError]]:
-        """Read a video's PNG masks once: the object ids present, or None and the problem found."""
+        """Read a video's PNG masks once: the object ids present, and every problem of its mask files.
+
+        The ids are None when any mask PNG is missing or bad (an object may be in the unreadable one).
+        """
         from PIL import Image
         folder = osp.join(self.mask_dir, info['video_id'])
-        present = set()
+        present, problems = set(), []
         for name in info['frames']:
             path = osp.join(folder, name + '.png')
             if not osp.isfile(path):
-                return None, [DataError('missing_frames', path, 'mask PNG of a listed frame is missing',
-                                        info['video_id'])]
+                problems.append(DataError('missing_frames', path, 'mask PNG of a listed frame is missing',
+                                          info['video_id']))
+                continue
             try:
                 with Image.open(path) as img:
                     label = np.asarray(img)
-            except OSError as exc:
-                return None, [DataError('unreadable_mask', path, f'cannot read PNG: {exc}', info['video_id'])]
+            except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, ... for broken files
+                problems.append(DataError('unreadable_mask', path, f'cannot read PNG: {exc}', info['video_id']))
+                continue
             if label.shape[:2] != (video.height, video.width):
-                return None, [DataError('size_mismatch', path, f'mask is {label.shape[0]}x{label.shape[1]} but '
-                                        f'the frames are {video.height}x{video.width} (HxW)', info['video_id'])]
+                problems.append(DataError('size_mismatch', path, f'mask is {label.shape[0]}x{label.shape[1]} but '
+                                          f'the frames are {video.height}x{video.width} (HxW)', info['video_id']))
+                continue
             present.update(int(v) for v in np.unique(label))
-        return present, []
+        return (None if problems else present), problems

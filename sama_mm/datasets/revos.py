@@ -109,7 +109,8 @@ class ReVOSDataset(SkipBadMixin, RefVOSDataset):
         except DataError as exc:
             report.problems.append(exc)
             return
-        from .io import probe_video
+        from .io import check_video
+        decoded = getattr(self, '_decoded_frames', None)  # the frames the parent check decoded
         seen = set()
         for info in infos:
             vid = info['video_id']
@@ -121,10 +122,9 @@ class ReVOSDataset(SkipBadMixin, RefVOSDataset):
                 report.problems.append(DataError('unknown_mask_key', self.foreground_file,
                                                  f'video {vid!r} has no {{"masks_rle": [...]}} entry', vid))
                 continue
-            try:
-                video = probe_video(info['frame_dir'], info['frames'], vid)
-            except DataError:
-                continue  # already reported by the parent check
+            video, _ = check_video(info['frame_dir'], info['frames'], vid, decoded)  # problems: reported above
+            if video is None:
+                continue
             report.problems += check_track(self.foreground_file, vid, entry['masks_rle'], video, vid)
         types: Dict[str, int] = {}
         for info in infos:

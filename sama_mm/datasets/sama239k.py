@@ -26,7 +26,7 @@ from ..structures.tokens import SEG_TOKEN
 from .base import CheckedDataset
 from .check import CheckReport
 from .errors import DataError
-from .io import load_json, probe_video
+from .io import check_video, load_json
 from .mask_dict import check_track, load_mask_dict, missing_keys
 
 _OBJ_KEY = re.compile(r'obj(\d+)')
@@ -220,13 +220,15 @@ class SAMA239KDataset(CheckedDataset):
         """The records against the videos and masks on disk."""
         mask_dicts: Dict[str, Any] = {}
         videos, objects = set(), 0
+        decoded: Dict[str, Any] = {}  # frame file -> size or None: each file decoded (and reported) once
         for info in infos:
             rid = f'{info["record_index"]} ({info["video_id"]})'
             path = info['video_path']
-            try:
-                video = probe_video(path, info['frames'], rid)
-            except DataError as exc:
-                report.problems.append(DataError(exc.kind, self.annotation_source, f'{exc.file}: {exc.message}', rid))
+            # Every problem of the video; its masks are still checked when some frames are readable.
+            video, found = check_video(path, info['frames'], rid, decoded)
+            report.problems += [DataError(exc.kind, self.annotation_source, f'{exc.file}: {exc.message}', rid)
+                                for exc in found]
+            if video is None:
                 continue
             videos.add(path)
             for dim, actual in (('height', video.height), ('width', video.width)):
