@@ -3,7 +3,10 @@
 
 A config with a ``strategy`` (``configs/_base_/strategies/``: DeepSpeed ZeRO-2/3, FSDP) runs on MMEngine's
 FlexibleRunner. Launched distributed on a machine without CUDA, DDP uses the gloo backend on CPU. ``load_from``
-may name a converted release (a safetensors folder or file) as well as a ``.pth``.
+may name a converted release (a safetensors folder or file) as well as a ``.pth``. ``load_from`` and ``--resume``
+are loaded strictly: a missing, unexpected or mis-shaped key stops the run with the list of them
+(:class:`sama_mm.engine.hooks.StrictLoadHook`; missing LoRA matrices are accepted when the checkpoint has none),
+and an unreadable or refused checkpoint stops it with one line naming the file.
 """
 import argparse
 
@@ -11,7 +14,9 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import FlexibleRunner, Runner
 
-from sama_mm.engine.checkpoint import is_safetensors_weights, register_safetensors_loading, trusted_checkpoint_loading
+from sama_mm.engine.checkpoint import (is_safetensors_weights, register_safetensors_loading,
+                                       report_unreadable_checkpoint, trusted_checkpoint_loading)
+from sama_mm.engine.hooks import add_strict_load_hook
 from sama_mm.engine.strategies import apply_strategy, strategy_name, type_name
 from sama_mm.registry import RUNNERS
 from sama_mm.utils import register_all_modules
@@ -68,9 +73,13 @@ def runner_class(cfg: Config) -> type:
 
 
 def build_runner(cfg: Config):
+    """The runner of ``cfg``, loading checkpoints strictly and reporting an unreadable one in one line."""
     init_cpu_process_group(cfg)
     cls = runner_class(cfg)
-    return cls.from_cfg(cfg) if cls in (Runner, FlexibleRunner) else RUNNERS.build(cfg)
+    runner = cls.from_cfg(cfg) if cls in (Runner, FlexibleRunner) else RUNNERS.build(cfg)
+    add_strict_load_hook(runner)
+    report_unreadable_checkpoint(runner)
+    return runner
 
 
 def main(argv=None):
@@ -79,8 +88,12 @@ def main(argv=None):
     register_safetensors_loading()
     cfg = build_cfg(args)
     runner = build_runner(cfg)
-    with trusted_checkpoint_loading():
-        runner.train()
+    from sama_mm.utils.weights import StateDictMismatchError
+    try:
+        with trusted_checkpoint_loading():
+            runner.train()
+    except StateDictMismatchError as exc:  # raised by StrictLoadHook while loading load_from / --resume
+        raise SystemExit(f'error: {exc}') from None
     close_process_group()
 
 
