@@ -389,20 +389,23 @@ def test_chat_cli_bad_inputs_leave_out_untouched(chat_tool, clip, tmp_path, sent
 
 
 def test_chat_cli_output_is_replaced_only_when_complete(chat_tool, clip, tmp_path, sentinel_dir, monkeypatch):
-    """A failure while writing (here: the overlay video) leaves the old --out files as they were."""
+    """A failure while writing the overlay: the finished turn is saved (answers.json, masks.json), the error is one
+    line, no half-written or temporary file is left and the user's other files stay."""
     import sama_mm.visualization as vis
     questions = _questions(tmp_path, 'Hello?')
-    before = snapshot(sentinel_dir)
 
     def failing_writer(*args, **kwargs):
         raise OSError('disk full')
 
     monkeypatch.setattr(vis, 'write_overlay_video', failing_writer)
-    with pytest.raises(OSError, match='disk full'):
+    with pytest.raises(SystemExit) as info:
         chat_tool.main([clip, '--config', DEMO, '--questions', questions, '--out', str(sentinel_dir), '--force',
                         '--quiet', '--max-new-tokens', '2'])
-    assert snapshot(sentinel_dir) == before
+    assert exit_message(info) == (f'error: writing the overlay to {sentinel_dir} failed (disk full); the 1 turn(s) '
+                                  'are saved there (answers.json, masks.json)')
+    assert sorted(os.listdir(sentinel_dir)) == ['answers.json', 'masks.json', 'notes.txt']
     assert sorted(os.listdir(sentinel_dir.parent)) == sorted(['existing_out', 'questions0.txt'])  # no temp left
+    assert json.loads((sentinel_dir / 'answers.json').read_text())['turns'][0]['question'] == 'Hello?'
     monkeypatch.undo()
     chat_tool.main([clip, '--config', DEMO, '--questions', questions, '--out', str(sentinel_dir), '--force',
                     '--quiet', '--max-new-tokens', '2'])

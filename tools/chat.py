@@ -19,12 +19,13 @@ take, a ``<mask>`` count that differs from the ``--region`` count, a region outs
 with one ``error: ...`` line naming the file, key or region and exit status 1, checked as early as possible (files
 before the model is built, ``<mask>`` counts and regions before the first question).
 
-``answers.json`` and ``masks.json`` are rewritten after every finished turn (each file replaced in one step, never
-half-written), the overlay at the end; when a later question is refused or fails, the earlier turns are saved
-(overlay included) and the error names the question. A non-empty ``--out`` folder is refused unless ``--force``,
-which first removes the files this tool writes (``answers.json``, ``masks.json``, ``overlay.mp4``,
-``overlay.gif``) from it, so no file of an earlier run (e.g. the gif of another video) is left beside the new ones;
-other files in the folder stay.
+``--out`` is left untouched until the first turn is finished. Then ``answers.json`` and ``masks.json`` are
+rewritten after every finished turn (each file replaced in one step, never half-written), the overlay at the end;
+when a later question is refused or fails, the earlier turns are saved (overlay included) and the error names the
+question. A non-empty ``--out`` folder is refused unless ``--force``, which, when the first turn is finished,
+removes the files this tool writes (``answers.json``, ``masks.json``, ``overlay.mp4``, ``overlay.gif``) from it,
+so no file of an earlier run (e.g. the gif of another video) is left beside the new ones; other files in the
+folder stay.
 """
 import argparse
 import os
@@ -224,41 +225,54 @@ def main(argv=None) -> List:
             print(f'[turn {result.index + 1}] Q: {question}\n[turn {result.index + 1}] A: {result.answer}  '
                   f'({result.num_objects} mask track(s), {result.seconds:.1f} s)', flush=True)
             if out is not None:
-                out.turn_done(results)
+                try:
+                    out.turn_done(results)
+                except OSError as exc:
+                    sys.exit(f'error: writing turn {len(results)} to {args.out} failed: {exc}')
     except KeyboardInterrupt:
         bar.close()
         print(f'\n[chat] interrupted after {len(results)} turn(s)', flush=True)
     if used < len(args.region):
         print(f'[chat] warning: {len(args.region) - used} --region prompt(s) had no <mask> to fill', flush=True)
     if out is not None:
-        out.finish(results)
+        try:
+            out.finish(results)
+        except OSError as exc:
+            sys.exit(f'error: writing the overlay to {args.out} failed ({exc}); the {len(results)} turn(s) are saved '
+                     'there (answers.json, masks.json)')
     return results
 
 
 class _Output:
-    """The ``--out`` folder: emptied of an earlier run's files (``--force``), then ``answers.json`` and
-    ``masks.json`` rewritten after every finished turn and the overlay written at the end (or at a failure)."""
+    """The ``--out`` folder: when the first turn is finished, emptied of an earlier run's files (``--force``), then
+    ``answers.json`` and ``masks.json`` rewritten after every finished turn and the overlay written at the end (or
+    at a failure). A run that finishes no turn leaves the folder untouched."""
 
     #: The files this tool writes; with ``--force`` only these are removed from the folder.
     FILES = ('answers.json', 'masks.json', 'overlay.mp4', 'overlay.gif')
 
     def __init__(self, args, session):
-        from sama_mm.apis.chat_outputs import remove_chat_outputs
-        self.args, self.session, self.rle_cache = args, session, {}
-        os.makedirs(args.out, exist_ok=True)
-        removed = remove_chat_outputs(args.out, self.FILES)
-        if removed:
-            print(f'[chat] --force: removed {", ".join(removed)} of an earlier run from {args.out}', flush=True)
+        self.args, self.session, self.rle_cache, self.started = args, session, {}, False
 
     def turn_done(self, results) -> None:
-        from sama_mm.apis.chat_outputs import write_turn_files
+        from sama_mm.apis.chat_outputs import remove_chat_outputs, write_turn_files
+        if not self.started:
+            os.makedirs(self.args.out, exist_ok=True)
+            removed = remove_chat_outputs(self.args.out, self.FILES)
+            if removed:
+                print(f'[chat] --force: removed {", ".join(removed)} of an earlier run from {self.args.out}',
+                      flush=True)
+            self.started = True
         write_turn_files(self.args.out, self.session, results, rle_cache=self.rle_cache)
 
     def finish(self, results) -> List[str]:
         """Write the overlay(s) of the finished turns; returns every file name now in the folder from this run."""
-        from sama_mm.apis.chat_outputs import write_overlays, write_turn_files
+        from sama_mm.apis.chat_outputs import write_overlays
         args = self.args
-        names = list(write_turn_files(args.out, self.session, results, rle_cache=self.rle_cache))
+        if not results:
+            print(f'[chat] no turn was finished; nothing was written to {args.out}', flush=True)
+            return []
+        names = ['answers.json', 'masks.json']  # written after every turn
         bar = _Bar(self.session.num_frames, not args.quiet)
         try:
             names += list(write_overlays(args.out, self.session, results, fps=args.fps, gif=args.gif, progress=bar))
