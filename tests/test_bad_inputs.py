@@ -591,5 +591,84 @@ def test_metrics_mismatched_sets(tmp_path):
                                           dict(type='SAMABenchCMetric', ann_file='b', meteorr=False)]))
 
 
+# ---- strict loading, converted folders and --cfg-options values (tools/train.py, tools/test.py, tools/chat.py)
+def test_cfg_options_with_bad_values_name_the_key(tmp_path):
+    """Values that only fail deep inside torch (or silently train nothing) are refused by key, before any work."""
+    toy = 'tests/data/configs/toy_regression.py'
+    cases = {'optim_wrapper.optimizer.lr=fast': "error: optim_wrapper.optimizer.lr: expected a number >= 0, got "
+                                                "str 'fast'",
+             'optim_wrapper.optimizer.type=AdamW optim_wrapper.optimizer.betas=[0.9]':
+                 'error: optim_wrapper.optimizer.betas: expected a pair of numbers in [0, 1) (e.g. [0.9, 0.999]), '
+                 'got list [0.9]',
+             'train_dataloader.batch_size=0': 'error: train_dataloader.batch_size: expected an integer >= 1, got int 0',
+             'train_cfg.max_iters=0': 'error: train_cfg.max_iters: expected an integer >= 1, got int 0'}
+    for option, message in cases.items():
+        work = tmp_path / option.split('=')[0]
+        proc = run_tool('tools/train.py', toy, '--work-dir', work, '--cfg-options', *option.split())
+        errors = [line for line in proc.stderr.splitlines() if line.startswith('error')]
+        assert proc.returncode == 1 and errors == [message] and 'Traceback' not in proc.stderr, (option, proc.stderr)
+        assert not work.exists()
+
+
+def test_resume_from_a_refused_file_is_one_line(tmp_path):
+    toy = 'tests/data/configs/toy_regression.py'
+    bad = tmp_path / 'bad.pth'
+    bad.write_bytes(b'not a checkpoint at all')
+    proc = run_tool('tools/train.py', toy, '--work-dir', tmp_path / 'w', '--resume', bad)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-1500:]
+    assert lines[-1].startswith(f'error: {bad}: cannot read the checkpoint: ')
+
+
+def test_test_out_in_a_missing_folder_and_converted_folder_errors(tmp_path):
+    """tools/test.py: --out in a missing folder is created before the run; --out that exists stops at once; a
+    folder without sama_mm_config.json as CONFIG, and CONFIG without CHECKPOINT, are one-line errors."""
+    toy = 'tests/data/configs/toy_regression.py'
+    work = tmp_path / 'w'
+    run_tool('tools/train.py', toy, '--work-dir', work, '--cfg-options', 'train_cfg.max_iters=4', check=True)
+    out = tmp_path / 'deep' / 'er' / 'metrics.json'
+    run_tool('tools/test.py', toy, work / 'iter_4.pth', '--work-dir', work, '--out', out, check=True)
+    assert json.loads(out.read_text())
+    proc = run_tool('tools/test.py', toy, work / 'iter_4.pth', '--work-dir', work, '--out', out)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f'error: --out {out} already exists; refusing to overwrite it')
+    proc = run_tool('tools/test.py', toy)
+    assert proc.returncode == 2 and 'CHECKPOINT is required unless CONFIG is a converted folder' in proc.stderr
+    proc = run_tool('tools/test.py', tmp_path, work / 'iter_4.pth')
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f'error: {tmp_path}: no sama_mm_config.json in this folder (a folder written by tools/convert/from_hf.py '
+        'or to_hf.py has one)')
+
+
+def test_data_only_config_never_imports_or_inherits(tmp_path):
+    """A converted folder's JSON is data: dotted import paths, unknown names and _base_ are refused by key."""
+    from sama_mm.utils.config_check import ConfigError
+    from sama_mm.utils.data_config import read_data_config
+    sentinel = tmp_path / 'ran'
+    base = tmp_path / 'base.py'
+    base.write_text(f'open({str(sentinel)!r}, "w").write("x")\n')
+    cases = [({'model': {'type': 'os.system', 'command': f'touch {sentinel}'}},
+              "model.type: type 'os.system' is an import path; a data-only config names registered classes only"),
+             ({'model': {'type': 'SAMA', 'backbone': {'type': 'NoSuchThing'}}},
+              "model.backbone.type: type 'NoSuchThing' is not a registered name"),
+             ({'_base_': str(base), 'model': {'type': 'SAMA'}}, '_base_: unknown key of a data-only config'),
+             ({'model': {'type': 'SAMA', 'x': {'_base_': str(base)}}},
+              'model.x._base_: a data-only config cannot inherit from other files (_base_)')]
+    for i, (data, message) in enumerate(cases):
+        folder = tmp_path / f'f{i}'
+        folder.mkdir()
+        (folder / 'sama_mm_config.json').write_text(json.dumps(data))
+        with pytest.raises(ConfigError) as err:
+            read_data_config(str(folder))
+        assert str(err.value).startswith(f'{folder / "sama_mm_config.json"}: ') and message in str(err.value)
+    assert not sentinel.exists()
+    proc = run_tool('tools/chat.py', tmp_path / 'no_video.mp4', '--checkpoint', tmp_path)
+    assert proc.returncode == 1
+    proc = run_tool('tools/chat.py', __file__, '--checkpoint', tmp_path)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f'error: give --config, or a converted folder (holding sama_mm_config.json) as --checkpoint ({tmp_path} has '
+        'no sama_mm_config.json)')
+
+
 if __name__ == '__main__':
     sys.exit(pytest.main([__file__, '-p', 'no:xdist']))

@@ -265,6 +265,81 @@ def _walk(node: Any, path: str, consumed: set) -> None:
             _walk(value, f'{path}.{i}', consumed)
 
 
+# ------------------------------------------------------------------------------------------------- values
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f'{type(value).__name__} {text if len(text) <= 60 else text[:57] + "..."}'
+
+
+def _number_at_least(value: Any, path: str, low: float, what: str = 'a number') -> None:
+    if not _is_number(value) or not np.isfinite(value) or value < low:
+        raise ConfigError(path, f'expected {what} >= {low:g}, got {_shown(value)}')
+
+
+def _int_at_least(value: Any, path: str, low: int) -> None:
+    if not _is_int(value) or value < low:
+        raise ConfigError(path, f'expected an integer >= {low}, got {_shown(value)}')
+
+
+def _check_optimizer(optimizer: Any, path: str) -> None:
+    if not isinstance(optimizer, dict):
+        return
+    for key in ('lr', 'weight_decay', 'momentum'):
+        if optimizer.get(key) is not None:
+            _number_at_least(optimizer[key], f'{path}.{key}', 0)
+    if optimizer.get('eps') is not None:
+        value = optimizer['eps']
+        if not _is_number(value) or not value > 0:
+            raise ConfigError(f'{path}.eps', f'expected a number > 0, got {_shown(value)}')
+    betas = optimizer.get('betas')
+    if betas is not None:
+        if (not isinstance(betas, (list, tuple)) or len(betas) != 2
+                or not all(_is_number(b) and 0 <= b < 1 for b in betas)):
+            raise ConfigError(f'{path}.betas', f'expected a pair of numbers in [0, 1) (e.g. [0.9, 0.999]), got '
+                                               f'{_shown(betas)}')
+
+
+def check_values(data: dict, keys: Optional[Sequence[str]] = None) -> None:
+    """Check the values whose meaning is known, wherever a signature cannot: the optimizer's ``lr``,
+    ``weight_decay``, ``momentum`` (numbers >= 0), ``eps`` (> 0) and ``betas`` (a pair in [0, 1)); every
+    dataloader's ``batch_size`` (an integer >= 1) and ``num_workers`` (>= 0); ``train_cfg``'s ``max_iters`` /
+    ``max_epochs`` / ``val_interval`` (integers >= 1).
+
+    Raises:
+        ConfigError: Naming the key (``optim_wrapper.optimizer.lr``), what it expects and what it got.
+    """
+    def wanted(key):
+        return keys is None or key in keys
+
+    wrapper = data.get('optim_wrapper')
+    if wanted('optim_wrapper') and isinstance(wrapper, dict):
+        _check_optimizer(wrapper.get('optimizer'), 'optim_wrapper.optimizer')
+        for name, sub in wrapper.items():  # a multi-optimizer wrapper holds one wrapper per model part
+            if isinstance(sub, dict) and isinstance(sub.get('optimizer'), dict):
+                _check_optimizer(sub['optimizer'], f'optim_wrapper.{name}.optimizer')
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = data.get(key)
+        if not wanted(key) or not isinstance(loader, dict):
+            continue
+        if loader.get('batch_size') is not None:
+            _int_at_least(loader['batch_size'], f'{key}.batch_size', 1)
+        if loader.get('num_workers') is not None:
+            _int_at_least(loader['num_workers'], f'{key}.num_workers', 0)
+    train_cfg = data.get('train_cfg')
+    if wanted('train_cfg') and isinstance(train_cfg, dict):
+        for key in ('max_iters', 'max_epochs', 'val_interval'):
+            if train_cfg.get(key) is not None:
+                _int_at_least(train_cfg[key], f'train_cfg.{key}', 1)
+
+
 def check_config(cfg: Any, keys: Optional[Sequence[str]] = None) -> None:
     """Check every ``dict(type=..., **kwargs)`` of a config against the signature of what ``type`` names.
 
@@ -272,14 +347,17 @@ def check_config(cfg: Any, keys: Optional[Sequence[str]] = None) -> None:
         cfg: An :class:`mmengine.config.Config` or a dict.
         keys: Top-level keys to check (default: all of them).
 
+    Then the values whose ranges are known (:func:`check_values`).
+
     Raises:
-        ConfigError: For the first unknown key or wrongly typed value, naming its config path
+        ConfigError: For the first unknown key, wrongly typed value or out-of-range value, naming its config path
             (``train_dataloader.dataset.datasets.0.pipeline.2.interval``).
     """
     data = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
     for key in (keys if keys is not None else list(data)):
         if key in data:
             _walk(data[key], key, CONSUMED_KEYS.get(key, set()))
+    check_values(data, keys)
 
 
 def read_config(path: str):
