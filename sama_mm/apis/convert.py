@@ -486,7 +486,8 @@ def convert_from_hf(src: str, dst: str, sam2_config: Optional[str] = None, sam2_
         save_safetensors(ours, osp.join(dst, SAFETENSORS_SINGLE))
         _normal_file_mode([osp.join(dst, SAFETENSORS_SINGLE)])
     if osp.isdir(osp.join(src, QFORMER_TOKENIZER_DIR)):
-        shutil.copytree(osp.join(src, QFORMER_TOKENIZER_DIR), osp.join(dst, QFORMER_TOKENIZER_DIR), dirs_exist_ok=True)
+        shutil.copytree(osp.join(src, QFORMER_TOKENIZER_DIR), osp.join(dst, QFORMER_TOKENIZER_DIR),
+                        dirs_exist_ok=True)
     if settings != 'recorded' and qformer_vocab is not None:
         _store_qformer_tokenizer(record, dst)
     write_data_config(osp.join(dst, OUR_CONFIG), record)

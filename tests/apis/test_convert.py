@@ -214,3 +214,31 @@ def test_lora_merge_keeps_outputs(tmp_path):
     assert not any('lora' in k or 'base_model' in k for k in exported)
     key = 'language_model.model.layers.0.self_attn.q_proj.weight'
     torch.testing.assert_close(exported[key], model.backbone.llm_base.model.layers[0].self_attn.q_proj.weight)
+
+
+def test_release_folder_gets_release_settings_and_a_full_test_pipeline(fake_released, tmp_path):
+    """A real release carries no settings: the released inference ones, and a test pipeline chat can use."""
+    from sama_mm.apis import SAMAInferencer
+    from sama_mm.apis.convert import default_chat_cfg
+    from sama_mm.apis.inference import chat_cfg_from_config
+    from sama_mm.models.necks import build_qformer_tokenizer
+    from tests.apis.helpers import write_frame_folder
+    src, _ = fake_released
+    vocab = str(tmp_path / 'bert_tiny')
+    build_qformer_tokenizer(tiny=True).save_pretrained(vocab)
+    ours = str(tmp_path / 'ours')
+    report = convert_from_hf(src, ours, sam2_image_size=256, qformer_heads=2, qformer_vocab=vocab, verify=False)
+    assert report['settings'] == 'release defaults'
+    cfg = load_converted_config(ours)
+    settings = chat_cfg_from_config(cfg)
+    assert {k: settings[k] for k in cfg.chat_cfg} == default_chat_cfg(cfg.model.to_dict())
+    assert (settings['max_frames'], settings['num_dense'], settings['max_length']) == (32, 5, 8192)
+    steps = [step['type'] for step in cfg.test_pipeline]
+    assert steps == ['VideoInit', 'SampleFrames', 'VideoDecode', 'RefVOSToRounds', 'InternVLImageTransform',
+                     'ChatTokenize', 'QFormerPrompts', 'SAM2FrameSource', 'PackSAMAInputs']
+    assert cfg.test_pipeline[6]['tokenizer']['vocab_file'] == osp.join(ours, 'qformer_tokenizer')
+    # The folder alone is a config: chat with a region prompt works (the neck reads the region).
+    inferencer = SAMAInferencer(ours, ours, chat_cfg=dict(max_new_tokens=2, max_frames=4, num_dense=2))
+    session = inferencer.open(write_frame_folder(str(tmp_path / 'clip'), num_frames=4))
+    result = session.ask('What is <mask>?', regions=[(1, (5, 5, 30, 30))], segment=False)
+    assert len(result.token_ids) <= 2

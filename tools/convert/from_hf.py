@@ -26,9 +26,9 @@ def parse_args(argv=None):
     parser.add_argument('--sam2-config', help='sam2 model config name (default: inferred from the trunk shapes)')
     parser.add_argument('--sam2-image-size', type=int, help='SAM2 input size if not 1024')
     parser.add_argument('--qformer-heads', type=int, help='Q-Former attention heads (default: width // 64)')
-    parser.add_argument('--qformer-vocab', help='the temporal Q-Former vocabulary of a release (BERT vocab.txt or '
-                        'a folder with one or with a saved tokenizer); copied into DST (default: SRC/qformer_tokenizer, '
-                        'else checkpoints/bert-base-uncased)')
+    parser.add_argument('--qformer-vocab', help='the temporal Q-Former vocabulary of a release (BERT vocab.txt or a '
+                        'folder with one or with a saved tokenizer); copied into DST (default: '
+                        'SRC/qformer_tokenizer, else checkpoints/bert-base-uncased)')
     parser.add_argument('--max-shard-gb', type=float, default=5.0, help='shard size of the written weights')
     parser.add_argument('--no-verify', action='store_true',
                         help='do not build the model and load the weights strictly after writing')
