@@ -138,3 +138,150 @@ def test_no_region_bias_official_adds_the_region_modules_on_zeros(tok):
 def test_no_region_bias_is_checked():
     with pytest.raises(ValueError, match='no_region_bias'):
         STAggregator(llm_hidden_size=H, no_region_bias='train')
+
+
+# ------------------------------------------------------------------------------------------------ end to end
+FIXTURE = f'{REPO_ROOT}/tests/data/official_parity'
+
+
+def official_settings():
+    """What a released checkpoint needs to compute what the released inference computes (docs/evaluation.md)."""
+    return dict(model=dict(sam2_prompt_frames='first', neck=dict(no_region_bias='official'),
+                           seg_head=dict(resize_backend='pil', round_norm_to_bf16=True, round_memory_to_bf16=True)),
+                chat_cfg=dict(resize_backend='pil', sam2_resize_backend='pil', sam2_round_norm_to_bf16=True))
+
+
+@pytest.fixture(scope='module')
+def reference():
+    import json
+
+    from safetensors.torch import load_file
+    return json.load(open(f'{FIXTURE}/reference.json')), load_file(f'{FIXTURE}/reference.safetensors')
+
+
+@pytest.fixture(scope='module')
+def official_inferencer(tmp_path_factory, reference):
+    """The fixture checkpoint (weights rebuilt from the recipe) through our converter, with the switches on."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from sama_mm.apis import SAMAInferencer
+    from sama_mm.apis.convert import convert_from_hf, load_converted_config
+    root = tmp_path_factory.mktemp('official_parity')
+    src = str(root / 'released')
+    shutil.copytree(f'{FIXTURE}/released', src)
+    recipe = json.load(open(f'{FIXTURE}/recipe.json'))
+    small = load_file(f'{FIXTURE}/small_tensors.safetensors')
+    state = {}
+    for name, entry in recipe.items():
+        if entry['rule'] == 'verbatim':
+            state[name] = small[name]
+        else:
+            gen = torch.Generator().manual_seed(int(entry['seed']))
+            state[name] = entry['mean'] + entry['std'] * torch.randn(entry['shape'], generator=gen)
+    save_file(state, f'{src}/model.safetensors')
+    dst = str(root / 'converted')
+    meta = reference[0]
+    convert_from_hf(src, dst, sam2_image_size=meta['sam2_image_size'], qformer_heads=2,
+                    qformer_vocab=f'{src}/qformer_vocab.txt')
+    cfg = load_converted_config(dst)
+    switches = official_settings()
+    cfg.model.sam2_prompt_frames = switches['model']['sam2_prompt_frames']
+    cfg.model.neck.update(switches['model']['neck'])
+    cfg.model.seg_head.update(switches['model']['seg_head'])
+    return SAMAInferencer(cfg, dst, chat_cfg=dict(switches['chat_cfg'], max_new_tokens=meta['max_new_tokens']))
+
+
+def rel_err(ours, ref):
+    ours, ref = ours.detach().float().reshape(ref.shape), ref.float()
+    return float((ours - ref).abs().max() / ref.abs().max())
+
+
+def mask_ious(ours, ref):
+    inter = (ours & ref).flatten(-2).sum(-1).float()
+    union = (ours | ref).flatten(-2).sum(-1).float()
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(union))
+
+
+class _Taps:
+    """Our intermediate tensors of one turn: temporal Q-Former output, neck output, fused LLM input and ids."""
+
+    def __init__(self, session):
+        self.data = {}
+        neck = session.model.neck
+        encode_temporal, forward, embed = neck.encode_temporal, neck.forward, session._embed
+
+        def tap_temporal(*args, **kwargs):
+            out = encode_temporal(*args, **kwargs)
+            self.data['temporal'] = out
+            return out
+
+        def tap_neck(*args, **kwargs):
+            out = forward(*args, **kwargs)
+            self.data['neck'] = out
+            return out
+
+        def tap_embed(ids, fill):
+            out = embed(ids, fill)
+            self.data.setdefault('ids', list(ids))
+            self.data.setdefault('embeds', out[0])
+            return out
+
+        neck.encode_temporal, neck.forward, session._embed = tap_temporal, tap_neck, tap_embed
+        self.restore = lambda: (neck.__dict__.pop('encode_temporal'), neck.__dict__.pop('forward'))
+
+
+@pytest.mark.parametrize('case_name', ['text', 'box_frame0', 'box_every_frame'])
+def test_end_to_end_matches_the_official_model(official_inferencer, reference, case_name):
+    meta, ref = reference
+    case = next(c for c in meta['cases'] if c['name'] == case_name)
+    inferencer = official_inferencer
+    inferencer.settings['context_sep'] = case['context_sep']  # RVOS prompt ('\n') / SAMA-Bench prompt ('')
+    regions = []
+    for r in case['regions']:
+        x1, y1, x2, y2 = r['box']
+        mask = np.zeros((meta['height'], meta['width']), bool)
+        mask[y1:y2, x1:x2] = True
+        regions.append((r['frame'], mask))
+    # The region cases go through the bf16 region pooling of the released code (the Q-Former and LLM paths).
+    tol = 1e-5 if not regions else 2e-2
+
+    session = inferencer.open(f'{FIXTURE}/video')
+    assert session.frame_indices == meta['sparse_indices']
+    assert session.dense_positions == meta['dense_positions']
+    assert rel_err(session.visual, ref['vit_features']) < 1e-5
+    taps = _Taps(session)
+    try:
+        greedy = session.ask(case['question'], regions=regions, segment=False)
+    finally:
+        taps.restore()
+    assert taps.data['ids'] == case['prompt_ids']
+    assert greedy.token_ids == case['greedy_ids']
+    T = len(meta['sparse_indices'])
+    assert rel_err(taps.data['temporal'], ref[f'{case_name}.temporal']) < tol
+    assert rel_err(taps.data['neck'][:T], ref[f'{case_name}.context_tokens']) < tol
+    assert rel_err(taps.data['embeds'], ref[f'{case_name}.inputs_embeds']) < tol
+
+    session.reset()
+    forced = session.ask(case['question'], regions=regions, answer=meta['answer'])
+    assert forced.token_ids == case['forced_ids']
+    assert rel_err(forced.seg_hidden, ref[f'{case_name}.forced_seg_hidden']) < tol
+    ious = mask_ious(forced.masks, ref[f'{case_name}.forced_masks'])
+    assert ious.min() >= 0.999, ious
+
+
+def test_official_preprocessing_pixels(official_inferencer, reference):
+    """The ViT and SAM2 inputs of the released inference, bit for bit (PIL resize, bf16-rounded SAM2 mean/std)."""
+    _, ref = reference
+    session = official_inferencer.open(f'{FIXTURE}/video')
+    from sama_mm.datasets.transforms.loading import VideoDecode, VideoInit
+    info = VideoInit()(dict(video_path=f'{FIXTURE}/video', video_id='video'))
+    imgs = VideoDecode()(dict(info, frame_indices=session.frame_indices))['imgs']
+    pixels = resize_normalize(imgs, 448, resize_backend='pil')
+    assert torch.equal(pixels[0], ref['pixel_values_frame0'])
+    assert pixels.double().sum() == ref['pixel_values_sum'][0]
+    sam2 = session.sam2_frames(list(range(session.num_frames)))
+    assert torch.equal(sam2[0], ref['sam2_pixel_values_frame0'])
+    assert sam2.double().sum() == ref['sam2_pixel_values_sum'][0]
