@@ -95,8 +95,10 @@ class StrictLoadHook(Hook):
     priority = 'VERY_HIGH'
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = self._state_dict(checkpoint)
+        if state is None:
+            return  # no model weights in it (e.g. DeepSpeed keeps them in its own files): nothing to compare
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else {}
         state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
         new_lora = check_checkpoint_fits(model, state, where=self._source(runner))
         if new_lora:
@@ -104,11 +106,21 @@ class StrictLoadHook(Hook):
                       'their initialisation (every other weight is loaded)', logger='current', level=logging.INFO)
 
     @staticmethod
+    def _state_dict(checkpoint) -> Optional[Dict[str, Tensor]]:
+        """The model weights of a loaded checkpoint: its ``state_dict``, or the checkpoint itself when it is a
+        plain dict of tensors; None when it holds neither."""
+        if not isinstance(checkpoint, dict):
+            return None
+        if isinstance(checkpoint.get('state_dict'), dict):
+            return checkpoint['state_dict']
+        if checkpoint and all(isinstance(v, Tensor) for v in checkpoint.values()):
+            return checkpoint
+        return None
+
+    @staticmethod
     def _source(runner) -> str:
-        path: Optional[str] = getattr(runner, '_load_from', None)
-        if path is None and getattr(runner, '_resume', False):
-            from mmengine.runner import find_latest_checkpoint
-            path = find_latest_checkpoint(runner.work_dir)
+        from sama_mm.engine.checkpoint import checkpoint_to_load
+        path = checkpoint_to_load(runner)
         return str(path) if path else 'the checkpoint'
 
 
