@@ -12,6 +12,33 @@ os.environ.setdefault('HF_DATASETS_OFFLINE', '1')
 os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: Seconds a tool run by a test may take before it counts as hung. A guard against hangs only, never a speed check:
+#: a machine shared with other jobs can be many times slower than an idle one.
+HANG_TIMEOUT = 1500
+#: Intra-op threads of the tests that assert learning (``deterministic``): a fixed number, so that the order of
+#: floating-point reductions does not depend on the machine's core count.
+LEARNING_THREADS = 2
+
+
+@pytest.fixture
+def deterministic():
+    """Fixed torch thread count and seeds (torch, numpy, random) for a test whose outcome depends on them.
+
+    The learning tests (``tests/learning.py``) use it; the thread count is restored afterwards. The seed is 0,
+    or ``SAMA_TEST_SEED`` when set (to check that a learning test converges for other seeds too).
+    """
+    import random
+
+    import numpy as np
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(LEARNING_THREADS)
+    seed = int(os.environ.get('SAMA_TEST_SEED', 0))
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='session')
@@ -27,7 +54,7 @@ def run_tool(*args, cwd=REPO_ROOT, check=False):
     """Run ``python <args>`` from the repository root and return the CompletedProcess (text output)."""
     env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+                          timeout=HANG_TIMEOUT)
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}')
     return proc

@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+from tests.conftest import HANG_TIMEOUT
+
 
 def test_png_io_survives_decord():
     code = ('import numpy as np\n'
@@ -12,5 +14,5 @@ def test_png_io_survives_decord():
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.run([sys.executable, '-c', code.format(p=f'{tmp}/m.png')], capture_output=True, text=True,
-                              timeout=120)
+                              timeout=HANG_TIMEOUT)
     assert proc.returncode == 0, proc.stderr

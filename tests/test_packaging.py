@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT, run_tool
+from tests.conftest import HANG_TIMEOUT, REPO_ROOT, run_tool
 
 REQ_DIR = Path(REPO_ROOT) / 'requirements'
 PIN = r'[A-Za-z0-9_.\-]+==[\w.]+'
@@ -56,7 +56,7 @@ def test_setup_py_extras_read_the_files():
             'setuptools.setup = lambda **kw: captured.update(kw)\n'
             'exec(compile(open("setup.py").read(), "setup.py", "exec"), {"__file__": "setup.py"})\n'
             'import json; print(json.dumps({k: captured[k] for k in ("install_requires", "extras_require")}))\n')
-    out = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, '-c', code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr
     meta = json.loads(out.stdout)
     assert 'mmengine==0.10.7' in meta['install_requires'] and 'mmdet==3.3.0' in meta['install_requires']

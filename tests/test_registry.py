@@ -7,7 +7,7 @@ from mmengine import registry as mm_registry
 from mmengine.config import Config
 
 from sama_mm import registry
-from tests.conftest import REPO_ROOT
+from tests.conftest import HANG_TIMEOUT, REPO_ROOT
 
 NAMES = ['RUNNERS', 'RUNNER_CONSTRUCTORS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',
          'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS', 'FUNCTIONS',
@@ -33,7 +33,7 @@ def test_string_type_builds_without_imports(demo_root):
         f'ds = DATASETS.build(dict(type="SAMA239KDataset", data_root="{demo_root}", '
         'ann_file="sama239k_train_final.json", mask_dicts=dict(mevis="mevis_train_mask_dict.json")))\n'
         'print(type(ds).__module__, len(ds))\n')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ['sama_mm.datasets.sama239k', '4']
 
@@ -61,6 +61,6 @@ def test_register_all_modules_sets_the_default_scope():
             'from sama_mm.utils import register_all_modules\n'
             'register_all_modules()\n'
             'print(DefaultScope.get_current_instance().scope_name)\n')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == 'sama_mm'

@@ -37,30 +37,45 @@ def build_tiny_model(seed: int = 0):
     return MODELS.build(cfg.model).eval(), cfg
 
 
-def fit_llm(model, embed, labels, steps: int, lr: float) -> None:
-    """Train only the LLM of ``model`` for ``steps`` Adam steps on the LM loss of ``labels``, then freeze it again
-    and set eval mode.
+#: ``fit_llm`` trains until the LM loss of the answers is below this: low enough that every answer token wins the
+#: greedy decoding by a wide margin, so that the taught answer does not depend on the machine's float kernels.
+LM_LOSS_TARGET = 0.01
+
+
+def fit_llm(model, embed, labels, max_steps: int, lr: float, loss_target: float = LM_LOSS_TARGET):
+    """Train only the LLM of ``model`` with Adam on the LM loss of ``labels`` until the loss is below
+    ``loss_target`` (or ``max_steps`` steps), then freeze it again and set eval mode.
 
     Args:
         embed: Called each step, returns the input embeddings ``[1, L, C]`` (so they see the updated weights).
+
+    Returns:
+        tests.learning.Converged: The steps taken and whether the loss target was reached.
     """
+    from tests.learning import train_until
     backbone = model.backbone
     params = list(backbone.language_model.parameters())
     for p in params:
         p.requires_grad_(True)
     optim = torch.optim.Adam(params, lr=lr)
-    for _ in range(steps):
+    last = {}
+
+    def step():
         hidden, _ = backbone.forward_llm(embed())
         loss = backbone.lm_loss(hidden, labels)
         optim.zero_grad()
         loss.backward()
         optim.step()
+        last['loss'] = loss.item()  # the loss before this step's update: a conservative criterion
+
+    run = train_until(step, lambda: last['loss'] < loss_target, max_steps)
     for p in params:
         p.requires_grad_(False)
     model.eval()
+    return run
 
 
-def overfit_answer(inferencer, video: str, rounds, steps: int = 60, lr: float = 3e-3) -> None:
+def overfit_answer(inferencer, video: str, rounds, max_steps: int = 180, lr: float = 3e-3):
     """Teach the tiny LLM a conversation about ``video`` (LM loss on the answers only).
 
     Args:
@@ -78,5 +93,5 @@ def overfit_answer(inferencer, video: str, rounds, steps: int = 60, lr: float = 
     ids = torch.tensor([sample['input_ids']])
     labels = torch.tensor([sample['labels']])
     visual = session.visual.detach()
-    fit_llm(model, lambda: model.build_inputs_embeds(ids, [visual], [torch.tensor(session.dense_positions)], None),
-            labels, steps, lr)
+    return fit_llm(model, lambda: model.build_inputs_embeds(ids, [visual], [torch.tensor(session.dense_positions)], None),
+            labels, max_steps, lr)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sama_mm.engine.checkpoint import trusted_checkpoint_loading
-from tests.conftest import REPO_ROOT, run_tool
+from tests.conftest import HANG_TIMEOUT, REPO_ROOT, run_tool
 
 CONFIG = f'{REPO_ROOT}/configs/demo/sama_tiny_demo.py'
 # Batch 1 per process, no validation, a log line per iteration.
@@ -50,7 +50,7 @@ def test_ddp_two_processes_equal_one_process_with_the_same_global_batch(demo_cwd
     proc = subprocess.run(['bash', f'{REPO_ROOT}/tools/dist_train.sh', CONFIG, '2', '--work-dir', str(ddp),
                            '--cfg-options', *COMMON, 'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2',
                            'find_unused_parameters=True'],
-                          cwd=demo_cwd, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=demo_cwd, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert 'distributed training on CPU (gloo backend)' in proc.stdout
     single = demo_cwd / 'single'
@@ -95,7 +95,7 @@ def test_dist_test_two_processes_score_like_one(tmp_path):
                PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH'])
     proc = subprocess.run(['bash', f'{REPO_ROOT}/tools/dist_test.sh', toy, str(work / 'iter_4.pth'), '2',
                            '--work-dir', str(work), '--out', str(ddp)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert 'distributed testing on CPU (gloo backend)' in proc.stdout
     assert proc.stdout.count(f'metrics written to {ddp}') == 1  # rank 0 only

@@ -116,8 +116,10 @@ def test_all_malformed_is_a_recorded_failure_not_zero(server, tmp_path):
 
 
 def test_timeout_then_success(server, tmp_path):
-    server.script = [('sleep', 1.5), ('answer', '{"score": 90, "reason": "fast"}')]
-    j, sleeps = judge(server, tmp_path, timeout=0.3)
+    # The first request outlasts the client timeout by far; the second is answered at once. A client timeout of
+    # seconds (not a fraction of one) keeps a loaded machine from timing out the second request too.
+    server.script = [('sleep', 6.0), ('answer', '{"score": 90, "reason": "fast"}')]
+    j, sleeps = judge(server, tmp_path, timeout=2.0)
     res = j('a bird flies', 'a bird is flying')
     assert res.ok and res.score == pytest.approx(0.9) and res.attempts == 2 and len(sleeps) == 1
 

@@ -10,6 +10,7 @@ from sama_mm.models.heads.sam2_seg_head import SAM2SegHead, count_parameters
 from sama_mm.models.losses.mask_loss import point_sampled_mask_losses
 from sama_mm.registry import MODELS
 from tests.conftest import REPO_ROOT
+from tests.learning import train_until
 
 HIDDEN = 32
 TINY_CFG = f'{REPO_ROOT}/configs/_base_/models/sam2_tiny_256.py'
@@ -343,7 +344,7 @@ def test_large_config_on_meta_has_released_names():
 
 
 # ------------------------------------------------------------------------------------------- overfit
-def test_decoder_and_projection_overfit_one_square(monkeypatch):
+def test_decoder_and_projection_overfit_one_square(monkeypatch, deterministic):
     head = build_tiny(seed=0, num_points=1024).train()
     frame = np.full((1, 64, 64, 3), 30, np.uint8)
     frame[0, 16:40, 20:44] = (220, 80, 40)
@@ -358,18 +359,20 @@ def test_decoder_and_projection_overfit_one_square(monkeypatch):
     torch.manual_seed(0)
     hidden = torch.randn(1, HIDDEN)
     optim = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=1e-4, weight_decay=0.0)
-    iou = 0.0
-    for _ in range(100):
+    last = {}
+
+    def step():
         logits = head.forward_train(image, head.project(hidden))
         loss = sum(head.loss(logits, gt).values())
         optim.zero_grad()
         loss.backward()
         optim.step()
         pred = logits.detach()[0, 0] > 0
-        iou = ((pred & gt[0, 0]).sum() / (pred | gt[0, 0]).sum()).item()
-        if iou >= 0.8:
-            break
-    assert iou >= 0.8
+        last['iou'] = ((pred & gt[0, 0]).sum() / (pred | gt[0, 0]).sum()).item()
+
+    # Train to IoU 0.9 (margin), assert 0.8 (tests/learning.py).
+    run = train_until(step, lambda: last['iou'] >= 0.9, max_steps=200)
+    assert last['iou'] >= 0.8, (str(run), last['iou'])
 
 
 @pytest.mark.parametrize('name,count', [('tiny', 38_945_986), ('small', 46_043_842), ('base_plus', 80_833_666)])

@@ -19,7 +19,7 @@ def build_sama_tiny(seed: int = 0, **settings) -> SAMAInferencer:
     return SAMAInferencer.from_model(MODELS.build(cfg.model).eval(), cfg, **settings)
 
 
-def overfit_region_chat(inferencer: SAMAInferencer, video: str, rounds, steps: int = 40, lr: float = 6e-3) -> None:
+def overfit_region_chat(inferencer: SAMAInferencer, video: str, rounds, max_steps: int = 120, lr: float = 6e-3):
     """Teach the LLM a conversation about ``video`` whose questions may carry region prompts.
 
     The conversation is tokenized as training does (``ChatTokenize`` with the aggregator's context tokens) and the
@@ -46,5 +46,5 @@ def overfit_region_chat(inferencer: SAMAInferencer, video: str, rounds, steps: i
         turns = [session.turn_context(session, q, list(regions or [])) for q, regions, _ in rounds]
         fill = torch.cat([session.visual[session.dense_positions].flatten(0, 1), model.neck(session.visual, turns)])
     slots = (ids == backbone.img_context_token_id)[..., None]
-    fit_llm(model, lambda: backbone.get_input_embeddings()(ids).masked_scatter(slots, fill.to(torch.float32)),
-            labels, steps, lr)
+    return fit_llm(model, lambda: backbone.get_input_embeddings()(ids).masked_scatter(slots, fill.to(torch.float32)),
+            labels, max_steps, lr)

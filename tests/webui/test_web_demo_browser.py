@@ -27,7 +27,7 @@ ARTIFACTS = osp.join(REPO_ROOT, 'work_dirs', 'test_artifacts')
 Q1, A1 = 'What is <mask> doing?', 'The <p>shape</p> [SEG] moves.'
 Q2, A2 = 'Please segment the other shape.', 'It is <p>the square</p> [SEG].'
 MAX_UPLOAD_MB = 1
-TIMEOUT_MS = 150_000  # one answer on a busy 2-core machine (SAM2 through 24 frames) stays well under this
+TIMEOUT_MS = 600_000  # one answer takes ~10 s on an idle 2-core machine; this only guards against a hang
 
 
 def _chromium() -> str:
@@ -49,7 +49,7 @@ def server(tmp_path_factory, demo_root):
     """The demo served on a free loopback port by tools/web_demo.py, with a tiny SAMA taught Q1/A1 and Q2/A2."""
     video = str(demo_root / 'videos' / 'bikes_a.mp4')
     inferencer = build_sama_tiny(seed=0)
-    overfit_region_chat(inferencer, video, [(Q1, [(0, (64, 36, 192, 126))], A1), (Q2, None, A2)], steps=100,
+    overfit_region_chat(inferencer, video, [(Q1, [(0, (64, 36, 192, 126))], A1), (Q2, None, A2)], max_steps=300,
                         lr=4e-3)
     from sama_mm.utils.weights import save_safetensors
     tmp = tmp_path_factory.mktemp('web')
@@ -64,7 +64,7 @@ def server(tmp_path_factory, demo_root):
                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
     url = f'http://127.0.0.1:{port}/'
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600
         while True:
             if proc.poll() is not None:
                 raise AssertionError(f'the demo server exited ({proc.returncode}):\n{open(tmp / "server.log").read()}')
@@ -75,7 +75,7 @@ def server(tmp_path_factory, demo_root):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f'the demo server did not answer in 180 s:\n{open(tmp / "server.log").read()}')
+                raise AssertionError(f'the demo server did not answer in 600 s:\n{open(tmp / "server.log").read()}')
             time.sleep(1)
         yield dict(url=url, video=video, tmp=tmp, log=tmp / 'server.log')
     finally:
