@@ -285,3 +285,147 @@ def test_official_preprocessing_pixels(official_inferencer, reference):
     sam2 = session.sam2_frames(list(range(session.num_frames)))
     assert torch.equal(sam2[0], ref['sam2_pixel_values_frame0'])
     assert sam2.double().sum() == ref['sam2_pixel_values_sum'][0]
+
+
+# ------------------------------------------------------------------------------------------------ Sa2VA (neck=None)
+SA2VA_FIXTURE = f'{FIXTURE}/sa2va'
+#: The tokenizer files of the SAMA fixture, shared by the Sa2VA one (the recorder checks they are identical).
+SHARED_TOKENIZER_FILES = ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json')
+
+
+def sa2va_official_settings(num_frames):
+    """What a released Sa2VA checkpoint (``neck=None``) needs to compute what the released inference computes when
+    it is called as the released referring-VOS evaluation calls it (every frame of the video, ``"<image>\\n" +
+    question``): the SAMA switches without the neck's, and every frame as a sparse frame so that the LLM sees the
+    first 5 frames of the video (``interval=1``, ``max_frames`` at least the video length; docs/evaluation.md).
+    ``sam2_prompt_frames='first'`` then coincides with the default ``'dense'``."""
+    settings = official_settings()
+    del settings['model']['neck']
+    settings['chat_cfg'].update(interval=1, max_frames=num_frames, num_dense=5, dense_policy='first')
+    return settings
+
+
+#: Until the prompt layout has a setting for it, the ``'\n'`` that the released inference writes after the frame
+#: block (``"<image>\n"``) is given as the first character of the question (docs/evaluation.md).
+OFFICIAL_FRAME_SEP = '\n'
+
+
+def rebuild_released(fixture, dst, tokenizer_from=None):
+    """Copy ``fixture/released`` to ``dst`` with the weights rebuilt from the fixture's recipe (and the tokenizer
+    files of ``tokenizer_from``)."""
+    import json
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+    shutil.copytree(f'{fixture}/released', dst)
+    for name in SHARED_TOKENIZER_FILES if tokenizer_from else ():
+        shutil.copyfile(f'{tokenizer_from}/{name}', f'{dst}/{name}')
+    recipe = json.load(open(f'{fixture}/recipe.json'))
+    small = load_file(f'{fixture}/small_tensors.safetensors')
+    state = {}
+    for name, entry in recipe.items():
+        if entry['rule'] == 'verbatim':
+            state[name] = small[name]
+        else:
+            gen = torch.Generator().manual_seed(int(entry['seed']))
+            state[name] = entry['mean'] + entry['std'] * torch.randn(entry['shape'], generator=gen)
+    save_file(state, f'{dst}/model.safetensors')
+
+
+@pytest.fixture(scope='module')
+def sa2va_reference():
+    import json
+
+    from safetensors.torch import load_file
+    return json.load(open(f'{SA2VA_FIXTURE}/reference.json')), load_file(f'{SA2VA_FIXTURE}/reference.safetensors')
+
+
+@pytest.fixture(scope='module')
+def sa2va_converted(tmp_path_factory, sa2va_reference):
+    """The Sa2VA fixture checkpoint through our converter (a ``neck=None`` model)."""
+    from sama_mm.apis.convert import convert_from_hf
+    root = tmp_path_factory.mktemp('official_parity_sa2va')
+    src, dst = str(root / 'released'), str(root / 'converted')
+    rebuild_released(SA2VA_FIXTURE, src, tokenizer_from=f'{FIXTURE}/released')
+    convert_from_hf(src, dst, sam2_image_size=sa2va_reference[0]['sam2_image_size'])
+    return dst
+
+
+def sa2va_inferencer(converted, meta, official=True):
+    from sama_mm.apis import SAMAInferencer
+    from sama_mm.apis.convert import load_converted_config
+    cfg = load_converted_config(converted)
+    assert cfg.model.neck is None
+    chat_cfg = dict(max_new_tokens=meta['max_new_tokens'])
+    if official:
+        switches = sa2va_official_settings(meta['num_frames'])
+        cfg.model.sam2_prompt_frames = switches['model']['sam2_prompt_frames']
+        cfg.model.seg_head.update(switches['model']['seg_head'])
+        chat_cfg.update(switches['chat_cfg'])
+    return SAMAInferencer(cfg, converted, chat_cfg=chat_cfg)
+
+
+def test_sa2va_end_to_end_matches_the_official_model(sa2va_converted, sa2va_reference):
+    """Released Sa2VA chat model (no aggregator): prompt ids, ViT features, fused LLM input, greedy ids, the
+    teacher-forced ``[SEG]`` hidden state and the masks of every frame (SAM2 prompted on the first 5)."""
+    from sama_mm.structures import SAMADataSample
+    meta, ref = sa2va_reference
+    session = sa2va_inferencer(sa2va_converted, meta).open(f'{FIXTURE}/video')
+    assert session.num_frames == meta['num_frames']
+    assert session.dense_frame_indices == meta['vit_frames']
+    sample = SAMADataSample(metainfo=dict(dense_frame_indices=session.dense_frame_indices))
+    assert session.model.prompt_frame_positions(sample, session.num_frames) == meta['sam2_prompt_frames']
+    assert rel_err(session.visual[session.dense_positions], ref['vit_features']) < 1e-5
+    question = OFFICIAL_FRAME_SEP + meta['question']
+    seen = {}
+    embed = session._embed
+
+    def tap_embed(ids, fill):
+        out = embed(ids, fill)
+        seen.setdefault('ids', list(ids))
+        seen.setdefault('embeds', out[0])
+        return out
+
+    session._embed = tap_embed
+    greedy = session.ask(question, segment=False)
+    assert seen['ids'] == meta['prompt_ids']
+    assert greedy.token_ids == meta['greedy_ids']
+    assert rel_err(seen['embeds'], ref['inputs_embeds']) < 1e-5
+
+    session.reset()
+    forced = session.ask(question, answer=meta['answer'])
+    assert forced.token_ids == meta['forced_ids']
+    assert rel_err(forced.seg_hidden, ref['forced_seg_hidden']) < 1e-5
+    assert forced.masks.shape == ref['forced_masks'].shape
+    assert ref['forced_masks'].any(-1).any(-1).all()  # a mask on every frame: the IoU below is not vacuous
+    ious = mask_ious(forced.masks, ref['forced_masks'])
+    assert ious.min() >= 0.999, ious
+
+
+def test_sa2va_official_preprocessing_pixels(sa2va_converted, sa2va_reference):
+    """The ViT input of the first 5 frames and the SAM2 input of every frame, bit for bit (per-frame sums)."""
+    meta, ref = sa2va_reference
+    session = sa2va_inferencer(sa2va_converted, meta).open(f'{FIXTURE}/video')
+    from sama_mm.datasets.transforms.loading import VideoDecode, VideoInit
+    info = VideoInit()(dict(video_path=f'{FIXTURE}/video', video_id='video'))
+    imgs = VideoDecode()(dict(info, frame_indices=session.dense_frame_indices))['imgs']
+    pixels = resize_normalize(imgs, 448, resize_backend=session.settings['resize_backend'])
+    assert torch.equal(pixels.double().sum((1, 2, 3)), ref['pixel_values_sums'])
+    sam2 = session.sam2_frames(list(range(session.num_frames)))
+    assert torch.equal(sam2.double().sum((1, 2, 3)), ref['sam2_pixel_values_sums'])
+
+
+def test_sa2va_defaults_differ_from_the_official_inference(sa2va_converted, sa2va_reference):
+    """Without the switches a converted Sa2VA release does not compute the released inference: the LLM sees
+    sparse frames 0, 3, 6, 9, 12 instead of frames 0-4, the prompt lacks the ``'\\n'`` after the frame block, the
+    frames are resized by torch (so the test above is not vacuous)."""
+    meta, ref = sa2va_reference
+    session = sa2va_inferencer(sa2va_converted, meta, official=False).open(f'{FIXTURE}/video')
+    assert session.dense_frame_indices == [0, 3, 6, 9, 12]
+    ids = session._turn_ids(meta['question'], first=True)
+    official = meta['prompt_ids']
+    # Exactly one token missing: the '\n' between '</img>' and the question.
+    k = next(i for i, (a, b) in enumerate(zip(ids, official)) if a != b)
+    assert ids[:k] == official[:k] and ids[k:] == official[k + 1:]
+    assert session.tokenizer.decode(official[k - 1:k + 1]) == '</img>\n'
+    assert rel_err(session.visual[session.dense_positions], ref['vit_features']) > 1e-2

@@ -65,8 +65,9 @@ def _stub_package(name: str, path: str) -> None:
     sys.modules[name] = module
 
 
-def import_official(official: str, vocab_file: str):
-    """Import ``modeling_sa2va_chat_all`` with the run-time adaptations of the module docstring."""
+def import_official(official: str, vocab_file: str, module: str = 'modeling_sa2va_chat_all'):
+    """Import the released model module (``modeling_sa2va_chat_all``: SAMA, ``modeling_sa2va_chat``: Sa2VA) with
+    the run-time adaptations of the module docstring."""
     root = osp.join(official, 'projects')
     for name, sub in (('projects', ''), ('projects.llava_sam2', 'llava_sam2'),
                       ('projects.llava_sam2.models', 'llava_sam2/models'), ('projects.llava_sam2.hf', 'llava_sam2/hf'),
@@ -88,10 +89,11 @@ def import_official(official: str, vocab_file: str):
 
     import importlib
     sam2 = importlib.import_module('projects.llava_sam2.hf.models.sam2')
-    modeling = importlib.import_module('projects.llava_sam2.hf.models.modeling_sa2va_chat_all')
+    modeling = importlib.import_module(f'projects.llava_sam2.hf.models.{module}')
 
-    official_mlp = modeling.MLP
-    modeling.MLP = lambda i, h, o, n: official_mlp(i, REGION_MLP_HIDDEN, o, n)
+    if hasattr(modeling, 'MLP'):  # the region MLPs of the aggregator (SAMA only)
+        official_mlp = modeling.MLP
+        modeling.MLP = lambda i, h, o, n: official_mlp(i, REGION_MLP_HIDDEN, o, n)
 
     class SmallPredictor(sam2.SAM2VideoPredictor):
 
@@ -208,10 +210,19 @@ class Recorder:
         self.model = model
         self.store: Dict[str, torch.Tensor] = {}
         self.temporal: List[torch.Tensor] = []
-        model.temporal_Qformer.bert.register_forward_hook(
-            lambda m, i, o: self.temporal.append(o.last_hidden_state[:, :32].detach().clone()))
-        model.Qformer_final_proj.register_forward_hook(
-            lambda m, i, o: self.store.__setitem__('context_tokens', o.detach().reshape(-1, o.shape[-1]).clone()))
+        if hasattr(model, 'temporal_Qformer'):  # SAMA's aggregator (the Sa2VA model has none)
+            model.temporal_Qformer.bert.register_forward_hook(
+                lambda m, i, o: self.temporal.append(o.last_hidden_state[:, :32].detach().clone()))
+            model.Qformer_final_proj.register_forward_hook(
+                lambda m, i, o: self.store.__setitem__('context_tokens',
+                                                       o.detach().reshape(-1, o.shape[-1]).clone()))
+        model_generate = model.generate
+
+        def generate_ids(*args, **kwargs):
+            self.store['prompt_ids'] = kwargs['input_ids'][0].clone()
+            return model_generate(*args, **kwargs)
+
+        model.generate = generate_ids
         extract = model.extract_feature
 
         def extract_feature(pixel_values):
@@ -281,13 +292,135 @@ def teacher_forced(model, tokenizer, embeds, answer: str, num_frames: int, sam2_
     return ids, seg_hidden, torch.stack(masks) if masks else torch.zeros(0, 0, h, w, dtype=torch.bool)
 
 
+def read_video(folder: str) -> List[np.ndarray]:
+    """The PNG frames of ``folder`` in name order (the SAMA fixtures' video, shared by the Sa2VA fixtures)."""
+    from PIL import Image
+    names = sorted(n for n in os.listdir(folder) if n.endswith('.png'))
+    return [np.array(Image.open(osp.join(folder, n)).convert('RGB')) for n in names]
+
+
+def check_shared_tokenizer(tokenizer, folder: str) -> None:
+    """Fail unless ``tokenizer`` saves exactly the tokenizer files of ``folder`` (the Sa2VA fixtures reuse them)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        for name in ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'):
+            with open(osp.join(tmp, name)) as a, open(osp.join(folder, name)) as b:
+                if json.load(a) != json.load(b):
+                    raise SystemExit(f'{folder}/{name} differs from the tiny tokenizer: record --model sama first')
+
+
+def save_released_layout(model, released: str, recipe: dict, small: Dict[str, torch.Tensor], out: str) -> None:
+    """``out/recipe.json``, ``out/small_tensors.safetensors`` and the released folder without weights (the test
+    rebuilds them from the recipe), its ``config.json`` in float32."""
+    from safetensors.torch import save_file
+    os.makedirs(released, exist_ok=True)
+    with open(osp.join(out, 'recipe.json'), 'w') as f:
+        json.dump(recipe, f, indent=0)
+    save_file(small, osp.join(out, 'small_tensors.safetensors'))
+    model.save_pretrained(released, safe_serialization=True)
+    for name in os.listdir(released):
+        if name.endswith('.safetensors') or name.endswith('.index.json'):
+            os.remove(osp.join(released, name))
+    with open(osp.join(released, 'config.json')) as f:
+        cfg = json.load(f)
+    cfg['torch_dtype'] = 'float32'
+    with open(osp.join(released, 'config.json'), 'w') as f:
+        json.dump(cfg, f, indent=2)
+
+
+#: The referring question of the Sa2VA case, as the released referring-VOS evaluation writes it
+#: (``projects/llava_sam2/evaluation/dataset/refVOS.py``: ``"<image>\nPlease segment {}."``).
+SA2VA_QUESTION = 'Please segment the red circle.'
+
+
+def record_sa2va(args) -> None:
+    """Record the released Sa2VA chat model (``modeling_sa2va_chat.py``, no aggregator) into ``--out``/sa2va.
+
+    It is called as the released referring-VOS evaluation calls it (``ref_vos_eval.py``): every frame of the
+    video, the text ``"<image>\n" + question``; the model itself takes the first 5 frames for the LLM, every
+    frame for SAM2, and prompts SAM2 on the first 5. Written: ``sa2va/released/config.json`` (the tokenizer and
+    the video are the SAMA fixtures', checked identical), ``sa2va/recipe.json``,
+    ``sa2va/small_tensors.safetensors``, ``sa2va/reference.json`` and ``sa2va/reference.safetensors``.
+    """
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
+
+    out = osp.join(args.out, 'sa2va')
+    shared = osp.join(args.out, 'released')
+    tokenizer = build_tiny_tokenizer(template='qwen_chat')
+    check_shared_tokenizer(tokenizer, shared)
+    video_dir = osp.join(args.out, 'video')
+    frames = read_video(video_dir) if osp.isdir(video_dir) else make_video(video_dir)
+    num_frames, (height, width) = len(frames), frames[0].shape[:2]
+
+    modeling = import_official(args.official, osp.join(shared, 'qformer_vocab.txt'), 'modeling_sa2va_chat')
+    torch.manual_seed(args.seed)
+    model = modeling.Sa2VAChatModel(make_config(modeling, len(tokenizer)), use_flash_attn=False).eval()
+    recipe, small = make_recipe(model.state_dict(), args.seed)
+    state = {k: (small[k] if e['rule'] == 'verbatim' else tensor_from_recipe(e)) for k, e in recipe.items()}
+    model.load_state_dict(state, strict=True)
+    save_released_layout(model, osp.join(out, 'released'), recipe, small, out)
+
+    model.preparing_for_generation(tokenizer, max_new_tokens=MAX_NEW_TOKENS, torch_dtype=torch.float32)
+    model.extra_image_processor = modeling.DirectResize(target_length=SAM2_IMAGE_SIZE)  # hard-coded 1024 there
+    rec = Recorder(model)
+    video = [Image.fromarray(f) for f in frames]
+    text = '<image>\n' + SA2VA_QUESTION
+    answer = 'It is [SEG].'
+    with torch.no_grad():
+        result = model.predict_forward(video=list(video), text=text, tokenizer=tokenizer)
+    store = dict(rec.store)
+    vit_frames = list(range(len(store['pixel_values'])))
+    sam2_pixels = store.get('sam2_pixel_values')
+    with torch.no_grad():
+        embeds = fused_inputs(model, rec, dict(video=list(video), text=text, tokenizer=tokenizer))
+        if sam2_pixels is None:  # no [SEG] in the greedy answer: the SAM2 input as predict_forward builds it
+            sam2_pixels = torch.stack([model.grounding_encoder.preprocess_image(
+                torch.from_numpy(model.extra_image_processor.apply_image(np.array(v))).permute(2, 0, 1).contiguous())
+                for v in video])
+        ids, seg_hidden, masks = teacher_forced(model, tokenizer, embeds, answer, len(vit_frames), sam2_pixels,
+                                                (height, width))
+    assert torch.equal(embeds[0], store['inputs_embeds'])
+    greedy_masks = result['prediction_masks'] or []
+    tensors = {
+        'pixel_values_sums': store['pixel_values'].double().sum((1, 2, 3)),
+        'sam2_pixel_values_sums': sam2_pixels.double().sum((1, 2, 3)),
+        'vit_features': store['vit_features'],
+        'inputs_embeds': store['inputs_embeds'],
+        'greedy_masks': torch.from_numpy(np.stack(greedy_masks)) if greedy_masks else
+        torch.zeros(0, num_frames, height, width, dtype=torch.bool),
+        'forced_seg_hidden': seg_hidden,
+        'forced_masks': masks,
+    }
+    meta = dict(model='Sa2VAChatModel (modeling_sa2va_chat.py)', num_frames=num_frames, height=height, width=width,
+                vit_frames=vit_frames, sam2_prompt_frames=vit_frames, question=SA2VA_QUESTION, official_text=text,
+                answer=answer, max_new_tokens=MAX_NEW_TOKENS, sam2_image_size=SAM2_IMAGE_SIZE,
+                prompt_ids=store['prompt_ids'].tolist(), greedy_ids=store['sequences'].tolist(),
+                greedy_text=result['prediction'], forced_ids=ids)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, osp.join(out, 'reference.safetensors'))
+    with open(osp.join(out, 'reference.json'), 'w') as f:
+        json.dump(meta, f, indent=1)
+    print(f'sa2va: greedy {result["prediction"]!r}, {len(greedy_masks)} greedy mask tracks, forced masks '
+          f'{tuple(masks.shape)} ({int(masks.sum())} px); written {out}')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--official', required=True, help='checkout of github.com/sunye23/SAMA')
     parser.add_argument('--out', required=True, help='fixture folder to write')
+    parser.add_argument('--model', choices=('sama', 'sa2va'), default='sama',
+                        help="'sama': the SAMA model (modeling_sa2va_chat_all.py) into OUT; 'sa2va': the Sa2VA "
+                        "model without aggregator (modeling_sa2va_chat.py) into OUT/sa2va, reusing OUT's tokenizer "
+                        "and video")
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    if args.model == 'sa2va':
+        record_sa2va(args)
+        return
 
     from PIL import Image
     from safetensors.torch import save_file
