@@ -3,11 +3,14 @@
 Usage::
 
     python tools/dev/record_official_reference.py --official /tmp/official_sama --out tests/data/official_parity
+    python tools/dev/record_official_reference.py --official /tmp/official_sama --out tests/data/official_parity \
+        --model sa2va
 
 ``--official`` is a checkout of github.com/sunye23/SAMA (commit 7c75e44); nothing of it is copied. The script
 imports the released model class (``projects/llava_sam2/hf/models/modeling_sa2va_chat_all.py``,
-``Sa2VAChatModel``) without running the packages' ``__init__`` files, and adapts it at run time, without editing
-any official file, so that it builds offline and runs on a CPU:
+``Sa2VAChatModel``; with ``--model sa2va`` the Sa2VA chat model without the aggregator,
+``modeling_sa2va_chat.py``, see :func:`record_sa2va`) without running the packages' ``__init__`` files, and adapts
+it at run time, without editing any official file, so that it builds offline and runs on a CPU:
 
 * ``bert-base-uncased`` (config and tokenizer, downloaded by the constructor) is replaced by a tiny BERT config
   and our tiny Q-Former vocabulary;
@@ -29,7 +32,9 @@ The weights: the model is built with the official initialisation, then every ten
 
 Written into ``--out``: ``released/`` (config.json, tokenizer files, the Q-Former ``vocab.txt``; the weights are
 rebuilt from the recipe), ``recipe.json``, ``small_tensors.safetensors``, ``video/`` (PNG frames),
-``reference.json`` (cases, prompts, ids) and ``reference.safetensors`` (tensors per case).
+``reference.json`` (cases, prompts, ids) and ``reference.safetensors`` (tensors per case). ``--model sa2va`` writes
+the same files (but the tokenizer and the video, which it reuses from ``--out``) into ``--out/sa2va``; the
+Q-Former and region-pooling adaptations above do not concern that model.
 """
 import argparse
 import json
