@@ -312,7 +312,8 @@ OFFICIAL_FRAME_SEP = '\n'
 
 def rebuild_released(fixture, dst, tokenizer_from=None):
     """Copy ``fixture/released`` to ``dst`` with the weights rebuilt from the fixture's recipe (and the tokenizer
-    files of ``tokenizer_from``)."""
+    files of ``tokenizer_from``). A recipe entry's ``row_scale`` (``{row: factor}``) multiplies rows of the drawn
+    tensor."""
     import json
     import shutil
 
@@ -329,6 +330,8 @@ def rebuild_released(fixture, dst, tokenizer_from=None):
         else:
             gen = torch.Generator().manual_seed(int(entry['seed']))
             state[name] = entry['mean'] + entry['std'] * torch.randn(entry['shape'], generator=gen)
+            for row, factor in entry.get('row_scale', {}).items():
+                state[name][int(row)] *= factor
     save_file(state, f'{dst}/model.safetensors')
 
 
@@ -366,8 +369,8 @@ def sa2va_inferencer(converted, meta, official=True):
 
 
 def test_sa2va_end_to_end_matches_the_official_model(sa2va_converted, sa2va_reference):
-    """Released Sa2VA chat model (no aggregator): prompt ids, ViT features, fused LLM input, greedy ids, the
-    teacher-forced ``[SEG]`` hidden state and the masks of every frame (SAM2 prompted on the first 5)."""
+    """Released Sa2VA chat model (no aggregator): prompt ids, ViT features, fused LLM input, greedy ids, the greedy
+    and teacher-forced ``[SEG]`` hidden states and the masks of every frame (SAM2 prompted on the first 5)."""
     from sama_mm.structures import SAMADataSample
     meta, ref = sa2va_reference
     session = sa2va_inferencer(sa2va_converted, meta).open(f'{FIXTURE}/video')
@@ -387,10 +390,16 @@ def test_sa2va_end_to_end_matches_the_official_model(sa2va_converted, sa2va_refe
         return out
 
     session._embed = tap_embed
-    greedy = session.ask(question, segment=False)
+    greedy = session.ask(question)
     assert seen['ids'] == meta['prompt_ids']
     assert greedy.token_ids == meta['greedy_ids']
     assert rel_err(seen['embeds'], ref['inputs_embeds']) < 1e-5
+    # The greedy answer holds one [SEG] (the fixture's LM head favours it): the hidden state of the generation step
+    # that consumes it (the released get_seg_hidden_states) and its mask track.
+    assert len(ref['greedy_seg_hidden']) == 1 and greedy.num_objects == 1
+    assert rel_err(greedy.seg_hidden, ref['greedy_seg_hidden']) < 1e-5
+    ious = mask_ious(greedy.masks, ref['greedy_masks'])
+    assert ious.min() >= 0.999, ious
 
     session.reset()
     forced = session.ask(question, answer=meta['answer'])

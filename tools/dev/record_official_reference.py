@@ -166,8 +166,12 @@ def make_recipe(state: Dict[str, torch.Tensor], seed: int = 0):
 
 
 def tensor_from_recipe(entry: dict) -> torch.Tensor:
+    """A ``normal`` recipe entry's tensor; ``row_scale`` (``{row: factor}``, optional) multiplies rows after."""
     gen = torch.Generator().manual_seed(int(entry['seed']))
-    return entry['mean'] + entry['std'] * torch.randn(entry['shape'], generator=gen)
+    t = entry['mean'] + entry['std'] * torch.randn(entry['shape'], generator=gen)
+    for row, factor in entry.get('row_scale', {}).items():
+        t[int(row)] *= factor
+    return t
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -337,6 +341,7 @@ def save_released_layout(model, released: str, recipe: dict, small: Dict[str, to
 #: The referring question of the Sa2VA case, as the released referring-VOS evaluation writes it
 #: (``projects/llava_sam2/evaluation/dataset/refVOS.py``: ``"<image>\nPlease segment {}."``).
 SA2VA_QUESTION = 'Please segment the red circle.'
+SEG_ROW_SCALE = 4.0
 
 
 def record_sa2va(args) -> None:
@@ -365,6 +370,10 @@ def record_sa2va(args) -> None:
     torch.manual_seed(args.seed)
     model = modeling.Sa2VAChatModel(make_config(modeling, len(tokenizer)), use_flash_attn=False).eval()
     recipe, small = make_recipe(model.state_dict(), args.seed)
+    # The LM head's [SEG] row x SEG_ROW_SCALE: the greedy answer then holds one [SEG] (at the 5th token; the same
+    # for factors 3 to 8), so that the greedy path's [SEG] hidden state and masks are recorded too.
+    recipe['language_model.lm_head.weight']['row_scale'] = {
+        str(tokenizer.convert_tokens_to_ids('[SEG]')): SEG_ROW_SCALE}
     state = {k: (small[k] if e['rule'] == 'verbatim' else tensor_from_recipe(e)) for k, e in recipe.items()}
     model.load_state_dict(state, strict=True)
     save_released_layout(model, osp.join(out, 'released'), recipe, small, out)
@@ -372,6 +381,8 @@ def record_sa2va(args) -> None:
     model.preparing_for_generation(tokenizer, max_new_tokens=MAX_NEW_TOKENS, torch_dtype=torch.float32)
     model.extra_image_processor = modeling.DirectResize(target_length=SAM2_IMAGE_SIZE)  # hard-coded 1024 there
     rec = Recorder(model)
+    model.text_hidden_fcs.register_forward_hook(
+        lambda m, i, o: rec.store.__setitem__('seg_hidden', i[0].detach().clone()))
     video = [Image.fromarray(f) for f in frames]
     text = '<image>\n' + SA2VA_QUESTION
     answer = 'It is [SEG].'
@@ -395,6 +406,7 @@ def record_sa2va(args) -> None:
         'sam2_pixel_values_sums': sam2_pixels.double().sum((1, 2, 3)),
         'vit_features': store['vit_features'],
         'inputs_embeds': store['inputs_embeds'],
+        'greedy_seg_hidden': store.get('seg_hidden', torch.zeros(0, model.language_model.config.hidden_size)),
         'greedy_masks': torch.from_numpy(np.stack(greedy_masks)) if greedy_masks else
         torch.zeros(0, num_frames, height, width, dtype=torch.bool),
         'forced_seg_hidden': seg_hidden,
