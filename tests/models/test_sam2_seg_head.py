@@ -259,16 +259,14 @@ def test_predict_batches_objects_like_separate_runs(head, video, prompts):
 
 
 def test_predict_propagates_backward_before_the_conditioning_frame(head, video, prompts, monkeypatch):
-    model = head.sam2_model
     steps = []
-    original = model.track_step
+    original = head._track_frame
 
-    def spy(*args, **kwargs):
-        steps.append((kwargs['frame_idx'], kwargs['track_in_reverse'], sorted(kwargs['output_dict'][
-            'cond_frame_outputs'])))
-        return original(*args, **kwargs)
+    def spy(**kwargs):
+        steps.append((kwargs['frame_idx'], kwargs['reverse'], sorted(kwargs['bank']['cond_frame_outputs'])))
+        return original(**kwargs)
 
-    monkeypatch.setattr(model, 'track_step', spy)
+    monkeypatch.setattr(head, '_track_frame', spy)
     masks = head.predict(video, prompts, cond_frames=[4, 6], out_size=(24, 32))
     assert masks.shape == (3, 10, 24, 32)
     assert [s[0] for s in steps] == [5, 7, 8, 9, 3, 2, 1, 0]
@@ -282,13 +280,13 @@ def test_predict_memory_bank_is_bounded_and_pruning_is_exact(video, prompts, mon
     monkeypatch.setattr(model, 'max_obj_ptrs_in_encoder', 4)  # window = num_maskmem = 7 frames
     frames = torch.cat([video, video.flip(0)])[:16]  # 16 frames
     sizes = []
-    original = model.track_step
+    original = head._track_frame
 
-    def spy(*args, **kwargs):
-        sizes.append(len(kwargs['output_dict']['non_cond_frame_outputs']))
-        return original(*args, **kwargs)
+    def spy(**kwargs):
+        sizes.append(len(kwargs['bank']['non_cond_frame_outputs']))
+        return original(**kwargs)
 
-    monkeypatch.setattr(model, 'track_step', spy)
+    monkeypatch.setattr(head, '_track_frame', spy)
     pruned = head.predict(frames, prompts[:1], cond_frames=[0], out_size=(24, 32), chunk_size=6)
     assert max(sizes) <= 2 * 7
 
@@ -453,13 +451,13 @@ def test_predict_tracks_like_sam2_video_predictor(video, prompts, monkeypatch):
     predictor.load_state_dict(head.sam2_model.state_dict())
 
     captured = {}
-    original = head.sam2_model.track_step
+    original = head._track_frame
 
-    def spy(*args, **kwargs):
-        captured.setdefault('cond', dict(kwargs['output_dict']['cond_frame_outputs']))
-        return original(*args, **kwargs)
+    def spy(**kwargs):
+        captured.setdefault('cond', dict(kwargs['bank']['cond_frame_outputs']))
+        return original(**kwargs)
 
-    monkeypatch.setattr(head.sam2_model, 'track_step', spy)
+    monkeypatch.setattr(head, '_track_frame', spy)
     monkeypatch.setattr(head, 'round_memory_to_bf16', True)
     monkeypatch.setattr(head.sam2_model, 'suppress_no_object_masks', True)
     ours = head.predict(clip, prompts[:num_obj], cond_frames=[cond], out_size=(256, 256))

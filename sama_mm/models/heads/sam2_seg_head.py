@@ -404,26 +404,88 @@ class SAM2SegHead(BaseModule):
         return dict(loss_mask=bce * self.loss_mask_weight, loss_dice=dice * self.loss_dice_weight)
 
     # ------------------------------------------------------------------------------------- inference
-    def _store(self, out: Dict[str, Tensor], maskmem_pos_enc: List[Tensor], rows: slice) -> Dict[str, Tensor]:
-        """The compact per-frame record the memory bank keeps (as sam2's video predictor does)."""
-        features = out['maskmem_features'][rows]
-        if self.round_memory_to_bf16:
-            features = features.to(torch.bfloat16).float()
-        return {
-            'maskmem_features': features,
-            'maskmem_pos_enc': maskmem_pos_enc,
-            'pred_masks': out['pred_masks'][rows],
-            'obj_ptr': out['obj_ptr'][rows],
-            'object_score_logits': out['object_score_logits'][rows],
-        }
+    def _record(self, maskmem: Tensor, pos_enc: List[Tensor], obj_ptr: Tensor) -> Dict[str, Tensor]:
+        """The compact per-frame record the memory bank keeps: what later frames attend to, nothing more.
 
-    def _to_masks(self, low_res: Tensor, out_size: Tuple[int, int]) -> Tensor:
-        """Low-res logits ``[K, 1, h, w]`` → bool masks ``[K, H, W]`` (bilinear to S×S, then to ``out_size``)."""
-        size = self.image_size
-        logits = F.interpolate(low_res.float(), size=(size, size), mode='bilinear', align_corners=False)
-        if tuple(out_size) != (size, size):
+        sam2's memory conditioning reads only the memory features, their positional encoding (the same for
+        every frame, so one shared copy) and the object pointer; the masks themselves go to the output.
+        """
+        if self.round_memory_to_bf16:
+            maskmem = maskmem.to(torch.bfloat16).float()
+        return {'maskmem_features': maskmem, 'maskmem_pos_enc': pos_enc, 'obj_ptr': obj_ptr}
+
+    def _to_masks(self, high_res: Tensor, out_size: Tuple[int, int]) -> Tensor:
+        """S×S logits ``[K, 1, S, S]`` (sam2's upsampled low-res masks) → bool masks ``[K, H, W]``."""
+        logits = high_res.float()
+        if tuple(out_size) != tuple(logits.shape[-2:]):
             logits = F.interpolate(logits, size=tuple(out_size), mode='bilinear', align_corners=False)
         return logits[:, 0].sigmoid() > self.mask_threshold
+
+    def _attend_memory(self, num_obj: int):
+        """sam2's ``MemoryAttention.forward`` with the object-independent first self-attention done once.
+
+        The current frame's features are the same for every object, so the first layer's self-attention (and
+        the input positional term) is computed on one copy and broadcast; everything that reads an object's
+        memory runs batched over the objects. Same operations, same shapes per object: the same numbers.
+        """
+        attention = self.sam2_model.memory_attention
+
+        def attend(curr, memory, curr_pos=None, memory_pos=None, num_obj_ptr_tokens=0):
+            if isinstance(curr, list):
+                curr, curr_pos = curr[0], curr_pos[0]
+            output, pos = curr[:, :1], curr_pos[:, :1]
+            if attention.pos_enc_at_input:
+                output = output + 0.1 * pos
+            output, pos = output.transpose(0, 1), pos.transpose(0, 1)
+            memory, memory_pos = memory.transpose(0, 1), memory_pos.transpose(0, 1)
+            query_pos = pos.expand(num_obj, -1, -1)
+            for i, layer in enumerate(attention.layers):
+                if i == 0:
+                    output = layer._forward_sa(output, pos).expand(num_obj, -1, -1)
+                    output = layer._forward_ca(output, memory, query_pos, memory_pos, num_obj_ptr_tokens)
+                    hidden = layer.norm3(output)
+                    hidden = layer.linear2(layer.dropout(layer.activation(layer.linear1(hidden))))
+                    output = output + layer.dropout3(hidden)
+                else:
+                    output = layer(tgt=output, memory=memory, pos=memory_pos, query_pos=query_pos,
+                                   num_k_exclude_rope=num_obj_ptr_tokens)
+            return attention.norm(output).transpose(0, 1)
+
+        return attend
+
+    def _track_frame(self, frame_idx: int, level_feats: List[Tensor], level_pos: List[Tensor],
+                     sizes: List[Tuple[int, int]], bank: dict, total: int, reverse: bool, num_obj: int):
+        """One tracked frame for all K objects at once (sam2's ``track_step`` without a point prompt).
+
+        Args:
+            level_feats / level_pos: The frame's flattened features per level, ``[HW, 1, C]`` (one copy).
+
+        Returns:
+            ``(high_res_logits [K, 1, S, S], maskmem_features, maskmem_pos_enc, obj_ptr)``.
+        """
+        model = self.sam2_model
+        # The top level is materialised per object, as sam2 gets it (its memory encoder views it as BCHW);
+        # the two high-resolution levels are only added inside the decoder, so broadcast views are enough.
+        top = level_feats[-1].permute(1, 2, 0).expand(num_obj, -1, -1).contiguous().permute(2, 0, 1)
+        top_pos = level_pos[-1].expand(-1, num_obj, -1)
+        feats = [f.expand(-1, num_obj, -1) for f in level_feats[:-1]] + [top]
+        high_res = [x.permute(1, 2, 0).view(x.size(1), x.size(2), *s) for x, s in zip(feats[:-1], sizes[:-1])]
+        if model.memory_attention.batch_first:
+            shared = _SharedMemoryAttention(model, self._attend_memory(num_obj))
+        else:  # not in any sam2 config: keep sam2's own path
+            shared = model
+        pix_feat = type(model)._prepare_memory_conditioned_features(
+            shared, frame_idx=frame_idx, is_init_cond_frame=False, current_vision_feats=[top],
+            current_vision_pos_embeds=[top_pos], feat_sizes=sizes[-1:], output_dict=bank, num_frames=total,
+            track_in_reverse=reverse)
+        outputs = model._forward_sam_heads(backbone_features=pix_feat, point_inputs=None, mask_inputs=None,
+                                           high_res_features=high_res or None,
+                                           multimask_output=model._use_multimask(False, None))
+        _, _, _, _, high_res_masks, obj_ptr, scores = outputs
+        mem, mem_pos = model._encode_new_memory(current_vision_feats=feats, feat_sizes=sizes,
+                                                pred_masks_high_res=high_res_masks, object_score_logits=scores,
+                                                is_mask_from_pts=False)
+        return high_res_masks, mem, mem_pos, obj_ptr
 
     @torch.no_grad()
     def predict(self,
@@ -432,16 +494,23 @@ class SAM2SegHead(BaseModule):
                 cond_frames: Sequence[int],
                 out_size: Tuple[int, int],
                 num_frames: Optional[int] = None,
-                chunk_size: Optional[int] = None) -> Tensor:
+                chunk_size: Optional[int] = None,
+                sink: Optional[Callable[[List[int], Tensor], None]] = None) -> Optional[Tensor]:
         """Segment and track K objects through a video.
 
         The conditioning frames are decoded with the language prompts (no memory, best of 3 masks) and stored
-        as conditioning memories. Then every other frame is tracked with SAM2's ``track_step`` (memory
-        attention over the conditioning memories, the last 6 frame memories and up to 16 object pointers):
-        first forward from the first conditioning frame to the end, then backward from it to frame 0 (the
-        order of sam2's video predictor when both directions are propagated). All objects form one batch and
-        each frame is encoded once. Frames are read and encoded ``chunk_size`` at a time and only the memory
-        entries that later frames can still attend to are kept.
+        as conditioning memories. Then every other frame is tracked with SAM2's memory attention (over the
+        conditioning memories, the last 6 frame memories and up to 16 object pointers), decoder and memory
+        encoder: first forward from the first conditioning frame to the end, then backward from it to frame 0
+        (the order of sam2's video predictor when both directions are propagated).
+
+        Cost and memory: every frame is read and encoded once, ``chunk_size`` frames at a time, whatever the
+        number of objects; all per-object work (memory attention, mask decoder, memory encoder, upsampling)
+        runs as one batch of K, and the part of the memory attention that does not depend on the object (the
+        first self-attention over the frame's features) runs once. The memory bank holds the conditioning
+        frames and only the frame records a later step can still read (about ``max(num_maskmem,
+        max_obj_ptrs_in_encoder)`` frames, each a ``[K, 64, S/16, S/16]`` memory and a pointer); nothing else
+        per frame is kept. With a ``sink`` the masks leave chunk by chunk and nothing grows with the video.
 
         Args:
             images: Preprocessed frames: a tensor ``[T, 3, S, S]``, a list of chunk tensors ``[t_i, 3, S, S]``
@@ -452,9 +521,13 @@ class SAM2SegHead(BaseModule):
             out_size: ``(H, W)`` of the returned masks.
             num_frames: Number of frames T (required for a callable ``images``).
             chunk_size: Frames per chunk (default ``predict_chunk_size``).
+            sink: Optional ``sink(frame_indices, masks)`` called once per chunk with the chunk's frames (in
+                processing order: the conditioning frames, then forward, then backward) and their bool masks
+                ``[K, len(frame_indices), H, W]``; every frame is given exactly once. With a sink no dense
+                ``[K, T, H, W]`` tensor is built and None is returned.
 
         Returns:
-            Bool masks ``[K, T, H, W]``.
+            Bool masks ``[K, T, H, W]``, or None when ``sink`` is given.
         """
         frames = _Frames(images, num_frames)
         total = frames.num_frames
@@ -466,23 +539,29 @@ class SAM2SegHead(BaseModule):
             raise ValueError(f'conditioning frames {cond} outside [0, {total})')
         chunk = int(chunk_size or self.predict_chunk_size)
         height, width = (int(v) for v in out_size)
-        masks = torch.zeros(num_obj, total, height, width, dtype=torch.bool)
+        masks = None
+        if sink is None:
+            masks = torch.zeros(num_obj, total, height, width, dtype=torch.bool)
+
+            def sink(indices: List[int], chunk_masks: Tensor) -> None:
+                masks[:, indices] = chunk_masks
         if num_obj == 0:
+            sink(list(range(total)), torch.zeros(0, total, height, width, dtype=torch.bool))
             return masks
 
         model = self.sam2_model
         was_training = model.training
         model.eval()  # sam2's memory selection and dropout depend on the mode
         try:
-            self._predict(frames, prompts, cond, chunk, masks)
+            self._predict(frames, prompts, cond, chunk, (height, width), sink)
         finally:
             model.train(was_training)
         return masks
 
-    def _predict(self, frames: _Frames, prompts: Tensor, cond: List[int], chunk: int, masks: Tensor) -> None:
+    def _predict(self, frames: _Frames, prompts: Tensor, cond: List[int], chunk: int, out_size: Tuple[int, int],
+                 sink: Callable[[List[int], Tensor], None]) -> None:
         model = self.sam2_model
         total, num_obj = frames.num_frames, prompts.shape[0]
-        out_size = masks.shape[-2:]
         param = next(model.parameters())
         prompts = prompts.to(device=param.device, dtype=param.dtype)
         bank = {'cond_frame_outputs': {}, 'non_cond_frame_outputs': {}}
@@ -498,23 +577,23 @@ class SAM2SegHead(BaseModule):
             group = cond[start:start + chunk]
             features = self._image_features(frames.get(group))
             feats, sizes, outputs = self._decode_without_memory(features, prompts)
+            del features
             _, _, _, low_res, high_res, obj_ptr, scores = outputs
+            chunk_masks = []
             # One memory-encoder call per frame: sam2's optional non-overlap constraint (off in every released
             # config) works across the batch, which must then hold the objects of a single frame.
-            mem_parts = []
-            for j in range(len(group)):
-                rows = slice(j * num_obj, (j + 1) * num_obj)
-                mem_j, mem_pos = model._encode_new_memory(
-                    current_vision_feats=[f[:, rows] for f in feats], feat_sizes=sizes,
-                    pred_masks_high_res=high_res[rows], object_score_logits=scores[rows], is_mask_from_pts=True)
-                mem_parts.append(mem_j)
-            mem = torch.cat(mem_parts)
-            out = {'maskmem_features': mem, 'pred_masks': low_res, 'obj_ptr': obj_ptr,
-                   'object_score_logits': scores}
             for j, frame_idx in enumerate(group):
                 rows = slice(j * num_obj, (j + 1) * num_obj)
-                bank['cond_frame_outputs'][frame_idx] = self._store(out, pos_enc(mem_pos), rows)
-                masks[:, frame_idx] = self._to_masks(low_res[rows], out_size)
+                mem, mem_pos = model._encode_new_memory(
+                    current_vision_feats=[f[:, rows] for f in feats], feat_sizes=sizes,
+                    pred_masks_high_res=high_res[rows], object_score_logits=scores[rows], is_mask_from_pts=True)
+                record = self._record(mem, pos_enc(mem_pos), obj_ptr[rows])
+                # Conditioning frames keep sam2's full record (a few KB each, not per video frame).
+                record.update(pred_masks=low_res[rows], object_score_logits=scores[rows])
+                bank['cond_frame_outputs'][frame_idx] = record
+                chunk_masks.append(self._to_masks(high_res[rows], out_size))
+            sink(list(group), torch.stack(chunk_masks, dim=1))
+            del feats, outputs, low_res, high_res
 
         # Non-conditioning entries later frames may still read: the last (num_maskmem - 1) memories and up to
         # (max_obj_ptrs_in_encoder - 1) object pointers.
@@ -528,16 +607,17 @@ class SAM2SegHead(BaseModule):
                 todo = [f for f in order[start:start + chunk] if f not in cond_set]
                 if not todo:
                     continue
-                features = self._image_features(frames.get(todo))
+                # One encoder call for the chunk; each frame's flattened features are [HW, 1, C] views.
+                feats, pos, sizes = self._flatten(self._image_features(frames.get(todo)))
+                chunk_masks = []
                 for j, frame_idx in enumerate(todo):
-                    feats, pos, sizes = self._flatten(self._select_frames(features, [j], num_obj))
-                    out = model.track_step(frame_idx=frame_idx, is_init_cond_frame=False,
-                                           current_vision_feats=feats, current_vision_pos_embeds=pos,
-                                           feat_sizes=sizes, point_inputs=None, mask_inputs=None,
-                                           output_dict=bank, num_frames=total, track_in_reverse=reverse,
-                                           run_mem_encoder=True)
-                    non_cond[frame_idx] = self._store(out, pos_enc(out['maskmem_pos_enc']), slice(None))
-                    masks[:, frame_idx] = self._to_masks(out['pred_masks'], out_size)
+                    high_res, mem, mem_pos, obj_ptr = self._track_frame(
+                        frame_idx=frame_idx, level_feats=[f[:, j:j + 1] for f in feats],
+                        level_pos=[p[:, j:j + 1] for p in pos], sizes=sizes, bank=bank, total=total,
+                        reverse=reverse, num_obj=num_obj)
+                    non_cond[frame_idx] = self._record(mem, pos_enc(mem_pos), obj_ptr)
+                    chunk_masks.append(self._to_masks(high_res, out_size))
+                    del high_res
                     # Forget what no later step can attend to. The backward pass (after the forward one)
                     # still reads the forward results right after the first conditioning frame.
                     if not self._prune_memory:
@@ -548,10 +628,26 @@ class SAM2SegHead(BaseModule):
                         stale = [t for t in non_cond if t <= frame_idx - window and t >= first + window]
                     for t in stale:
                         del non_cond[t]
-                del features
+                del feats, pos
+                sink(todo, torch.stack(chunk_masks, dim=1))
 
         track(list(range(first, total)), reverse=False)
         track(list(range(first - 1, -1, -1)), reverse=True)
+
+
+class _SharedMemoryAttention:
+    """``SAM2Base`` seen through a proxy whose ``memory_attention`` is replaced (see ``_attend_memory``).
+
+    sam2's ``_prepare_memory_conditioned_features`` (which memories and pointers a frame reads, with their
+    temporal encodings) is called on this proxy unchanged; only its final memory-attention call differs.
+    """
+
+    def __init__(self, model: nn.Module, attend: Callable):
+        self._model = model
+        self.memory_attention = attend
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
 
 
 def count_parameters(module: nn.Module) -> int:
