@@ -274,19 +274,40 @@ def infer_model_cfg(hf_config: dict, shapes: Dict[str, Sequence[int]], tokenizer
                     select_layer=int(hf_config.get('select_layer', -1)), ps_version=hf_config.get('ps_version', 'v2'),
                     force_image_size=force, freeze_vision=True, freeze_llm=True, llm_lora=None,
                     torch_dtype=dtype)
-    return dict(type='SAMA', backbone=backbone, seg_head=infer_sam2_cfg(shapes, sam2_config, sam2_image_size),
-                neck=infer_neck_cfg(shapes, qformer_heads), max_new_tokens=512, sam2_prompt_frames='dense')
+    seg_head = dict(infer_sam2_cfg(shapes, sam2_config, sam2_image_size), **RELEASED_SAM2_PREPROCESSING,
+                    round_memory_to_bf16=True)
+    neck = infer_neck_cfg(shapes, qformer_heads)
+    if neck is not None:
+        neck['no_region_bias'] = 'official'
+    return dict(type='SAMA', backbone=backbone, seg_head=seg_head, neck=neck, max_new_tokens=512,
+                sam2_prompt_frames='first')
+
+
+#: How the released inference resizes frames for SAM2: PIL bicubic, mean/std rounded through bf16.
+RELEASED_SAM2_PREPROCESSING = dict(resize_backend='pil', round_norm_to_bf16=True)
 
 
 def default_chat_cfg(model_cfg: dict) -> dict:
-    """Inference settings of a converted model (reference §1.6: 32 sparse frames every 3rd, 5 dense frames)."""
+    """Inference settings of a released model: those of the released referring-VOS inference (reference §1.6,
+    docs/evaluation.md "Exact official inference").
+
+    SAMA (with the aggregator): 32 sparse frames every 3rd, the first 5 of them dense, ``'\\n'`` after the context
+    tokens. Sa2VA (``neck=None``): the LLM sees the first 5 frames of the video and ``'\\n'`` follows the frame
+    block. Both: PIL bicubic resizing for the ViT and for SAM2 (whose mean/std are rounded through bf16).
+    """
     bb = model_cfg['backbone']
     patch = bb['vision']['patch_size']
     tokens = int((bb['force_image_size'] // patch)**2 * bb['downsample_ratio']**2)
-    return dict(interval=3, max_frames=32, min_frames=8, num_dense=5, dense_policy='first',
-                vit_image_size=bb['force_image_size'], num_image_tokens=tokens,
-                context_tokens=model_cfg.get('neck') is not None, context_sep='', max_length=8192,
-                sam2_image_size=_sam2_image_size(model_cfg['seg_head']))
+    if model_cfg.get('neck') is not None:
+        frames = dict(interval=3, max_frames=32, min_frames=8, sparse_policy='spread', context_tokens=True,
+                      context_sep='\n', frames_sep='')
+    else:
+        frames = dict(interval=1, max_frames=5, min_frames=5, sparse_policy='first', context_tokens=False,
+                      context_sep='', frames_sep='\n')
+    return dict(frames, num_dense=5, dense_policy='first', vit_image_size=bb['force_image_size'],
+                num_image_tokens=tokens, max_length=8192, sam2_image_size=_sam2_image_size(model_cfg['seg_head']),
+                resize_backend='pil', sam2_resize_backend=RELEASED_SAM2_PREPROCESSING['resize_backend'],
+                sam2_round_norm_to_bf16=RELEASED_SAM2_PREPROCESSING['round_norm_to_bf16'])
 
 
 def _sam2_image_size(seg_head: dict) -> int:
@@ -306,19 +327,24 @@ def release_test_pipeline(model_cfg: dict, chat_cfg: dict, qformer_vocab: str = 
         qformer_vocab: The temporal Q-Former vocabulary (``build_qformer_tokenizer(vocab_file=...)``) of a model
             with the aggregator.
     """
-    sampling = {k: chat_cfg[k] for k in ('interval', 'max_frames', 'min_frames', 'num_dense', 'dense_policy')}
+    sampling = {k: chat_cfg[k] for k in ('interval', 'max_frames', 'min_frames', 'num_dense', 'dense_policy',
+                                         'sparse_policy')}
     pipeline = [dict(type='VideoInit'), dict(type='SampleFrames', **sampling), dict(type='VideoDecode'),
                 dict(type='RefVOSToRounds', question='Please segment {exp}.', answer='It is [SEG].'),
-                dict(type='InternVLImageTransform', image_size=chat_cfg['vit_image_size']),
+                dict(type='InternVLImageTransform', image_size=chat_cfg['vit_image_size'],
+                     resize_backend=chat_cfg['resize_backend']),
                 dict(type='ChatTokenize', tokenizer=dict(model_cfg['backbone']['tokenizer']),
                      template=model_cfg['backbone']['template'], num_image_tokens=chat_cfg['num_image_tokens'],
                      context_tokens=chat_cfg['context_tokens'], context_sep=chat_cfg['context_sep'],
-                     max_length=chat_cfg['max_length'], generation=True)]
+                     frames_sep=chat_cfg['frames_sep'], max_length=chat_cfg['max_length'], generation=True)]
     if model_cfg.get('neck') is not None:
         pipeline.append(dict(type='QFormerPrompts',
                              tokenizer=dict(type='build_qformer_tokenizer', vocab_file=qformer_vocab),
                              grid_size=math.isqrt(int(chat_cfg['num_image_tokens']))))
-    pipeline += [dict(type='SAM2FrameSource', image_size=chat_cfg['sam2_image_size']), dict(type='PackSAMAInputs')]
+    pipeline += [dict(type='SAM2FrameSource', image_size=chat_cfg['sam2_image_size'],
+                      resize_backend=chat_cfg['sam2_resize_backend'],
+                      round_norm_to_bf16=chat_cfg['sam2_round_norm_to_bf16']),
+                 dict(type='PackSAMAInputs')]
     return pipeline
 
 

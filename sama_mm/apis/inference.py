@@ -38,7 +38,8 @@ from sama_mm.structures.tokens import IMG_CONTEXT, REGION_PLACEHOLDER
 #: Inference settings and their defaults (read from the config's ``chat_cfg`` first, then its test pipeline).
 DEFAULT_CHAT_CFG = dict(
     interval=3, max_frames=32, min_frames=8, num_dense=5, dense_policy='first',  # which frames the LLM sees
-    vit_image_size=448, num_image_tokens=256, context_tokens=False, context_sep='', max_length=8192,
+    sparse_policy='spread',
+    vit_image_size=448, num_image_tokens=256, context_tokens=False, context_sep='', frames_sep='', max_length=8192,
     sam2_image_size=1024, sam2_chunk_size=None, max_new_tokens=None,
     resize_backend='torch', sam2_resize_backend='torch', sam2_round_norm_to_bf16=False,  # 'pil' + True: released
     truncate_history=True)  # drop the oldest turns (keeping the frame block) when max_length is reached
@@ -95,7 +96,7 @@ def chat_cfg_from_config(cfg: Config) -> Dict[str, Any]:
     pipeline = _test_pipeline(cfg)
     sample = _find_transform(pipeline, 'SampleFrames')
     if sample is not None:
-        for key in ('interval', 'max_frames', 'min_frames', 'num_dense', 'dense_policy'):
+        for key in ('interval', 'max_frames', 'min_frames', 'num_dense', 'dense_policy', 'sparse_policy'):
             if key in sample:
                 out[key] = sample[key]
     vit = _find_transform(pipeline, 'InternVLImageTransform')
@@ -105,7 +106,7 @@ def chat_cfg_from_config(cfg: Config) -> Dict[str, Any]:
         out['resize_backend'] = vit['resize_backend']
     tok = _find_transform(pipeline, 'ChatTokenize')
     if tok is not None:
-        for key in ('num_image_tokens', 'context_tokens', 'context_sep', 'max_length'):
+        for key in ('num_image_tokens', 'context_tokens', 'context_sep', 'frames_sep', 'max_length'):
             if key in tok:
                 out[key] = tok[key]
     sam2 = _find_transform(pipeline, 'SAM2FrameSource')
@@ -368,7 +369,8 @@ class ChatSession:
                                 video_id=osp.basename(str(video))))
         self.num_frames = int(info['num_frames'])
         self.ori_shape = tuple(int(v) for v in info['ori_shape'])
-        self.frame_indices = sparse_indices(self.num_frames, s['interval'], s['max_frames'], s['min_frames'])
+        self.frame_indices = sparse_indices(self.num_frames, s['interval'], s['max_frames'], s['min_frames'],
+                                            s['sparse_policy'])
         self.dense_positions = dense_positions(len(self.frame_indices), s['num_dense'], s['dense_policy'])
         self.dense_frame_indices = [self.frame_indices[p] for p in self.dense_positions]
         imgs = VideoDecode()(dict(info, frame_indices=self.frame_indices))['imgs']
@@ -407,7 +409,8 @@ class ChatSession:
         s = self.settings
         first = self._first_in_context() if first is None else first
         frames = image_block_text(len(self.dense_positions), s['num_image_tokens']) if first else ''
-        pieces = round_input_pieces(question, frames, len(self.frame_indices), s['context_tokens'], s['context_sep'])
+        pieces = round_input_pieces(question, frames, len(self.frame_indices), s['context_tokens'], s['context_sep'],
+                                    s['frames_sep'])
         ids, _ = encode_round(self.encoder, self.template, pieces, None)
         return (list(self._bos) if first else []) + ids
 

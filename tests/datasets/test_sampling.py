@@ -72,3 +72,15 @@ def test_bad_arguments():
         SampleFrames(dense_policy='random')
     with pytest.raises(ValueError, match='min_frames'):
         SampleFrames(max_frames=4, min_frames=8)
+
+
+def test_sparse_policy_first_keeps_the_first_frames():
+    """``sparse_policy='first'`` with ``interval=1, max_frames=5``: frames 0-4 (the released Sa2VA inference)."""
+    assert sparse_indices(24, 1, 5, 5, policy='first') == [0, 1, 2, 3, 4]
+    assert sparse_indices(24, 1, 5, 5) == [0, 4, 9, 14, 19]  # 'spread'
+    assert sparse_indices(3, 1, 5, 5, policy='first') == [0, 1, 2]
+    out = SampleFrames(interval=1, max_frames=5, min_frames=5, dense_policy='first', sparse_policy='first')(
+        dict(num_frames=40))
+    assert out['frame_indices'] == [0, 1, 2, 3, 4] and out['dense_positions'] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match='sparse_policy'):
+        SampleFrames(sparse_policy='last')

@@ -230,3 +230,19 @@ def test_tokenizer_with_non_special_added_tokens():
     assert not set(ids) & set(tokenizer.get_added_vocab().values())
     assert tokenizer.decode(ids) == 'a <tool_call> [SEG] b'
     assert encoder.encode([('<tool_call>', None)]) == [tool]
+
+
+def test_frames_sep_follows_the_frame_block_of_the_first_round_only():
+    """``frames_sep='\\n'`` (released Sa2VA prompt ``"<image>\\n" + question``) is written once, after the frames."""
+    from sama_mm.datasets.transforms.tokenize import image_block_text, round_input_pieces
+    frames = image_block_text(2, 3)
+    first = round_input_pieces('Hi?', frames, 4, frames_sep='\n')
+    later = round_input_pieces('Hi?', '', 4, frames_sep='\n')
+    assert first[0][0] == frames + '\n' and later[0][0] == ''
+    assert round_input_pieces('Hi?', frames, 4, True, '\n', '\n')[0][0] == frames + '\n' + CTX * 4 + '\n'
+    tok = make_tiny_tokenizer()
+    rounds = [dict(question='a', answer='It is [SEG].', gt_keys=['o']), dict(question='b', answer='No.')]
+    plain = ChatTokenize(tok, num_image_tokens=4)(results_of(rounds))['input_ids']
+    sep = ChatTokenize(tok, num_image_tokens=4, frames_sep='\n')(results_of(rounds))['input_ids']
+    newline = tok.encode('\n', add_special_tokens=False)
+    assert len(sep) == len(plain) + len(newline)

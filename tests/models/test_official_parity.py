@@ -186,12 +186,19 @@ def official_inferencer(tmp_path_factory, reference):
     meta = reference[0]
     convert_from_hf(src, dst, sam2_image_size=meta['sam2_image_size'], qformer_heads=2,
                     qformer_vocab=f'{src}/qformer_vocab.txt')
+    # The converter turns every official behaviour on by itself: nothing is set here but the generation limit.
     cfg = load_converted_config(dst)
     switches = official_settings()
-    cfg.model.sam2_prompt_frames = switches['model']['sam2_prompt_frames']
-    cfg.model.neck.update(switches['model']['neck'])
-    cfg.model.seg_head.update(switches['model']['seg_head'])
-    return SAMAInferencer(cfg, dst, chat_cfg=dict(switches['chat_cfg'], max_new_tokens=meta['max_new_tokens']))
+    assert cfg.model.sam2_prompt_frames == switches['model']['sam2_prompt_frames']
+    assert holds(cfg.model.neck, switches['model']['neck'])
+    assert holds(cfg.model.seg_head, switches['model']['seg_head'])
+    assert holds(cfg.chat_cfg, switches['chat_cfg'])
+    return SAMAInferencer(dst, dst, chat_cfg=dict(max_new_tokens=meta['max_new_tokens']))
+
+
+def holds(cfg, expected: dict) -> bool:
+    """Whether the config dict ``cfg`` has every key/value of ``expected``."""
+    return all(k in cfg and cfg[k] == v for k, v in expected.items())
 
 
 def rel_err(ours, ref):
@@ -293,7 +300,7 @@ SA2VA_FIXTURE = f'{FIXTURE}/sa2va'
 SHARED_TOKENIZER_FILES = ('tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json')
 
 
-def sa2va_official_settings(num_frames):
+def sa2va_official_settings():
     """What a released Sa2VA checkpoint (``neck=None``) needs to compute what the released inference computes when
     it is called as the released referring-VOS evaluation calls it (every frame of the video, ``"<image>\\n" +
     question``): the SAMA switches without the neck's, and every frame as a sparse frame so that the LLM sees the
@@ -301,13 +308,18 @@ def sa2va_official_settings(num_frames):
     ``sam2_prompt_frames='first'`` then coincides with the default ``'dense'``."""
     settings = official_settings()
     del settings['model']['neck']
-    settings['chat_cfg'].update(interval=1, max_frames=num_frames, num_dense=5, dense_policy='first')
+    settings['chat_cfg'].update(interval=1, max_frames=5, min_frames=5, sparse_policy='first', num_dense=5,
+                                dense_policy='first', frames_sep='\n')
     return settings
 
 
-#: Until the prompt layout has a setting for it, the ``'\n'`` that the released inference writes after the frame
-#: block (``"<image>\n"``) is given as the first character of the question (docs/evaluation.md).
-OFFICIAL_FRAME_SEP = '\n'
+#: Our own defaults for the settings that the converter sets to the released inference's (the "defaults differ"
+#: test turns them back on).
+OUR_DEFAULTS = dict(model=dict(sam2_prompt_frames='dense',
+                               seg_head=dict(resize_backend='torch', round_norm_to_bf16=False,
+                                             round_memory_to_bf16=False)),
+                    chat_cfg=dict(interval=3, max_frames=32, min_frames=8, sparse_policy='spread', frames_sep='',
+                                  resize_backend='torch', sam2_resize_backend='torch', sam2_round_norm_to_bf16=False))
 
 
 def rebuild_released(fixture, dst, tokenizer_from=None):
@@ -360,11 +372,15 @@ def sa2va_inferencer(converted, meta, official=True):
     cfg = load_converted_config(converted)
     assert cfg.model.neck is None
     chat_cfg = dict(max_new_tokens=meta['max_new_tokens'])
-    if official:
-        switches = sa2va_official_settings(meta['num_frames'])
-        cfg.model.sam2_prompt_frames = switches['model']['sam2_prompt_frames']
-        cfg.model.seg_head.update(switches['model']['seg_head'])
-        chat_cfg.update(switches['chat_cfg'])
+    # The converter writes the official settings by itself (checked here); ``official=False`` turns ours back on.
+    switches = sa2va_official_settings()
+    assert cfg.model.sam2_prompt_frames == switches['model']['sam2_prompt_frames']
+    assert holds(cfg.model.seg_head, switches['model']['seg_head'])
+    assert holds(cfg.chat_cfg, switches['chat_cfg'])
+    if not official:
+        cfg.model.sam2_prompt_frames = OUR_DEFAULTS['model']['sam2_prompt_frames']
+        cfg.model.seg_head.update(OUR_DEFAULTS['model']['seg_head'])
+        chat_cfg.update(OUR_DEFAULTS['chat_cfg'])
     return SAMAInferencer(cfg, converted, chat_cfg=chat_cfg)
 
 
@@ -379,7 +395,7 @@ def test_sa2va_end_to_end_matches_the_official_model(sa2va_converted, sa2va_refe
     sample = SAMADataSample(metainfo=dict(dense_frame_indices=session.dense_frame_indices))
     assert session.model.prompt_frame_positions(sample, session.num_frames) == meta['sam2_prompt_frames']
     assert rel_err(session.visual[session.dense_positions], ref['vit_features']) < 1e-5
-    question = OFFICIAL_FRAME_SEP + meta['question']
+    question = meta['question']
     seen = {}
     embed = session._embed
 

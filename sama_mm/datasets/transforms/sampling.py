@@ -26,20 +26,30 @@ from ..errors import DataError
 from ._utils import record_of, source_of
 
 
-def sparse_indices(num_frames: int, interval: int = 3, max_frames: int = 32, min_frames: int = 8) -> List[int]:
+#: How :func:`sparse_indices` keeps ``max_frames`` of more strided frames.
+SPARSE_POLICIES = ('spread', 'first')
+
+
+def sparse_indices(num_frames: int, interval: int = 3, max_frames: int = 32, min_frames: int = 8,
+                   policy: str = 'spread') -> List[int]:
     """Raw indices of the sparse frames: sorted, unique, ``min(num_frames, min_frames) ≤ T ≤ max_frames``.
 
     1. every ``interval``-th frame from 0;
-    2. more than ``max_frames``: keep positions ``i * L // max_frames`` (i < max_frames) of those L frames;
+    2. more than ``max_frames``: ``policy='spread'`` keeps positions ``i * L // max_frames`` (i < max_frames) of
+       those L frames (SAMA's rule); ``policy='first'`` keeps the first ``max_frames`` of them (the released
+       Sa2VA inference, whose LLM sees the first five frames of the video);
     3. fewer than ``min_frames``: if the video has at most ``min_frames`` frames take all of them, otherwise
        add the ``needed`` missing ones from the frames not chosen yet (C of them) at positions
        ``(j + 1) * C // (needed + 1)``, j < needed — evenly spread and distinct because C ≥ needed.
     """
     if num_frames <= 0:
         raise ValueError(f'a video needs at least one frame, got {num_frames}')
+    if policy not in SPARSE_POLICIES:
+        raise ValueError(f'sparse_policy must be one of {SPARSE_POLICIES}, got {policy!r}')
     chosen = list(range(0, num_frames, interval))
     if len(chosen) > max_frames:
-        chosen = [chosen[i * len(chosen) // max_frames] for i in range(max_frames)]
+        chosen = chosen[:max_frames] if policy == 'first' else \
+            [chosen[i * len(chosen) // max_frames] for i in range(max_frames)]
     if len(chosen) < min_frames:
         if num_frames <= min_frames:
             return list(range(num_frames))
@@ -89,10 +99,13 @@ class SampleFrames(BaseTransform):
         dense_policy (str): ``'uniform'`` (centres of equal segments, the reference's training rule) or
             ``'first'`` (the first ``num_dense``, the released inference rule, whose SAM2 prompting starts at
             frame 0). Defaults to ``'uniform'``.
+        sparse_policy (str): Which ``max_frames`` of more strided frames are kept: ``'spread'`` (evenly spread,
+            SAMA's rule) or ``'first'`` (the first ones: with ``interval=1, max_frames=5`` the LLM sees frames
+            0-4 as in the released Sa2VA inference). Defaults to ``'spread'``.
     """
 
     def __init__(self, interval: int = 3, max_frames: int = 32, min_frames: int = 8, num_dense: int = 5,
-                 dense_policy: str = 'uniform'):
+                 dense_policy: str = 'uniform', sparse_policy: str = 'spread'):
         for name, value in (('interval', interval), ('max_frames', max_frames), ('num_dense', num_dense)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f'{name} must be a positive integer, got {value!r}')
@@ -100,6 +113,9 @@ class SampleFrames(BaseTransform):
             raise ValueError(f'min_frames must be an integer in [1, max_frames={max_frames}], got {min_frames!r}')
         if dense_policy not in ('uniform', 'first'):
             raise ValueError(f"dense_policy must be 'uniform' or 'first', got {dense_policy!r}")
+        if sparse_policy not in SPARSE_POLICIES:
+            raise ValueError(f'sparse_policy must be one of {SPARSE_POLICIES}, got {sparse_policy!r}')
+        self.sparse_policy = sparse_policy
         self.interval = interval
         self.max_frames = max_frames
         self.min_frames = min_frames
@@ -111,11 +127,12 @@ class SampleFrames(BaseTransform):
         if not isinstance(num_frames, int) or num_frames < 1:
             raise DataError('schema', source_of(results), f'"num_frames" must be a positive int, got {num_frames!r}',
                             record_of(results))
-        indices = sparse_indices(num_frames, self.interval, self.max_frames, self.min_frames)
+        indices = sparse_indices(num_frames, self.interval, self.max_frames, self.min_frames, self.sparse_policy)
         results['frame_indices'] = indices
         results['dense_positions'] = dense_positions(len(indices), self.num_dense, self.dense_policy)
         return results
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(interval={self.interval}, max_frames={self.max_frames}, '
-                f'min_frames={self.min_frames}, num_dense={self.num_dense}, dense_policy={self.dense_policy!r})')
+                f'min_frames={self.min_frames}, num_dense={self.num_dense}, dense_policy={self.dense_policy!r}, '
+                f'sparse_policy={self.sparse_policy!r})')

@@ -8,7 +8,7 @@ For a sample with T sparse frames, D dense frames and rounds ``(q_1, a_1), ..., 
     SEP                                                labels -100
     INSTRUCTION.format(input=CTX + q_k)  a_k + SUFFIX  SEP      for k = 2..P
 
-    FRAMES = '\\n'.join(['<img>' + '<IMG_CONTEXT>' * num_image_tokens + '</img>'] * D)
+    FRAMES = '\\n'.join(['<img>' + '<IMG_CONTEXT>' * num_image_tokens + '</img>'] * D) + frames_sep
     CTX    = '<IMG_CONTEXT>' * T + context_sep          (only with context_tokens=True, else '')
 
 No system block is written (SAMA's system prompt is empty). Each ``<mask>`` of a question becomes
@@ -145,14 +145,15 @@ def question_pieces(question: str) -> List[Piece]:
 
 
 def round_input_pieces(question: str, frames: str, num_sparse: int, context_tokens: bool = False,
-                       context_sep: str = '') -> List[Piece]:
-    """The user input of one round as prompt pieces: ``frames`` (the first round only) + ``CTX`` + the question.
+                       context_sep: str = '', frames_sep: str = '') -> List[Piece]:
+    """The user input of one round as prompt pieces: ``frames`` (the first round only; empty otherwise) followed
+    by ``frames_sep``, then ``CTX``, then the question.
 
     The question is user text (see :func:`question_pieces`); ``CTX`` (``num_sparse`` placeholders and
     ``context_sep``) is written only with ``context_tokens``. No validation (see :class:`ChatTokenize`).
     """
     ctx = IMG_CONTEXT * num_sparse + context_sep if context_tokens else ''
-    return [(frames + ctx, ANY_SPECIAL)] + question_pieces(question)
+    return [((frames + frames_sep if frames else '') + ctx, ANY_SPECIAL)] + question_pieces(question)
 
 
 def encode_round(encoder: PromptEncoder, template: ChatTemplate, input_pieces: Sequence[Piece],
@@ -216,6 +217,9 @@ class ChatTokenize(BaseTransform):
             with the spatio-temporal aggregator). Defaults to False.
         context_sep (str): Written after the context tokens: ``''`` for SAMA-239K conversations, ``'\\n'`` for
             referring VOS, captions and video QA in the reference. Defaults to ``''``.
+        frames_sep (str): Written after the frame block of the first round: ``''`` for SAMA (the context
+            tokens follow the frames directly) and for models trained with this layout; ``'\\n'`` for the
+            released Sa2VA checkpoints, whose prompt is ``"<image>\\n" + question``. Defaults to ``''``.
         max_length (int): Most tokens of a sample. Defaults to 8192.
         generation (bool): Prompt for generating the last round's answer (evaluation): the last round's
             answer, SUFFIX and SEP are left out (earlier rounds, the history, keep theirs); its ``[SEG]``
@@ -231,12 +235,13 @@ class ChatTokenize(BaseTransform):
 
     def __init__(self, tokenizer: Union[Any, dict], template: str = 'qwen_chat', num_image_tokens: int = 256,
                  context_tokens: bool = False, context_sep: str = '', max_length: int = 8192,
-                 generation: bool = False):
+                 generation: bool = False, frames_sep: str = ''):
         self.tokenizer = build_tokenizer(tokenizer)
         self.template = get_chat_template(template)
         self.num_image_tokens = num_image_tokens
         self.context_tokens = context_tokens
         self.context_sep = context_sep
+        self.frames_sep = frames_sep
         self.max_length = max_length
         self.generation = generation
         self.encoder = PromptEncoder(self.tokenizer)
@@ -264,7 +269,8 @@ class ChatTokenize(BaseTransform):
             raise DataError('region_count_mismatch', source_of(results),
                             f'round {index}: {n_regions} {REGION_PLACEHOLDER} but '
                             f'{len(rnd.get("region_keys", []))} region keys', record_of(results))
-        return round_input_pieces(question, frames, num_sparse, self.context_tokens, self.context_sep)
+        return round_input_pieces(question, frames, num_sparse, self.context_tokens, self.context_sep,
+                                  self.frames_sep)
 
     def _encode_rounds(self, results: Dict) -> List[Tuple[List[int], List[int]]]:
         rounds = results['rounds']
@@ -334,4 +340,5 @@ class ChatTokenize(BaseTransform):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(tokenizer={type(self.tokenizer).__name__}, template={self.template.name!r}, '
                 f'num_image_tokens={self.num_image_tokens}, context_tokens={self.context_tokens}, '
-                f'context_sep={self.context_sep!r}, max_length={self.max_length}, generation={self.generation})')
+                f'context_sep={self.context_sep!r}, frames_sep={self.frames_sep!r}, max_length={self.max_length}, '
+                f'generation={self.generation})')
