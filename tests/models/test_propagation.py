@@ -182,3 +182,21 @@ def test_no_objects_and_sink(head, clip):
     out = head.predict(clip[:3], torch.zeros(0, 256), [0], out_size=(8, 8),
                        sink=lambda i, m: got.append((list(i), tuple(m.shape))))
     assert out is None and got == [([0, 1, 2], (0, 3, 8, 8))]
+
+
+def test_benchmark_heap_peak_sees_torch_allocations():
+    """benchmarks/propagation.py measures tensors (which tracemalloc cannot see) and only while they live."""
+    import sys
+
+    from tests.conftest import REPO_ROOT
+    sys.path.insert(0, f'{REPO_ROOT}/benchmarks')
+    try:
+        from propagation import PeakSampler, heap_bytes
+    finally:
+        sys.path.remove(f'{REPO_ROOT}/benchmarks')
+    before = heap_bytes()
+    with PeakSampler() as peak:
+        block = torch.ones(40 * 2**20, dtype=torch.uint8)
+        del block
+    assert peak.heap_peak - before >= 40 * 2**20
+    assert heap_bytes() - before < 4 * 2**20
