@@ -454,3 +454,53 @@ def test_sa2va_defaults_differ_from_the_official_inference(sa2va_converted, sa2v
     assert ids[:k] == official[:k] and ids[k:] == official[k + 1:]
     assert session.tokenizer.decode(official[k - 1:k + 1]) == '</img>\n'
     assert rel_err(session.visual[session.dense_positions], ref['vit_features']) > 1e-2
+
+
+@pytest.mark.slow
+def test_sa2va_tools_test_on_a_mevis_layout_set_gives_the_official_masks(sa2va_converted, sa2va_reference, tmp_path):
+    """``tools/test.py`` on the converted release as it comes, over a MeViS-layout split holding the fixture video
+    and the recorded question's expression, scored against the official model's masks as ground truth: J&F 100
+    (masks identical on every frame)."""
+    import json
+    import os.path as osp
+
+    from pycocotools import mask as mask_utils
+
+    from sama_mm.utils.data_config import DATA_CONFIG_FILE
+    from tests.conftest import run_tool
+    meta, ref = sa2va_reference
+    prefix = 'Please segment '
+    assert meta['question'].startswith(prefix) and meta['question'].endswith('.')
+    expression = meta['question'][len(prefix):-1]  # the release test pipeline asks 'Please segment {exp}.'
+    split = tmp_path / 'mevis' / 'valid_u'
+    import shutil
+    shutil.copytree(f'{FIXTURE}/video', split / 'JPEGImages' / 'vid')
+    frames = sorted(p.stem for p in (split / 'JPEGImages' / 'vid').iterdir())
+    assert len(frames) == meta['num_frames']
+    (split / 'meta_expressions.json').write_text(json.dumps(dict(videos=dict(vid=dict(
+        frames=frames, expressions={'0': dict(exp=expression, anno_id=['7'], obj_id=[0])})))))
+    official = ref['greedy_masks'][0].numpy()  # [N, H, W]: the official greedy answer's one [SEG] track
+    assert official.any(-1).any(-1).all()
+    rles = []
+    for m in official:
+        rle = mask_utils.encode(np.asfortranarray(m.astype(np.uint8)))
+        rles.append(dict(size=rle['size'], counts=rle['counts'].decode()))
+    (split / 'mask_dict.json').write_text(json.dumps({'7': rles}))
+    record = json.load(open(f'{sa2va_converted}/{DATA_CONFIG_FILE}'))
+    record['model']['max_new_tokens'] = meta['max_new_tokens']  # the generation limit of the recording
+    record.update(
+        test_dataloader=dict(batch_size=1, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=False),
+                             dataset=dict(type='RefVOSDataset', data_root=str(split) + '/',
+                                          ann_file='meta_expressions.json', mask_file='mask_dict.json',
+                                          test_mode=True, pipeline=record['test_pipeline'])),
+        test_evaluator=dict(type='RVOSMetric', ann_file=str(split / 'meta_expressions.json'),
+                            mask_file=str(split / 'mask_dict.json')),
+        test_cfg=dict(type='TestLoop'))
+    # Beside the folder's own config: the paths inside (the tokenizer) are relative to the file's folder.
+    config = osp.join(sa2va_converted, 'mevis_test.json')
+    with open(config, 'w', encoding='utf-8') as f:
+        json.dump(record, f)
+    out = tmp_path / 'metrics.json'
+    run_tool('tools/test.py', config, sa2va_converted, '--out', out, '--work-dir', tmp_path / 'work', check=True)
+    metrics = json.load(open(out))
+    assert metrics['rvos/J&F'] == pytest.approx(100.0), metrics
