@@ -82,13 +82,9 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.out:
-        from sama_mm.utils.cli import prepare_out_path
-        try:
-            prepare_out_path(args.out)  # before any work: refuses an existing file, creates a missing folder
-        except OSError as exc:
-            print(f'error: {exc}', file=sys.stderr)
-            return 2
+    from sama_mm.utils.cli import out_path_usable
+    if args.out and not out_path_usable(args.out):
+        return 2
     from sama_mm.evaluation.functional.captions import (JavaNotFoundError, caption_scores, check_same_ids,
                                                          empty_predictions)
     try:

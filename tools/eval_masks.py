@@ -313,13 +313,9 @@ def check_prediction_set(report: dict, pred_root: str, allow_missing: bool, igno
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.out:
-        from sama_mm.utils.cli import prepare_out_path
-        try:
-            prepare_out_path(args.out)  # before any work: refuses an existing file, creates a missing folder
-        except OSError as exc:
-            print(f'error: {exc}', file=sys.stderr)
-            return 2
+    from sama_mm.utils.cli import out_path_usable
+    if args.out and not out_path_usable(args.out):
+        return 2
     try:
         if args.layout == 'davis':
             report = evaluate_davis(args.gt, args.pred, args.bound_th, args.skip_first_last)

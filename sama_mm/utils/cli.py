@@ -107,6 +107,17 @@ def prepare_out_path(path: str) -> str:
     return path
 
 
+def out_path_usable(path: str) -> bool:
+    """:func:`prepare_out_path` for a tool whose ``main`` returns its exit status: False (after printing
+    ``error: <message>`` to stderr) when ``path`` cannot be written, True once its folder exists."""
+    try:
+        prepare_out_path(path)  # before any work: refuses an existing file, creates a missing folder
+    except OSError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return False
+    return True
+
+
 def _user_error_hook(exc_type, exc, tb, _default=sys.excepthook) -> None:
     """Print a user error (bad data, bad config, refusing to overwrite) as one line; anything else as usual."""
     from sama_mm.datasets.errors import DataError

@@ -161,27 +161,12 @@ def reference():
 
 @pytest.fixture(scope='module')
 def official_inferencer(tmp_path_factory, reference):
-    """The fixture checkpoint (weights rebuilt from the recipe) through our converter, with the switches on."""
-    import json
-    import shutil
-
-    from safetensors.torch import load_file, save_file
-
+    """The fixture checkpoint (weights rebuilt from the recipe) through our converter, used as it is written."""
     from sama_mm.apis import SAMAInferencer
     from sama_mm.apis.convert import convert_from_hf, load_converted_config
     root = tmp_path_factory.mktemp('official_parity')
     src = str(root / 'released')
-    shutil.copytree(f'{FIXTURE}/released', src)
-    recipe = json.load(open(f'{FIXTURE}/recipe.json'))
-    small = load_file(f'{FIXTURE}/small_tensors.safetensors')
-    state = {}
-    for name, entry in recipe.items():
-        if entry['rule'] == 'verbatim':
-            state[name] = small[name]
-        else:
-            gen = torch.Generator().manual_seed(int(entry['seed']))
-            state[name] = entry['mean'] + entry['std'] * torch.randn(entry['shape'], generator=gen)
-    save_file(state, f'{src}/model.safetensors')
+    rebuild_released(FIXTURE, src)
     dst = str(root / 'converted')
     meta = reference[0]
     convert_from_hf(src, dst, sam2_image_size=meta['sam2_image_size'], qformer_heads=2,
