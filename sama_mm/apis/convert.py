@@ -340,7 +340,7 @@ def release_test_pipeline(model_cfg: dict, chat_cfg: dict, qformer_vocab: str = 
     if model_cfg.get('neck') is not None:
         pipeline.append(dict(type='QFormerPrompts',
                              tokenizer=dict(type='build_qformer_tokenizer', vocab_file=qformer_vocab),
-                             grid_size=math.isqrt(int(chat_cfg['num_image_tokens']))))
+                             grid_size=math.isqrt(int(chat_cfg['num_image_tokens'])), pooling_frame='random'))
     pipeline += [dict(type='SAM2FrameSource', image_size=chat_cfg['sam2_image_size'],
                       resize_backend=chat_cfg['sam2_resize_backend'],
                       round_norm_to_bf16=chat_cfg['sam2_round_norm_to_bf16']),

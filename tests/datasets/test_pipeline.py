@@ -2,6 +2,7 @@
 import copy
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
@@ -163,3 +164,24 @@ def test_pack_without_optional_keys():
     assert 'gt_masks' not in packed['data_samples']
     with pytest.raises(ValueError, match='differ in length'):
         PackSAMAInputs()(dict(results, labels=[1]))
+
+
+def test_qformer_prompts_pooling_frame_first_or_seeded_random():
+    """'first': the first non-empty dense frame; 'random' (released inference rule): a non-empty dense frame drawn
+    from a seeded generator, the same in every run, never an empty one."""
+    track = np.zeros((1, 6, 32, 32), np.uint8)
+    for t in (1, 3, 4, 5):
+        track[0, t, 4:12, 4:12] = 1
+    results = lambda: dict(rounds=[dict(question='What is <mask>?')], dense_positions=[0, 2, 3, 4, 5],  # noqa: E731
+                           region_masks=track, video_id='v')
+    qtok = build_qformer_tokenizer(tiny=True)
+    first = QFormerPrompts(qtok, grid_size=4, mask_size=8)(results())['neck_turns'][0]['regions'][0]['frame']
+    assert first == 3
+    drawn = [QFormerPrompts(qtok, grid_size=4, mask_size=8, pooling_frame='random', seed=s)(results())
+             ['neck_turns'][0]['regions'][0]['frame'] for s in range(20)]
+    assert set(drawn) == {3, 4, 5}  # non-empty dense frames only, each drawn for some seed
+    again = [QFormerPrompts(qtok, grid_size=4, mask_size=8, pooling_frame='random', seed=s)(results())
+             ['neck_turns'][0]['regions'][0]['frame'] for s in range(20)]
+    assert again == drawn
+    with pytest.raises(ValueError, match='pooling_frame'):
+        QFormerPrompts(qtok, pooling_frame='any')

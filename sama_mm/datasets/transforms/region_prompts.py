@@ -1,5 +1,6 @@
 """Inputs of SAMA's context aggregator: per round, the Q-Former text and the region-prompt masks."""
-from typing import Dict, List
+import zlib
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -12,13 +13,20 @@ from ..errors import DataError
 from ._utils import record_of, source_of
 
 
+#: How :class:`QFormerPrompts` chooses the frame a region is pooled on.
+POOLING_FRAMES = ('first', 'random')
+
+
 @TRANSFORMS.register_module()
 class QFormerPrompts(BaseTransform):
     """Tokenise each round's question for the temporal Q-Former and prepare its region prompts.
 
-    A region is pooled on one frame: the first dense frame (in dense order) on which its mask is non-empty,
-    else the first sparse frame on which it is. The reference draws the pooling frame at random (training:
-    any dense frame, possibly an empty one; inference: a random non-empty one); ours is deterministic.
+    A region is pooled on one frame. ``pooling_frame='first'`` (default): the first dense frame (in dense order)
+    on which its mask is non-empty, else the first sparse frame on which it is; the same frame in every epoch
+    and run. ``pooling_frame='random'``: the released inference rule, one of the frames on which the mask is
+    non-empty drawn at random (dense frames first, like ``'first'``), from a generator seeded with ``seed`` and
+    the record, so that a run is reproducible. (The released training draws any dense frame, possibly an empty
+    one: not offered, an empty pooling mask gives a meaningless token.)
 
     Required Keys:
 
@@ -41,10 +49,16 @@ class QFormerPrompts(BaseTransform):
         mask_size (int): Side of the box-shape mask (112 in the released models).
         box (bool): Use each region's bounding box (the masks usually are boxes already).
         max_length (int): Q-Former text length (left truncation, as the released tokenizer).
+        pooling_frame (str): ``'first'`` or ``'random'`` (see above). Defaults to ``'first'``.
+        seed (int): Seed of the ``'random'`` draws (mixed with the record's id). Defaults to 0.
     """
 
     def __init__(self, tokenizer, grid_size: int = 16, mask_size: int = 112, box: bool = True,
-                 max_length: int = 256):
+                 max_length: int = 256, pooling_frame: str = 'first', seed: int = 0):
+        if pooling_frame not in POOLING_FRAMES:
+            raise ValueError(f'pooling_frame must be one of {POOLING_FRAMES}, got {pooling_frame!r}')
+        self.pooling_frame = pooling_frame
+        self.seed = int(seed)
         self.tokenizer = build_tokenizer(tokenizer)
         self.grid_size = grid_size
         self.mask_size = mask_size
@@ -55,6 +69,8 @@ class QFormerPrompts(BaseTransform):
         record = record_of(results)
         dense = [int(p) for p in results['dense_positions']]
         masks = results.get('region_masks')
+        rng = np.random.default_rng([self.seed, zlib.crc32(str(record).encode())]) \
+            if self.pooling_frame == 'random' else None
         turns: List[dict] = []
         r = 0
         for p, rnd in enumerate(results['rounds']):
@@ -67,7 +83,7 @@ class QFormerPrompts(BaseTransform):
                                     f'round {p} has a <mask> but only {0 if masks is None else len(masks)} region '
                                     'masks were loaded (put LoadRegionMasks before QFormerPrompts)', record)
                 track = np.asarray(masks[r])
-                frame = self._pooling_frame(track, dense)
+                frame = self._pooling_frame(track, dense, rng)
                 if frame is None:
                     raise DataError('empty_region', source_of(results),
                                     f'region {r} (round {p}) is empty on every sampled frame', record)
@@ -85,13 +101,15 @@ class QFormerPrompts(BaseTransform):
         return results
 
     @staticmethod
-    def _pooling_frame(track: np.ndarray, dense: List[int]):
+    def _pooling_frame(track: np.ndarray, dense: List[int], rng: Optional[np.random.Generator] = None):
+        """The pooling frame (a sparse position) of one region track; None when the track is empty."""
         nonempty = track.reshape(len(track), -1).any(1)
-        for t in dense + list(range(len(track))):
-            if nonempty[t]:
-                return t
+        for frames in (dense, range(len(track))):
+            candidates = [t for t in frames if nonempty[t]]
+            if candidates:
+                return candidates[0] if rng is None else int(candidates[rng.integers(len(candidates))])
         return None
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(grid_size={self.grid_size}, mask_size={self.mask_size}, box={self.box}, '
-                f'max_length={self.max_length})')
+                f'max_length={self.max_length}, pooling_frame={self.pooling_frame!r}, seed={self.seed})')
