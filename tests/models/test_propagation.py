@@ -194,9 +194,15 @@ def test_benchmark_heap_peak_sees_torch_allocations():
         from propagation import PeakSampler, heap_bytes
     finally:
         sys.path.remove(f'{REPO_ROOT}/benchmarks')
+    import time
     before = heap_bytes()
     with PeakSampler() as peak:
         block = torch.ones(40 * 2**20, dtype=torch.uint8)
+        # Keep the tensor alive until the sampling thread has looked (on a loaded machine it may not run for a
+        # while); the deadline only guards against a sampler that never sees it.
+        deadline = time.monotonic() + 120
+        while peak.heap_peak - before < 40 * 2**20 and time.monotonic() < deadline:
+            time.sleep(0.01)
         del block
     assert peak.heap_peak - before >= 40 * 2**20
     assert heap_bytes() - before < 4 * 2**20
