@@ -151,12 +151,17 @@ def official_settings():
                 chat_cfg=dict(resize_backend='pil', sam2_resize_backend='pil', sam2_round_norm_to_bf16=True))
 
 
-@pytest.fixture(scope='module')
-def reference():
+def load_reference(folder):
+    """``(meta, tensors)`` recorded from the official model: ``reference.json`` and ``reference.safetensors``."""
     import json
 
     from safetensors.torch import load_file
-    return json.load(open(f'{FIXTURE}/reference.json')), load_file(f'{FIXTURE}/reference.safetensors')
+    return json.load(open(f'{folder}/reference.json')), load_file(f'{folder}/reference.safetensors')
+
+
+@pytest.fixture(scope='module')
+def reference():
+    return load_reference(FIXTURE)
 
 
 @pytest.fixture(scope='module')
@@ -334,10 +339,7 @@ def rebuild_released(fixture, dst, tokenizer_from=None):
 
 @pytest.fixture(scope='module')
 def sa2va_reference():
-    import json
-
-    from safetensors.torch import load_file
-    return json.load(open(f'{SA2VA_FIXTURE}/reference.json')), load_file(f'{SA2VA_FIXTURE}/reference.safetensors')
+    return load_reference(SA2VA_FIXTURE)
 
 
 @pytest.fixture(scope='module')
