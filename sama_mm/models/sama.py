@@ -1,15 +1,32 @@
 """SAMA: a video LLM whose ``[SEG]`` tokens prompt a SAM2 head, optionally with a context-aggregating neck."""
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
+from torch import Tensor
 
 from ..registry import MODELS
 from ..structures import SAMADataSample
 from .data_preprocessor import SAMADataPreprocessor
 
 SAM2_PROMPT_FRAMES = ('dense', 'first')
+
+
+class Generation(NamedTuple):
+    """Result of :meth:`SAMA.generate` (unpacks as a tuple).
+
+    Attributes:
+        text: The decoded answer, special tokens kept, cut before the first stop word (not stripped).
+        token_ids: The generated ids, the stop token included when generation stopped on one.
+        hidden_states: ``[n, H]`` last-layer hidden state of every generated token (row k: the step that consumes
+            token k), as the backbone's ``generate`` returns them.
+        past_key_values: The KV cache, covering the prompt and every generated token.
+    """
+    text: str
+    token_ids: List[int]
+    hidden_states: Tensor
+    past_key_values: Any
 
 
 @MODELS.register_module()
@@ -78,29 +95,103 @@ class SAMA(BaseModel):
             parts.append(self.neck(visual, neck_turns))
         return torch.cat(parts)
 
+    @property
+    def with_neck(self) -> bool:
+        """Whether the model has a context-aggregating neck (SAMA) or not (Sa2VA-style)."""
+        return self.neck is not None
+
+    def embed_turn(self, input_ids: Tensor, fill: Tensor, where: str = 'the turn') -> Tensor:
+        """Token embeddings of one sequence with every ``<IMG_CONTEXT>`` slot replaced, in order, by ``fill``.
+
+        This is the one embedding splice of the model: training, ``tools/test.py`` and chat all use it.
+
+        Args:
+            input_ids: ``[1, L]`` (or ``[L]``) token ids.
+            fill: ``[n, H]`` embeddings of the ``<IMG_CONTEXT>`` slots, in slot order.
+            where: How an error names the sequence (a sample, a chat turn).
+
+        Returns:
+            ``[1, L, H]`` input embeddings.
+
+        Raises:
+            ValueError: If the number of slots differs from ``len(fill)`` (the released code silently truncates
+                or repeats in that case).
+        """
+        ids = input_ids if input_ids.dim() == 2 else input_ids.unsqueeze(0)
+        if ids.dim() != 2 or ids.shape[0] != 1:
+            raise ValueError(f'{where}: embed_turn takes one sequence [1, L] or [L], got {tuple(input_ids.shape)}')
+        embeds = self.backbone.get_input_embeddings()(ids)
+        slots = ids == self.backbone.img_context_token_id
+        n_slots = int(slots.sum())
+        if n_slots != len(fill):
+            raise ValueError(f'{where}: the prompt has {n_slots} <IMG_CONTEXT> tokens but {len(fill)} '
+                             'visual/context embeddings were computed')
+        if n_slots:
+            embeds = embeds.masked_scatter(slots[..., None], fill.to(embeds.dtype))
+        return embeds
+
     def build_inputs_embeds(self, input_ids: torch.Tensor, visual: List[torch.Tensor],
                             dense_positions: Sequence[torch.Tensor],
                             data_samples: Optional[Sequence[SAMADataSample]],
                             neck_turns: Optional[Sequence[List[dict]]] = None) -> torch.Tensor:
-        """Token embeddings with every ``<IMG_CONTEXT>`` slot replaced by its visual/context embedding.
+        """Token embeddings ``[B, L, H]`` of a batch, each sample's slots filled by :meth:`embed_turn`.
 
         Raises:
-            ValueError: If a sample's number of slots differs from the number of embeddings (the released code
-                silently truncates or repeats in that case).
+            ValueError: If a sample's number of slots differs from the number of embeddings.
         """
-        embeds = self.backbone.get_input_embeddings()(input_ids)
-        slots = input_ids == self.backbone.img_context_token_id
         rows = []
         for b in range(len(input_ids)):
             sample = data_samples[b] if data_samples is not None else None
             turns = neck_turns[b] if neck_turns is not None else None
             fill = self._context_embeddings(visual[b], dense_positions[b], turns, sample)
-            n_slots = int(slots[b].sum())
-            if n_slots != len(fill):
-                raise ValueError(f'{_describe(sample)}: the prompt has {n_slots} <IMG_CONTEXT> tokens but '
-                                 f'{len(fill)} visual/context embeddings were computed')
-            rows.append(embeds[b].masked_scatter(slots[b, :, None], fill.to(embeds.dtype)))
+            rows.append(self.embed_turn(input_ids[b:b + 1], fill, where=_describe(sample))[0])
         return torch.stack(rows)
+
+    def generate(self, inputs_embeds: Tensor, past_key_values=None,
+                 max_new_tokens: Optional[int] = None) -> Generation:
+        """Greedy decoding until one of the template's stop words (or EOS).
+
+        Args:
+            inputs_embeds: ``[1, L, H]`` embeddings of the new tokens (the whole prompt, or only the new turn when
+                ``past_key_values`` holds the earlier ones).
+            past_key_values: KV cache of earlier turns (from an earlier :meth:`generate`); extended in place.
+            max_new_tokens: Limit on generated tokens (None: ``self.max_new_tokens``).
+
+        Returns:
+            :class:`Generation` ``(text, token_ids, hidden_states, past_key_values)``.
+        """
+        limit = self.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
+        stop_words = self.backbone.template.stop_words
+        out = self.backbone.generate(inputs_embeds, None, max_new_tokens=limit, stop_words=stop_words,
+                                     past_key_values=past_key_values)
+        token_ids, hidden_states, cache = out
+        text = self.backbone.tokenizer.decode(list(token_ids), skip_special_tokens=False)
+        for stop in stop_words:
+            text = text.split(stop)[0]
+        return Generation(text, list(token_ids), hidden_states, cache)
+
+    def segment(self, seg_hidden: Tensor, frames, data_sample: SAMADataSample, num_frames: int,
+                chunk_size: Optional[int] = None) -> Tensor:
+        """Track one mask per ``[SEG]`` hidden state through the frames.
+
+        Args:
+            seg_hidden: ``[K, H]`` LLM hidden states of the generated ``[SEG]`` tokens.
+            frames: The frames the head segments: an on-demand source ``callable(indices) -> Tensor`` or a tensor.
+            data_sample: Gives ``ori_shape`` (the mask size), ``dense_frame_indices`` and optionally
+                ``sam2_frame_indices`` (which raw frame each served frame is), see :meth:`prompt_frame_positions`.
+            num_frames: Number of frames the source serves.
+            chunk_size: Frames the head reads and encodes together (None: the head's default).
+
+        Returns:
+            ``bool [K, num_frames, H, W]`` on the CPU (``K == 0`` gives an empty ``[0, num_frames, H, W]``).
+        """
+        ori_shape = tuple(int(v) for v in data_sample.ori_shape)
+        if len(seg_hidden) == 0:
+            return torch.zeros((0, num_frames, *ori_shape), dtype=torch.bool)
+        positions = self.prompt_frame_positions(data_sample, num_frames)
+        masks = self.seg_head.predict(frames, self.seg_head.project(seg_hidden), positions, ori_shape,
+                                      num_frames=num_frames, chunk_size=chunk_size)
+        return masks.cpu()
 
     # ------------------------------------------------------------------ modes
     def forward(self, inputs: dict, data_samples: Optional[List[SAMADataSample]] = None, mode: str = 'tensor'):
@@ -165,31 +256,16 @@ class SAMA(BaseModel):
         Adds ``pred_text`` (one answer) and ``pred_masks`` (``bool [K, T, H, W]``) to every sample.
         """
         visual = self.extract_feat(inputs['pixel_values'])
-        template = self.backbone.template
-        tokenizer = self.backbone.tokenizer
         for b, sample in enumerate(data_samples):
             length = int(inputs['attention_mask'][b].sum())
-            ids = inputs['input_ids'][b:b + 1, :length]
-            turns = inputs['neck_turns'][b:b + 1] if inputs.get('neck_turns') is not None else None
-            embeds = self.build_inputs_embeds(ids, visual[b:b + 1], inputs['dense_positions'][b:b + 1], [sample],
-                                              turns)
-            out_ids, out_hidden, _ = self.backbone.generate(
-                embeds, torch.ones_like(ids, dtype=torch.bool), max_new_tokens=self.max_new_tokens,
-                stop_words=template.stop_words)
-            text = tokenizer.decode(out_ids, skip_special_tokens=False)
-            for stop in template.stop_words:
-                text = text.split(stop)[0]
-            sample.pred_text = [text.strip()]
-            seg = torch.as_tensor(out_ids, device=out_hidden.device) == self.backbone.seg_token_id
+            turns = inputs['neck_turns'][b] if inputs.get('neck_turns') is not None else None
+            fill = self._context_embeddings(visual[b], inputs['dense_positions'][b], turns, sample)
+            embeds = self.embed_turn(inputs['input_ids'][b, :length], fill, where=_describe(sample))
+            out = self.generate(embeds)
+            sample.pred_text = [out.text.strip()]
+            seg = torch.as_tensor(out.token_ids, device=out.hidden_states.device) == self.backbone.seg_token_id
             frames = self._sam2_frames(inputs, b)
-            num_frames = len(frames)
-            ori_shape = tuple(sample.ori_shape)
-            if not bool(seg.any()):
-                sample.pred_masks = torch.zeros((0, num_frames, *ori_shape), dtype=torch.bool)
-                continue
-            prompts = self.seg_head.project(out_hidden[seg])
-            cond = self.prompt_frame_positions(sample, num_frames)
-            sample.pred_masks = self.seg_head.predict(frames, prompts, cond, ori_shape, num_frames=num_frames).cpu()
+            sample.pred_masks = self.segment(out.hidden_states[seg], frames, sample, len(frames))
         return data_samples
 
     @staticmethod
