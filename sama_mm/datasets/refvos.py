@@ -22,13 +22,33 @@ from .io import VideoInfo, check_video, load_json
 from .mask_dict import check_track, load_mask_dict, missing_keys
 
 
+SAMPLES_PER = ('expression', 'video')
+#: The per-expression fields a whole-video sample keeps for each of its expressions.
+EXPRESSION_FIELDS = ('exp_id', 'expression', 'obj_ids', 'anno_ids', 'type_id')
+
+
+def group_by_video(infos: List[dict]) -> List[dict]:
+    """Whole-video samples from per-expression infos: videos in order of first appearance, each with its
+    expressions sorted by expression id (as the official training data), the video fields shared."""
+    videos: Dict[str, dict] = {}
+    for info in infos:
+        video = videos.get(info['video_id'])
+        if video is None:
+            video = videos[info['video_id']] = {k: v for k, v in info.items() if k not in EXPRESSION_FIELDS}
+            video['expressions'] = []
+        video['expressions'].append({k: info[k] for k in EXPRESSION_FIELDS if k in info})
+    for video in videos.values():
+        video['expressions'].sort(key=lambda e: e['exp_id'])
+    return list(videos.values())
+
+
 def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
 @DATASETS.register_module()
 class RefVOSDataset(CheckedDataset):
-    """One sample per (video, referring expression) of a referring-VOS split.
+    """One sample per (video, referring expression), or per video, of a referring-VOS split.
 
     Args:
         ann_file (str): ``meta_expressions.json`` of the split, relative to ``data_root``.
@@ -37,13 +57,21 @@ class RefVOSDataset(CheckedDataset):
         mask_file (str, optional): A mask dict (MeViS/ReVOS style), relative to ``data_root``.
         mask_dir (str, optional): A folder of indexed PNG masks (Ref-YouTube-VOS style), relative to
             ``data_root``. At most one of ``mask_file`` and ``mask_dir`` may be given.
+        samples_per (str): ``'expression'``: one sample per expression (the evaluation protocol, and the
+            class default). ``'video'``: one sample per video holding all its expressions (sorted by
+            expression id) under ``expressions``, from which ``RefVOSToRounds`` draws the rounds: the official
+            training sample (the training mixture sets it). Defaults to ``'expression'``.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
     METAINFO = dict(dataset_name='RefVOS')
 
     def __init__(self, ann_file: str, data_root: str = '', data_prefix: Optional[dict] = None,
-                 mask_file: Optional[str] = None, mask_dir: Optional[str] = None, **kwargs):
+                 mask_file: Optional[str] = None, mask_dir: Optional[str] = None, samples_per: str = 'expression',
+                 **kwargs):
+        if samples_per not in SAMPLES_PER:
+            raise ValueError(f'samples_per must be one of {SAMPLES_PER}, got {samples_per!r}')
+        self.samples_per = samples_per
         if mask_file is not None and mask_dir is not None:
             raise ValueError('give either mask_file (a mask dict) or mask_dir (PNG masks), not both')
         self.mask_file = osp.join(data_root, mask_file) if mask_file else None
@@ -91,6 +119,11 @@ class RefVOSDataset(CheckedDataset):
                                   obj_ids=obj_ids, anno_ids=anno_ids, mask_file=self.mask_file,
                                   mask_dir=self.mask_dir))
         return infos, problems, len(videos)
+
+    def filter_data(self) -> List[dict]:
+        """The per-expression infos, grouped into whole-video samples with ``samples_per='video'``."""
+        infos = super().filter_data()
+        return group_by_video(infos) if self.samples_per == 'video' else infos
 
     def check_files(self, infos: List[dict], n_videos: int, report: CheckReport) -> None:
         """The expressions against the frames and the masks on disk."""

@@ -30,6 +30,9 @@ from .io import check_video, load_json
 from .mask_dict import check_track, load_mask_dict, missing_keys
 
 _OBJ_KEY = re.compile(r'obj(\d+)')
+SAMPLE_MODES = ('record', 'conversation', 'description')
+#: SA-V videos are decoded whole and every 4th frame kept; their masks are indexed in the kept frames.
+DEFAULT_FRAME_STRIDES = {'sav_train': 4}
 
 
 def _is_key(value: Any) -> bool:
@@ -46,17 +49,45 @@ class SAMA239KDataset(CheckedDataset):
             ``data_root``). The first substring (in the given order) that occurs in the path wins.
         data_root (str): Root of the videos, annotation and mask files.
         data_prefix (dict): ``video``: folder the ``video`` paths are relative to, below ``data_root``.
+        sample_mode (str): What one sample is. ``'record'``: a whole record, every problem of it (also one
+            malformed round) rejecting it (SAMA-Bench, checks). ``'conversation'``: the official training
+            sample: the record's rounds cut into consecutive chunks of ``rounds_per_sample`` (a trailing unpaired
+            turn dropped), a malformed round (wrong speaker, ``<mask>`` or ``[SEG]`` count off) dropped alone,
+            a chunk left without ``[SEG]`` dropped; records without a conversation give no sample.
+            ``'description'``: the official description samples: the descriptions cut into consecutive chunks
+            of ``descriptions_per_sample`` (every description used). Defaults to ``'record'``.
+        rounds_per_sample (int): Rounds per conversation chunk. Defaults to 4 (official).
+        descriptions_per_sample (int): Descriptions per chunk. Defaults to 3 (official).
+        frame_strides (dict[str, int], optional): Video-path substring -> keep every n-th decoded frame of
+            that video file; the mask dicts of such videos are indexed in the kept frames (the SA-V release:
+            ``{'sav_train': 4}``, the default). Defaults to None (that default).
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset` (``pipeline``, ``test_mode``,
             ``lazy_init``, ``indices``, ...).
+
+    In ``'conversation'``/``'description'`` modes an infos' ``past_track`` is ``'error'``: a sampled frame past
+    an object's mask track stops with an error naming the mask file and the record (``'record'`` mode keeps
+    the SAMA-Bench rule: missing frames are empty masks).
     """
 
     METAINFO = dict(dataset_name='SAMA-239K')
 
     def __init__(self, ann_file: str, mask_dicts: Dict[str, str], data_root: str = '',
-                 data_prefix: Optional[dict] = None, **kwargs):
+                 data_prefix: Optional[dict] = None, sample_mode: str = 'record', rounds_per_sample: int = 4,
+                 descriptions_per_sample: int = 3, frame_strides: Optional[Dict[str, int]] = None, **kwargs):
         if not isinstance(mask_dicts, dict) or not mask_dicts:
             raise TypeError(f'mask_dicts must be a non-empty dict of video-path substring -> file, got {mask_dicts!r}')
+        if sample_mode not in SAMPLE_MODES:
+            raise ValueError(f'sample_mode must be one of {SAMPLE_MODES}, got {sample_mode!r}')
+        for name, value in (('rounds_per_sample', rounds_per_sample),
+                            ('descriptions_per_sample', descriptions_per_sample)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f'{name} must be a positive int, got {value!r}')
         self.mask_dicts = {sub: osp.join(data_root, path) for sub, path in mask_dicts.items()}
+        self.sample_mode = sample_mode
+        self.rounds_per_sample = rounds_per_sample
+        self.descriptions_per_sample = descriptions_per_sample
+        self.frame_strides = dict(DEFAULT_FRAME_STRIDES if frame_strides is None else frame_strides)
+        self.dropped_rounds = 0
         super().__init__(ann_file=ann_file, data_root=data_root,
                          data_prefix=data_prefix if data_prefix is not None else dict(video=''), **kwargs)
 
@@ -69,14 +100,63 @@ class SAMA239KDataset(CheckedDataset):
         return None
 
     def parse_record(self, record: Any, index: int) -> Tuple[Optional[dict], List[DataError]]:
-        """Turn one raw record into a data info dict, collecting every format problem.
+        """Turn one raw record into a data info dict (``'record'`` mode), collecting every format problem.
 
         Returns:
             tuple: ``(data_info or None, problems)``; ``data_info`` is None when the record has problems.
         """
+        info, problems, rid = self._parse_common(record, index)
+        if info is None:
+            return None, problems
+
+        def bad(kind, message):
+            problems.append(DataError(kind, self.ann_file, message, rid))
+
+        rounds = [r for r in self._parse_rounds(record, bad) if r is not None]
+        descriptions = self._parse_descriptions(record, info['anno_map'], bad)
+        if not rounds and not descriptions and not problems:
+            bad('empty_record', 'record has neither a conversation nor descriptions')
+        if problems:
+            return None, problems
+        return dict(info, rounds=rounds, descriptions=descriptions, past_track='empty'), problems
+
+    def parse_samples(self, record: Any, index: int) -> Tuple[List[dict], List[DataError]]:
+        """The samples of one raw record under :attr:`sample_mode` (a list of data infos), and its problems."""
+        if self.sample_mode == 'record':
+            info, problems = self.parse_record(record, index)
+            return ([] if info is None else [info]), problems
+        info, problems, rid = self._parse_common(record, index)
+        if info is None or problems:
+            return [], problems
+
+        def bad(kind, message):
+            problems.append(DataError(kind, self.ann_file, message, rid))
+
+        base = dict(info, rounds=[], descriptions={}, past_track='error')
+        samples = []
+        if self.sample_mode == 'conversation':
+            if record.get('conversation') is None:
+                return [], problems
+            parsed = self._parse_rounds(record, bad, drop=lambda kind, message: None)
+            self.dropped_rounds += sum(r is None for r in parsed)
+            step = self.rounds_per_sample
+            for c in range(0, len(parsed), step):
+                rounds = [r for r in parsed[c:c + step] if r is not None]
+                if any(r['gt_keys'] for r in rounds):
+                    samples.append(dict(base, rounds=rounds, chunk_index=c // step))
+        else:
+            descriptions = self._parse_descriptions(record, info['anno_map'], bad)
+            items, step = list(descriptions.items()), self.descriptions_per_sample
+            for c in range(0, len(items), step):
+                samples.append(dict(base, descriptions=dict(items[c:c + step]), chunk_index=c // step))
+        return ([] if problems else samples), problems
+
+    def _parse_common(self, record: Any, index: int) -> Tuple[Optional[dict], List[DataError], str]:
+        """The fields every sample of a record shares: ``(info or None, problems, record id)``."""
         ann = self.ann_file
         if not isinstance(record, dict):
-            return None, [DataError('schema', ann, f'a record must be an object, got {type(record).__name__}', index)]
+            return None, [DataError('schema', ann, f'a record must be an object, got {type(record).__name__}',
+                                    index)], str(index)
         rid = f'{index} ({record.get("video_id") or record.get("video")})'
         problems = []
 
@@ -86,7 +166,7 @@ class SAMA239KDataset(CheckedDataset):
         video = record.get('video')
         if not isinstance(video, str) or not video:
             bad('schema', f'"video" must be a non-empty path, got {video!r}')
-            return None, problems
+            return None, problems, rid
         frames = record.get('frames')
         if frames is not None:
             if not isinstance(frames, list) or not frames:
@@ -113,85 +193,97 @@ class SAMA239KDataset(CheckedDataset):
         if mask_file is None:
             bad('unknown_source', f'video path {video!r} contains none of the mask-dict substrings '
                 f'{list(self.mask_dicts)}')
-
-        rounds = self._parse_rounds(record, bad)
-        descriptions = {}
-        raw_desc = record.get('description')
-        if raw_desc is not None:
-            if not isinstance(raw_desc, dict):
-                bad('schema', f'"description" must map "objN" to text, got {type(raw_desc).__name__}')
-            else:
-                for obj, text in raw_desc.items():
-                    match = _OBJ_KEY.fullmatch(obj)
-                    if match is None or not isinstance(text, str):
-                        bad('schema', f'description entry {obj!r}: expected "objN": text')
-                    elif int(match.group(1)) >= len(anno_map) or anno_map[int(match.group(1))] == -1:
-                        bad('unknown_object', f'description of {obj} but "anno_map" has no object '
-                            f'{match.group(1)} (anno_map: {anno_map})')
-                    else:
-                        descriptions[str(anno_map[int(match.group(1))])] = text
-        if not rounds and not descriptions and not problems:
-            bad('empty_record', 'record has neither a conversation nor descriptions')
-        if problems:
-            return None, problems
+        stride = next((int(n) for sub, n in self.frame_strides.items() if sub in video), 1)
         info = dict(
             record_index=index, video_id=record.get('video_id') or video,
             video_path=osp.join(self.data_prefix.get('video', ''), video), frames=frames,
             height=record.get('height'), width=record.get('width'), anno_map=anno_map,
-            mask_file=mask_file, rounds=rounds, descriptions=descriptions)
-        return info, problems
+            mask_file=mask_file, frame_stride=stride)
+        return info, problems, rid
+
+    def _parse_descriptions(self, record: dict, anno_map: list, bad) -> Dict[str, str]:
+        """``mask key -> caption`` of the record's descriptions, in the record's order."""
+        descriptions = {}
+        raw_desc = record.get('description')
+        if raw_desc is None:
+            return descriptions
+        if not isinstance(raw_desc, dict):
+            bad('schema', f'"description" must map "objN" to text, got {type(raw_desc).__name__}')
+            return descriptions
+        for obj, text in raw_desc.items():
+            match = _OBJ_KEY.fullmatch(obj)
+            if match is None or not isinstance(text, str):
+                bad('schema', f'description entry {obj!r}: expected "objN": text')
+            elif int(match.group(1)) >= len(anno_map) or anno_map[int(match.group(1))] == -1:
+                bad('unknown_object', f'description of {obj} but "anno_map" has no object '
+                    f'{match.group(1)} (anno_map: {anno_map})')
+            else:
+                descriptions[str(anno_map[int(match.group(1))])] = text
+        return descriptions
 
     @staticmethod
-    def _parse_rounds(record: dict, bad) -> List[dict]:
-        """Pair the human/gpt turns into rounds and check them against ``obj_masks``/``groundtruth``."""
+    def _parse_rounds(record: dict, bad, drop=None) -> List[Optional[dict]]:
+        """Pair the human/gpt turns into rounds and check them against ``obj_masks``/``groundtruth``.
+
+        Returns one entry per round, None for a malformed round. ``bad(kind, message)`` gets every problem of
+        the record. With ``drop`` (the official training rule) a malformed round's problem goes to
+        ``drop(kind, message)`` instead (the round is dropped alone), a trailing unpaired turn is dropped, and
+        ``obj_masks``/``groundtruth`` may be longer than the conversation.
+        """
+        lenient = drop is not None
         conv = record.get('conversation')
         if conv is None:
             return []
+        if lenient and isinstance(conv, list) and len(conv) % 2:
+            conv = conv[:-1]
         if not isinstance(conv, list) or len(conv) % 2 or not all(
                 isinstance(t, dict) and isinstance(t.get('value'), str) for t in conv):
             bad('schema', '"conversation" must be a list of human/gpt pairs of {"from", "value"} turns')
             return []
         if not conv:
-            bad('empty_conversation', '"conversation" is empty')
+            if not lenient:
+                bad('empty_conversation', '"conversation" is empty')
             return []
         obj_masks = record.get('obj_masks', [])
         groundtruth = record.get('groundtruth', [])
         n_rounds = len(conv) // 2
         for name, value in (('obj_masks', obj_masks), ('groundtruth', groundtruth)):
-            if not isinstance(value, list) or len(value) != n_rounds:
+            if not isinstance(value, list) or len(value) < n_rounds or (not lenient and len(value) != n_rounds):
                 bad('schema', f'"{name}" must have one entry per round ({n_rounds}), got '
                     f'{len(value) if isinstance(value, list) else type(value).__name__}')
                 return []
-        rounds = []
+        drop = drop or bad
+        rounds: List[Optional[dict]] = []
         for r in range(n_rounds):
+            rounds.append(None)
             human, gpt = conv[2 * r], conv[2 * r + 1]
             if human.get('from') != 'human' or gpt.get('from') != 'gpt':
-                bad('schema', f'round {r}: turns must alternate human, gpt; got {human.get("from")!r}, '
-                    f'{gpt.get("from")!r}')
+                drop('schema', f'round {r}: turns must alternate human, gpt; got {human.get("from")!r}, '
+                     f'{gpt.get("from")!r}')
                 continue
             regions = obj_masks[r]
             if not isinstance(regions, list) or not all(_is_key(k) for k in regions):
-                bad('schema', f'round {r}: "obj_masks" entry must be a list of mask keys, got {regions!r}')
+                drop('schema', f'round {r}: "obj_masks" entry must be a list of mask keys, got {regions!r}')
                 continue
             n_regions = human['value'].count(REGION_TOKEN)
             if n_regions != len(regions):
-                bad('region_count_mismatch', f'round {r}: question has {n_regions} {REGION_TOKEN} but '
-                    f'"obj_masks" lists {len(regions)} regions')
+                drop('region_count_mismatch', f'round {r}: question has {n_regions} {REGION_TOKEN} but '
+                     f'"obj_masks" lists {len(regions)} regions')
                 continue
             gts = groundtruth[r]
             if not isinstance(gts, list) or not all(
                     isinstance(g, list) and all(_is_key(k) for k in g) for g in gts):
-                bad('schema', f'round {r}: "groundtruth" entry must be a list (one per {SEG_TOKEN}) of key '
-                    f'lists, got {gts!r}')
+                drop('schema', f'round {r}: "groundtruth" entry must be a list (one per {SEG_TOKEN}) of key '
+                     f'lists, got {gts!r}')
                 continue
             gts = [g for g in gts if g]
             n_seg = gpt['value'].count(SEG_TOKEN)
             if n_seg != len(gts):
-                bad('seg_count_mismatch', f'round {r}: answer has {n_seg} {SEG_TOKEN} but "groundtruth" '
-                    f'gives {len(gts)} masks')
+                drop('seg_count_mismatch', f'round {r}: answer has {n_seg} {SEG_TOKEN} but "groundtruth" '
+                     f'gives {len(gts)} masks')
                 continue
-            rounds.append(dict(question=human['value'], answer=gpt['value'], region_keys=list(regions),
-                               gt_keys=[list(g) for g in gts]))
+            rounds[-1] = dict(question=human['value'], answer=gpt['value'], region_keys=list(regions),
+                              gt_keys=[list(g) for g in gts])
         return rounds
 
     def load_records(self) -> Sequence[Any]:
@@ -204,11 +296,11 @@ class SAMA239KDataset(CheckedDataset):
     def parse_annotations(self) -> Tuple[List[dict], List[DataError], int]:
         records = self.load_records()
         infos, problems = [], []
+        self.dropped_rounds = 0
         for index in range(len(records)):
-            info, found = self.parse_record(records[index], index)
+            samples, found = self.parse_samples(records[index], index)
             problems += found
-            if info is not None:
-                infos.append(info)
+            infos += samples
         return infos, problems, len(records)
 
     # ------------------------------------------------------------------ checking

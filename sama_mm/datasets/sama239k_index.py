@@ -32,8 +32,9 @@ class SAMA239KIndexedDataset(SkipBadMixin, SAMA239KDataset):
             folder; use ``LoadIndexedSegMasks``/``LoadIndexedRegionMasks`` in the pipeline for the latter).
         skip_bad (bool): Skip bad records/samples with a warning instead of raising. Defaults to False.
         max_skips (int): Most replacements for one index with ``skip_bad``. Defaults to 20.
-        **kwargs: Passed to :class:`SAMA239KDataset` (``data_root``, ``data_prefix``, ``pipeline``, ...);
-            ``indices`` is not supported with ``index_file``.
+        **kwargs: Passed to :class:`SAMA239KDataset` (``data_root``, ``data_prefix``, ``sample_mode``,
+            ``pipeline``, ...); ``indices`` is not supported with ``index_file``. With an index and a chunking
+            ``sample_mode``, opening the dataset reads every record once (one at a time) to count its samples.
     """
 
     def __init__(self, mask_dicts: Dict[str, str], index_file: Optional[str] = None, ann_file: str = '',
@@ -41,6 +42,7 @@ class SAMA239KIndexedDataset(SkipBadMixin, SAMA239KDataset):
         self._init_skip_bad(skip_bad, max_skips)
         self._use_index = index_file is not None
         self._records: Optional[LazyRecordIndex] = None
+        self._chunks: Optional[np.ndarray] = None
         if self._use_index and kwargs.get('indices') is not None:
             raise ValueError('indices is not supported with index_file; subset the index instead')
         if not self._use_index and not ann_file:
@@ -61,6 +63,16 @@ class SAMA239KIndexedDataset(SkipBadMixin, SAMA239KDataset):
         if self._fully_initialized:
             return
         self._records = LazyRecordIndex(self.index_file)
+        self._chunks = None
+        if self.sample_mode != 'record':
+            # One pass over the records (one in memory at a time): which record and chunk each sample is.
+            chunks, problems = [], []
+            for r in range(len(self._records)):
+                samples, found = self.parse_samples(self._records[r], r)
+                problems += found
+                chunks += [(r, c) for c in range(len(samples))]
+            self._accept_problems(problems)
+            self._chunks = np.asarray(chunks, np.int64).reshape(-1, 2)
         self._fully_initialized = True
 
     def __len__(self) -> int:
@@ -68,16 +80,23 @@ class SAMA239KIndexedDataset(SkipBadMixin, SAMA239KDataset):
             return super().__len__()
         if not self._fully_initialized:
             self.full_init()
-        return len(self._records)
+        return len(self._records) if self._chunks is None else len(self._chunks)
 
     def get_data_info(self, idx: int) -> dict:
         if self.index_file is None:
             return super().get_data_info(idx)
         if not self._fully_initialized:
             self.full_init()
-        info, problems = self.parse_record(self._records[idx], idx)
-        if problems:
-            raise problems[0]
+        if self._chunks is not None:
+            record, chunk = (int(v) for v in self._chunks[idx])
+            samples, problems = self.parse_samples(self._records[record], record)
+            if problems:
+                raise problems[0]
+            info = samples[chunk]
+        else:
+            info, problems = self.parse_record(self._records[idx], idx)
+            if problems:
+                raise problems[0]
         info['sample_idx'] = idx
         return info
 
@@ -86,7 +105,7 @@ class SAMA239KIndexedDataset(SkipBadMixin, SAMA239KDataset):
         if self.index_file is not None:
             if not self._fully_initialized:
                 self.full_init()
-            lengths = self._records.lengths()
+            lengths = self._records.lengths() if self._chunks is None else None
             if lengths is not None:
                 return np.asarray(lengths)
             return np.asarray([info_length(self.get_data_info(i)) for i in range(len(self))], np.int32)

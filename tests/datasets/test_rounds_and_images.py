@@ -51,10 +51,13 @@ def test_conversation_errors_name_record():
 
 
 def test_refvos_rounds():
-    out = RefVOSToRounds()(dict(expression='the red car ', anno_ids=['4', '7'], obj_ids=[0, 1], mask_file='m.json'))
+    # A fixed question/answer (the evaluation prompt); the training default draws official templates
+    # (tests/datasets/test_official_recipe_video.py).
+    fixed = RefVOSToRounds(question='Please segment {exp}.', answer='It is [SEG].')
+    out = fixed(dict(expression='the red car ', anno_ids=['4', '7'], obj_ids=[0, 1], mask_file='m.json'))
     assert out['rounds'] == [dict(question='Please segment the red car.', answer='It is [SEG].',
                                   gt_keys=[['4', '7']], region_keys=[])]
-    out = RefVOSToRounds()(dict(expression='which car is fastest?', obj_ids=['2'], anno_ids=[], mask_dir='a'))
+    out = fixed(dict(expression='which car is fastest?', obj_ids=['2'], anno_ids=[], mask_dir='a'))
     assert out['rounds'][0]['question'] == 'which car is fastest?' and out['rounds'][0]['gt_keys'] == [['2']]
     with pytest.raises(ValueError, match='exactly one'):
         RefVOSToRounds(answer='[SEG] [SEG]')

@@ -10,9 +10,10 @@ EXPECTED = [
     # Shorter than min_frames: every frame; T <= 5 -> every frame is dense.
     (3, [0, 1, 2], [0, 1, 2]),
     (5, [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]),
-    # Exactly min_frames: all 8. Dense: b = [i*7//5] = 0,1,2,4,5,7 -> centres (b_i+b_{i+1}-1)//2 = 0,1,2,4,5.
-    (8, [0, 1, 2, 3, 4, 5, 6, 7], [0, 1, 2, 4, 5]),
-    # range(0,20,3) has 7 frames; 1 more from the 13 unused {1,2,4,5,7,8,10,11,...}: position 1*13//2 = 6 -> 10.
+    # Exactly min_frames: range(0,8,3) = 0,3,6 plus the official top-up int((j+1)*8/6) = 1,2,4,5,6 -> 7 frames
+    # (frame 7 is never chosen). Dense: b = [i*6//5] = 0,1,2,3,4,6 -> centres 0,1,2,3,4.
+    (8, [0, 1, 2, 3, 4, 5, 6], [0, 1, 2, 3, 4]),
+    # range(0,20,3) has 7 frames; the official top-up adds int(1*20/2) = 10.
     (20, [0, 3, 6, 9, 10, 12, 15, 18], [0, 1, 2, 4, 5]),
     # range(0,24,3) has exactly 8.
     (24, [0, 3, 6, 9, 12, 15, 18, 21], [0, 1, 2, 4, 5]),
@@ -39,9 +40,28 @@ def test_first_policy(num_frames, sparse):
     assert out['dense_positions'] == list(range(min(5, len(sparse))))
 
 
+def test_official_topup_matches_the_official_formula():
+    for n in range(1, 400):
+        for interval in (3, 32):
+            s = list(range(0, n, interval))
+            if len(s) > 32:
+                s = [s[int(i * len(s) / 32)] for i in range(32)]
+            if len(s) < 8:
+                s = sorted(set(s + [int((j + 1) * n / (8 - len(s) + 1)) for j in range(8 - len(s))]))
+            assert sparse_indices(n, interval) == s, (n, interval)
+
+
+def test_distinct_topup():
+    # The 'distinct' top-up: from the frames not chosen yet, always min(n, min_frames) frames or more.
+    assert sparse_indices(8, topup='distinct') == list(range(8))
+    assert sparse_indices(20, topup='distinct') == [0, 3, 6, 9, 10, 12, 15, 18]
+    with pytest.raises(ValueError, match='topup'):
+        SampleFrames(topup='random')
+
+
 def test_invariants_for_every_length():
     for n in range(1, 400):
-        s = sparse_indices(n)
+        s = sparse_indices(n, topup='distinct')
         assert s == sorted(set(s)), n
         assert all(0 <= i < n for i in s), n
         assert min(n, 8) <= len(s) <= 32, n

@@ -3,10 +3,18 @@
 A round is one user question and one assistant answer. ``gt_keys`` holds one list of object keys per
 ``[SEG]`` of the answer (the masks OR-ed into that ``[SEG]``'s ground truth, see :class:`LoadSegMasks`);
 ``region_keys`` the object keys of the ``<mask>`` region prompts of the question, in order.
+
+Random choices (which expressions form a referring-VOS sample, the question template and answer of each
+round, the detailed-description question of each caption) are made per sample by :class:`SampleDraws`: from
+the process-wide NumPy state by default (like the official training code, whose data loader workers MMEngine
+seeds), from a generator seeded with ``(seed, sample_idx)`` when a ``seed`` is given, or replayed from a
+``draws`` dict of the data info (the golden-sample tests replay the official code's draws this way). The
+draws made are written to ``results['draws']``.
 """
 import copy
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
@@ -16,7 +24,57 @@ from ._utils import record_of
 
 # Tags of the raw SAMA-239K annotation answers and what the model is trained to write instead.
 ANSWER_TAGS = (('<seg>', SEG_TOKEN), ('<g_s>', PHRASE_START), ('<g_e>', PHRASE_END))
+#: The one description question of SAMA-Bench-C (and of ``description_questions='bench'``).
 DESCRIPTION_QUESTION = f'Please describe the region {REGION_PLACEHOLDER} in the video in detail.'
+#: A question holding this text already asks for masks: the segmentation suffix is not appended again.
+SEG_SUFFIX_MARKER = 'with interleaved segmentation masks.'
+
+#: Question templates of the official referring-segmentation training rounds (``{exp}``: the expression).
+SEG_QUESTION_TEMPLATES = (
+    'Can you segment the {exp} in this image?',
+    'Please segment {exp} in this image.',
+    'What is {exp} in this image? Please respond with segmentation mask.',
+    'What is {exp} in this image? Please output segmentation mask.',
+    'Can you segment the {exp} in this image',
+    'Please segment {exp} in this image',
+    'What is {exp} in this image? Please respond with segmentation mask',
+    'What is {exp} in this image? Please output segmentation mask',
+    'Could you provide a segmentation mask for the {exp} in this image?',
+    'Please identify and segment the {exp} in this image.',
+    'Where is the {exp} in this picture? Please respond with a segmentation mask.',
+    'Can you highlight the {exp} in this image with a segmentation mask?',
+    'Could you provide a segmentation mask for the {exp} in this image',
+    'Please identify and segment the {exp} in this image',
+    'Where is the {exp} in this picture? Please respond with a segmentation mask',
+    'Can you highlight the {exp} in this image with a segmentation mask',
+)
+#: Answers of the official referring-segmentation training rounds.
+SEG_ANSWERS = (f'It is {SEG_TOKEN}.', f'Sure, {SEG_TOKEN}.', f'Sure, it is {SEG_TOKEN}.',
+               f'Sure, the segmentation result is {SEG_TOKEN}.', f'{SEG_TOKEN}.')
+#: Questions of the official SAMA-239K detailed-description training rounds (one drawn per caption).
+DETAILED_DESCRIPTION_QUESTIONS = tuple(q.replace('<mask>', REGION_PLACEHOLDER) for q in (
+    'Can you provide me with a detailed description of the region <mask> in the video?',
+    "I'm curious about the region <mask> in the video. Could you describe it in detail?",
+    'What can you tell me about the region <mask> in the video?',
+    "I'd like to know more about the area <mask> in the video. Can you give me a detailed description?",
+    'Could you describe the region <mask> in the video in great detail?',
+    'What details can you give me about the region <mask> in the video?',
+    'Please provide me with a comprehensive description of the region <mask> in the video.',
+    'Can you give me a detailed account of the region <mask> in the video?',
+    "I'm interested in learning more about the region <mask> in the video. Can you describe it in detail?",
+    'What is the region <mask> in the video like? Could you give me a detailed description?',
+    'Please describe the region <mask> in the video in detail.',
+    'Can you offer a thorough analysis of the region <mask> in the video?',
+    'Could you elaborate on the region <mask> in the video provided?',
+    'Please share more information about the zone <mask> in the video.',
+    'What insights can you give ablout the area <mask> in the video presented?',
+    'Can you share a comprehensive rundown of the region <mask> in the presented video?',
+    "I'd like to know more about the region <mask> in the video provided.",
+    'Work through the important details of the area <mask> in the video.',
+    'Illustrate the area <mask> through a descriptive explanation.',
+    'Examine the region <mask> closely and share its details.',
+))
+_DESCRIPTION_POOLS = dict(bench=(DESCRIPTION_QUESTION,), detailed=DETAILED_DESCRIPTION_QUESTIONS)
 
 
 def rewrite_answer_tags(text: str) -> str:
@@ -26,31 +84,67 @@ def rewrite_answer_tags(text: str) -> str:
     return text
 
 
+class SampleDraws:
+    """The random choices of one sample: replayed, seeded per sample, or from the process-wide state.
+
+    Args:
+        results: The data info; its ``draws`` dict (name -> list of ints), when present, is replayed.
+        seed: None draws from ``np.random`` (the process state); an int seeds a generator with
+            ``(seed, sample_idx)`` so that a sample gets the same draws in every epoch and worker.
+    """
+
+    def __init__(self, results: Dict, seed: Optional[int] = None):
+        self.replay = results.get('draws') or {}
+        self.record = record_of(results)
+        self.rng = None if seed is None else np.random.default_rng([int(seed), int(results.get('sample_idx', 0))])
+        self.made: Dict[str, list] = {}
+
+    def integers(self, name: str, high: int, size: int) -> List[int]:
+        """``size`` ints in ``[0, high)`` (with replacement) under ``name``."""
+        if name in self.replay:
+            values = [int(v) for v in self.replay[name]]
+            if len(values) != size or not all(0 <= v < high for v in values):
+                raise DataError('bad_draws', '?', f'replayed draws {name}={values} need {size} ints in [0, {high})',
+                                self.record)
+        elif self.rng is not None:
+            values = [int(v) for v in self.rng.integers(high, size=size)]
+        else:
+            values = [int(v) for v in np.random.randint(high, size=size)]
+        self.made[name] = values
+        return values
+
+
 @TRANSFORMS.register_module()
 class SAMA239KToRounds(BaseTransform):
     """Turn a SAMA-239K data info into the rounds of one training sample.
 
-    ``task='conversation'``: the record's rounds, answer tags rewritten; a question whose answer has a
-    ``[SEG]`` gets ``seg_suffix`` appended. ``task='description'``: one round per described object, question
-    ``'Please describe the region <mask> in the video in detail.'``, the caption as answer, ``region_keys``
-    ``[key]`` and no ``[SEG]``.
+    ``task='conversation'``: the info's rounds, answer tags rewritten; a question whose answer has a ``[SEG]``
+    gets ``seg_suffix`` appended unless it already holds :data:`SEG_SUFFIX_MARKER` (as the official loader).
+    ``task='description'``: one round per described object, a question from ``description_questions``, the
+    caption (stripped) as answer, ``region_keys`` ``[key]`` and no ``[SEG]``. Splitting a record into samples
+    (4 conversation rounds, 3 descriptions) is the dataset's job (``SAMA239KDataset(sample_mode=...)``).
 
     Required Keys:
 
         - rounds (list[dict]): ``question``, ``answer``, ``gt_keys``, ``region_keys`` per round (conversation).
         - descriptions (dict[str, str]): object key -> caption (description).
+        - draws (dict, optional): Replayed draws (``description_questions``: one template index per caption).
 
     Modified Keys:
 
         - rounds (list[dict]): The sample's rounds (a new list; the data info is not changed in place).
+        - draws (dict): The draws made (description only).
 
     Args:
         task (str): ``'conversation'`` or ``'description'``. Defaults to ``'conversation'``.
         seg_suffix (str): Appended to questions whose answer has a ``[SEG]``. Defaults to
             ``' Response with interleaved segmentation masks.'``.
-        max_rounds (int, optional): Keep only the first ``max_rounds`` rounds (the reference uses 4
-            conversation rounds and 3 descriptions per sample; splitting a record into several samples is the
-            dataset's job). Defaults to None (all).
+        max_rounds (int, optional): Keep only the first ``max_rounds`` rounds. Defaults to None (all).
+        description_questions (str | Sequence[str]): Questions of description rounds, one drawn per caption:
+            ``'bench'`` (only ``'Please describe the region <mask> in the video in detail.'``, the SAMA-Bench-C
+            protocol), ``'detailed'`` (the 20 questions of the official training data) or a list. Defaults to
+            ``'bench'``; the training configs use ``'detailed'``.
+        seed (int, optional): Seed of the per-sample draws (see :class:`SampleDraws`). Defaults to None.
 
     Raises:
         DataError: The record has no rounds for the task, or an answer's ``[SEG]`` count differs from its
@@ -58,14 +152,24 @@ class SAMA239KToRounds(BaseTransform):
     """
 
     def __init__(self, task: str = 'conversation', seg_suffix: str = ' Response with interleaved segmentation masks.',
-                 max_rounds: Optional[int] = None):
+                 max_rounds: Optional[int] = None, description_questions: Union[str, Sequence[str]] = 'bench',
+                 seed: Optional[int] = None):
         if task not in ('conversation', 'description'):
             raise ValueError(f"task must be 'conversation' or 'description', got {task!r}")
         if max_rounds is not None and (not isinstance(max_rounds, int) or max_rounds < 1):
             raise ValueError(f'max_rounds must be a positive int or None, got {max_rounds!r}')
+        if isinstance(description_questions, str):
+            if description_questions not in _DESCRIPTION_POOLS:
+                raise ValueError(f'description_questions must be one of {sorted(_DESCRIPTION_POOLS)} or a list, '
+                                 f'got {description_questions!r}')
+            description_questions = _DESCRIPTION_POOLS[description_questions]
+        if not description_questions or not all(q.count(REGION_PLACEHOLDER) == 1 for q in description_questions):
+            raise ValueError(f'every description question needs exactly one {REGION_PLACEHOLDER}')
         self.task = task
         self.seg_suffix = seg_suffix
         self.max_rounds = max_rounds
+        self.description_questions = tuple(description_questions)
+        self.seed = seed
 
     def transform(self, results: Dict) -> Dict:
         record = record_of(results)
@@ -78,12 +182,20 @@ class SAMA239KToRounds(BaseTransform):
                     raise DataError('seg_count_mismatch', str(results.get('video_path', '?')),
                                     f'round {i}: answer has {answer.count(SEG_TOKEN)} {SEG_TOKEN} but {len(gt_keys)} '
                                     'ground-truth entries', record)
-                question = rnd['question'] + (self.seg_suffix if gt_keys else '')
+                question = rnd['question']
+                if gt_keys and SEG_SUFFIX_MARKER not in question:
+                    question += self.seg_suffix
                 rounds.append(dict(question=question, answer=answer, gt_keys=gt_keys,
                                    region_keys=list(rnd.get('region_keys', []))))
         else:
-            rounds = [dict(question=DESCRIPTION_QUESTION, answer=text, gt_keys=[], region_keys=[key])
-                      for key, text in (results.get('descriptions') or {}).items()]
+            items = list((results.get('descriptions') or {}).items())
+            draws = SampleDraws(results, self.seed)
+            picks = draws.integers('description_questions', len(self.description_questions), len(items)) \
+                if len(self.description_questions) > 1 else [0] * len(items)
+            rounds = [dict(question=self.description_questions[q], answer=text.strip(), gt_keys=[],
+                           region_keys=[key]) for (key, text), q in zip(items, picks)]
+            if draws.made:
+                results['draws'] = draws.made
         if not rounds:
             raise DataError('empty_conversation', str(results.get('video_path', '?')),
                             f'the record has no {self.task} rounds', record)
@@ -92,51 +204,133 @@ class SAMA239KToRounds(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(task={self.task!r}, seg_suffix={self.seg_suffix!r}, '
-                f'max_rounds={self.max_rounds})')
+                f'max_rounds={self.max_rounds}, description_questions={len(self.description_questions)} questions, '
+                f'seed={self.seed})')
 
 
 @TRANSFORMS.register_module()
 class RefVOSToRounds(BaseTransform):
-    """Turn a referring expression into one round whose answer has one ``[SEG]``.
+    """Turn referring expressions into rounds whose answers have one ``[SEG]`` each.
 
-    The question is ``question.format(exp=expression)``, or the expression itself when it contains ``'?'``
-    (a reasoning question, as in the reference). The ``[SEG]``'s ground truth is every object of the
-    expression OR-ed: ``anno_ids`` when the split has a mask dict, else ``obj_ids`` (PNG masks).
+    Two kinds of data info:
+
+    * one expression (``expression``; evaluation, or ``samples_per='expression'``): one round;
+    * a whole video (``expressions``, a list of per-expression dicts; ``samples_per='video'``, the official
+      training sample): ``num_rounds`` expressions drawn with replacement, one round each.
+
+    A question is the expression itself when it contains ``'?'`` (a reasoning question, kept as written);
+    otherwise ``question.format(exp=...)`` with a fixed ``question``, or a template drawn from ``questions``
+    filled with the expression with every ``'.'`` removed, stripped and lower-cased (the official training
+    rule). The answer is the fixed ``answer`` or one drawn from ``answers``. The ``[SEG]``'s ground truth is
+    every object of the expression OR-ed: ``anno_ids`` when the split has a mask dict, else ``obj_ids`` (PNG
+    masks).
 
     Required Keys:
 
-        - expression (str): The referring expression.
-        - anno_ids (list[str]) / obj_ids (list): The expression's objects.
+        - expression (str) or expressions (list[dict]): The expression(s), each dict with ``expression``,
+          ``anno_ids``, ``obj_ids``.
         - mask_file / mask_dir (str, optional): Which of the two id kinds the ground truth uses.
+        - draws (dict, optional): Replayed draws: ``expressions`` (indices into ``expressions``), ``questions``
+          (template index per round; ignored for a '?' expression) and ``answers``.
 
     Added Keys:
 
-        - rounds (list[dict]): One round ``dict(question, answer, gt_keys=[ids], region_keys=[])``.
+        - rounds (list[dict]): ``dict(question, answer, gt_keys=[ids], region_keys=[])`` per round.
+        - draws (dict): The draws made.
 
     Args:
-        question (str): Question template with an ``{exp}`` field. Defaults to ``'Please segment {exp}.'``.
-        answer (str): The answer; must contain exactly one ``[SEG]``. Defaults to ``'It is [SEG].'``.
+        question (str, optional): A fixed question template with an ``{exp}`` field (the expression used as
+            written, stripped). Defaults to None (draw from ``questions``). Evaluation uses
+            ``'Please segment {exp}.'``.
+        answer (str, optional): A fixed answer with exactly one ``[SEG]``. Defaults to None (draw from
+            ``answers``).
+        questions (Sequence[str]): Templates to draw from. Defaults to :data:`SEG_QUESTION_TEMPLATES`.
+        answers (Sequence[str]): Answers to draw from. Defaults to :data:`SEG_ANSWERS`.
+        num_rounds (int): Expressions (rounds) per whole-video sample. Defaults to 5 (official).
+        seed (int, optional): Seed of the per-sample draws (see :class:`SampleDraws`). Defaults to None.
     """
 
-    def __init__(self, question: str = 'Please segment {exp}.', answer: str = f'It is {SEG_TOKEN}.'):
-        if answer.count(SEG_TOKEN) != 1:
-            raise ValueError(f'answer must contain exactly one {SEG_TOKEN}, got {answer!r}')
-        if '{exp}' not in question:
-            raise ValueError(f'question must contain an {{exp}} field, got {question!r}')
+    def __init__(self, question: Optional[str] = None, answer: Optional[str] = None,
+                 questions: Sequence[str] = SEG_QUESTION_TEMPLATES, answers: Sequence[str] = SEG_ANSWERS,
+                 num_rounds: int = 5, seed: Optional[int] = None):
+        for text in ([answer] if answer is not None else list(answers)):
+            if text.count(SEG_TOKEN) != 1:
+                raise ValueError(f'an answer must contain exactly one {SEG_TOKEN}, got {text!r}')
+        for text in ([question] if question is not None else list(questions)):
+            if '{exp}' not in text:
+                raise ValueError(f'a question must contain an {{exp}} field, got {text!r}')
+        if not isinstance(num_rounds, int) or num_rounds < 1:
+            raise ValueError(f'num_rounds must be a positive int, got {num_rounds!r}')
         self.question = question
         self.answer = answer
+        self.questions = tuple(questions)
+        self.answers = tuple(answers)
+        self.num_rounds = num_rounds
+        self.seed = seed
+
+    @staticmethod
+    def _gt_keys(exp: Dict, results: Dict) -> list:
+        if results.get('mask_file'):
+            return list(exp.get('anno_ids') or [])
+        if results.get('mask_dir'):
+            return list(exp.get('obj_ids') or [])
+        # no ground truth (server-evaluated split): keep whichever ids there are, for reference
+        return list(exp.get('anno_ids') or exp.get('obj_ids') or [])
 
     def transform(self, results: Dict) -> Dict:
-        expression = results['expression'].strip()
-        question = expression if '?' in expression else self.question.format(exp=expression)
-        if results.get('mask_file'):
-            keys = list(results.get('anno_ids') or [])
-        elif results.get('mask_dir'):
-            keys = list(results.get('obj_ids') or [])
-        else:  # no ground truth (server-evaluated split): keep whichever ids there are, for reference
-            keys = list(results.get('anno_ids') or results.get('obj_ids') or [])
-        results['rounds'] = [dict(question=question, answer=self.answer, gt_keys=[keys], region_keys=[])]
+        draws = SampleDraws(results, self.seed)
+        if results.get('expressions') is not None:
+            pool = results['expressions']
+            if not pool:
+                raise DataError('empty_conversation', str(results.get('frame_dir', '?')), 'the video has no '
+                                'expressions', record_of(results))
+            chosen = [pool[i] for i in draws.integers('expressions', len(pool), self.num_rounds)]
+        else:
+            chosen = [results]
+        rounds, q_draws, a_draws = [], [], []
+        for exp in chosen:
+            text = exp['expression']
+            if '?' in text:
+                question = text if self.question is None else text.strip()
+                q_draws.append(-1)
+            elif self.question is not None:
+                question = self.question.format(exp=text.strip())
+            else:
+                q = self._draw(draws, 'questions', len(self.questions), len(rounds))
+                q_draws.append(q)
+                question = self.questions[q].format(exp=text.replace('.', '').strip().lower())
+            if self.answer is not None:
+                answer = self.answer
+            else:
+                a = self._draw(draws, 'answers', len(self.answers), len(rounds))
+                a_draws.append(a)
+                answer = self.answers[a]
+            rounds.append(dict(question=question, answer=answer, gt_keys=[self._gt_keys(exp, results)],
+                               region_keys=[]))
+        results['rounds'] = rounds
+        made = dict(draws.made)
+        if q_draws and self.question is None:
+            made['questions'] = q_draws
+        if a_draws:
+            made['answers'] = a_draws
+        if made:
+            results['draws'] = made
         return results
 
+    @staticmethod
+    def _draw(draws: SampleDraws, name: str, high: int, position: int) -> int:
+        """The ``position``-th draw of ``name``: replayed when given, else one new draw."""
+        if name in draws.replay:
+            value = int(draws.replay[name][position])
+            if not 0 <= value < high:
+                raise DataError('bad_draws', '?', f'replayed {name}[{position}]={value} is outside [0, {high})',
+                                draws.record)
+            return value
+        if draws.rng is not None:
+            return int(draws.rng.integers(high))
+        return int(np.random.randint(high))
+
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(question={self.question!r}, answer={self.answer!r})'
+        return (f'{type(self).__name__}(question={self.question!r}, answer={self.answer!r}, '
+                f'questions={len(self.questions)} templates, answers={len(self.answers)}, '
+                f'num_rounds={self.num_rounds}, seed={self.seed})')

@@ -33,10 +33,13 @@ class VideoInit(BaseTransform):
           video files.
         - height, width (int, optional): The frame size stated by the annotation; when both are given a video
           file's size is taken from them instead of decoding its first frame (``VideoDecode`` checks it).
+        - frame_stride (int, optional): Keep every n-th frame only (SA-V videos: 4, as the official training
+          decodes them); the kept frames are the video from then on: ``num_frames``, the sampler's indices and
+          the mask tracks all count kept frames. Defaults to 1.
 
     Added Keys:
 
-        - num_frames (int): Number of frames of the video.
+        - num_frames (int): Number of (kept) frames of the video.
         - ori_shape (tuple[int, int]): ``(H, W)`` of the frames.
         - video_reader (decord.VideoReader): The open reader, for video files.
         - frame_files (list[str]): The file of every frame, for frame folders.
@@ -60,10 +63,13 @@ class VideoInit(BaseTransform):
             raise DataError('schema', '?', 'the sample has neither "video_path" nor "frame_dir"', record_of(results))
         results['video_path'] = path
         record = record_of(results)
+        stride = results.get('frame_stride') or 1
+        if not isinstance(stride, int) or stride < 1:
+            raise DataError('schema', path, f'"frame_stride" must be a positive int, got {stride!r}', record)
         if osp.isdir(path):
             info = probe_video(path, results.get('frames'), record)  # reads one header, decodes nothing
-            results['frame_files'] = info.frame_files
-            results['num_frames'] = info.num_frames
+            results['frame_files'] = info.frame_files[::stride]
+            results['num_frames'] = len(results['frame_files'])
             results['ori_shape'] = (info.height, info.width)
             return results
         if not osp.exists(path):
@@ -84,7 +90,7 @@ class VideoInit(BaseTransform):
         except (decord.DECORDError, RuntimeError) as exc:
             raise VideoReadError('unreadable_video', path, f'decord cannot read it: {exc}', record) from None
         results['video_reader'] = reader
-        results['num_frames'] = num_frames
+        results['num_frames'] = (num_frames + stride - 1) // stride
         results['ori_shape'] = shape
         return results
 
@@ -99,7 +105,8 @@ class VideoDecode(BaseTransform):
     Required Keys:
 
         - video_reader (decord.VideoReader) or frame_files (list[str]): The handle from :class:`VideoInit`.
-        - frame_indices (list[int]): Raw indices of the frames to decode (from :class:`SampleFrames`).
+        - frame_indices (list[int]): Indices of the frames to decode (from :class:`SampleFrames`), counted in
+          the kept frames when ``frame_stride`` > 1.
         - ori_shape (tuple[int, int]): ``(H, W)``; every decoded frame must have it.
 
     Modified Keys:
@@ -126,7 +133,8 @@ class VideoDecode(BaseTransform):
         if reader is None and files is None:
             raise DataError('schema', path, 'VideoDecode needs the handle of VideoInit ("video_reader" or '
                             '"frame_files"); put VideoInit before it', record)
-        num_frames = len(reader) if reader is not None else len(files)
+        stride = (results.get('frame_stride') or 1) if reader is not None else 1  # folders: kept in VideoInit
+        num_frames = (len(reader) + stride - 1) // stride if reader is not None else len(files)
         bad = [i for i in indices if not 0 <= i < num_frames]
         if bad or not indices:
             raise VideoReadError('frame_index_out_of_range', path,
@@ -135,7 +143,7 @@ class VideoDecode(BaseTransform):
         if reader is not None:
             from ..decord_backend import decord
             try:
-                imgs = reader.get_batch(indices).asnumpy()
+                imgs = reader.get_batch([i * stride for i in indices]).asnumpy()
             except (decord.DECORDError, RuntimeError) as exc:
                 raise VideoReadError('unreadable_video', path, f'decord cannot decode frames {indices}: {exc}',
                                      record) from None

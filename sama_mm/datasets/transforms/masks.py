@@ -14,7 +14,7 @@ full-size dicts (gigabytes of JSON), which will replace it behind the same funct
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -69,13 +69,30 @@ def _is_empty(rle: Any) -> bool:
     return rle is None or rle == {} or rle == []
 
 
+#: What a frame index past the end of an object's mask track gives: an error, or an empty mask.
+PAST_TRACK = ('error', 'empty')
+
+
+def past_track_rule(results: Dict, override: Any = None) -> str:
+    """The past-track rule of a sample: the transform's ``override``, else the info's ``past_track``, else
+    ``'error'`` (training data: a track shorter than the sampled frames means misaligned annotations)."""
+    rule = override or results.get('past_track') or 'error'
+    if rule not in PAST_TRACK:
+        raise ValueError(f'past_track must be one of {PAST_TRACK}, got {rule!r}')
+    return rule
+
+
 def decode_track(masks: Dict[str, Any], mask_file: str, key: Any, raw: Sequence[int], shape: Tuple[int, int],
-                 record: str) -> np.ndarray:
+                 record: str, past_track: str = 'empty') -> np.ndarray:
     """Decode object ``key`` of a mask dict on the raw frames ``raw``: ``uint8 [len(raw), H, W]``.
 
+    Args:
+        past_track: A frame index past the end of the track: ``'empty'`` (an empty mask, the SAMA-Bench rule)
+            or ``'error'`` (a ``mask_track_too_short`` error).
+
     Raises:
-        DataError: ``unknown_mask_key``, ``invalid_mask_dict``, ``malformed_rle`` or ``size_mismatch``,
-            naming ``mask_file`` and ``record``.
+        DataError: ``unknown_mask_key``, ``invalid_mask_dict``, ``malformed_rle``, ``size_mismatch`` or
+            ``mask_track_too_short``, naming ``mask_file`` and ``record``.
     """
     if str(key) not in masks:
         raise DataError('unknown_mask_key', mask_file, f'object key {key!r} is not in the mask dict', record)
@@ -84,6 +101,9 @@ def decode_track(masks: Dict[str, Any], mask_file: str, key: Any, raw: Sequence[
         raise DataError('invalid_mask_dict', mask_file, f'mask key {key!r}: expected a list of per-frame RLE/None, '
                         f'got {type(track).__name__}', record)
     height, width = shape
+    if past_track == 'error' and raw and max(raw) >= len(track):
+        raise DataError('mask_track_too_short', mask_file, f'mask key {key!r} has {len(track)} frame masks but '
+                        f'frame {max(raw)} was sampled (frames {list(raw)})', record)
     out = np.zeros((len(raw), height, width), np.uint8)
     for d, t in enumerate(raw):
         rle = track[t] if t < len(track) else None
@@ -135,11 +155,21 @@ class LoadSegMasks(BaseTransform):
         - gt_masks (np.ndarray): ``uint8 [K, D, H, W]`` of 0/1; K = number of ``[SEG]`` (0 for samples
           without one).
 
+    Args:
+        past_track (str, optional): A sampled frame past the end of a mask track: ``'error'`` or ``'empty'``.
+            Defaults to None: the data info's ``past_track``, else ``'error'``.
+
     Raises:
         DataError: A key is not in the mask dict or absent from the PNGs (``unknown_mask_key``), an RLE is
             malformed (``malformed_rle``), a mask's size differs from the frames (``size_mismatch``), or a PNG
-            is missing; every message names the mask file and the record.
+            is missing, or a sampled frame is past a mask track (``mask_track_too_short``, unless
+            ``past_track='empty'``); every message names the mask file and the record.
     """
+
+    def __init__(self, past_track: Optional[str] = None):
+        if past_track is not None and past_track not in PAST_TRACK:
+            raise ValueError(f'past_track must be one of {PAST_TRACK} or None, got {past_track!r}')
+        self.past_track = past_track
 
     def transform(self, results: Dict) -> Dict:
         record = record_of(results)
@@ -149,7 +179,8 @@ class LoadSegMasks(BaseTransform):
         out = np.zeros((len(groups), len(raw), height, width), np.uint8)
         if groups:
             if results.get('mask_file'):
-                self._from_mask_dict(results['mask_file'], groups, raw, out, record)
+                self._from_mask_dict(results['mask_file'], groups, raw, out, record,
+                                     past_track_rule(results, self.past_track))
             elif results.get('mask_dir'):
                 self._from_pngs(results, groups, raw, out, record)
             else:
@@ -174,11 +205,14 @@ class LoadSegMasks(BaseTransform):
     open_masks = staticmethod(cached_mask_dict)
 
     def _from_mask_dict(self, mask_file: str, groups: List[List[Any]], raw: Sequence[int], out: np.ndarray,
-                        record: str) -> None:
+                        record: str, past_track: str = 'error') -> None:
         masks = self.open_masks(mask_file, record)
         for k, group in enumerate(groups):
             for key in group:
-                out[k] |= decode_track(masks, mask_file, key, raw, out.shape[2:], record)
+                out[k] |= decode_track(masks, mask_file, key, raw, out.shape[2:], record, past_track)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(past_track={self.past_track!r})'
 
     @staticmethod
     def _from_pngs(results: Dict, groups: List[List[Any]], raw: Sequence[int], out: np.ndarray,
@@ -228,13 +262,17 @@ class LoadRegionMasks(BaseTransform):
 
     Args:
         box (bool): Replace every frame's mask by its filled bounding box. Defaults to True.
+        past_track (str, optional): As :class:`LoadSegMasks`. Defaults to None (the info's, else ``'error'``).
     """
 
     #: How a mask dict file is opened: parsed JSON, cached per process (subclasses may read an index instead).
     open_masks = staticmethod(cached_mask_dict)
 
-    def __init__(self, box: bool = True):
+    def __init__(self, box: bool = True, past_track: Optional[str] = None):
+        if past_track is not None and past_track not in PAST_TRACK:
+            raise ValueError(f'past_track must be one of {PAST_TRACK} or None, got {past_track!r}')
         self.box = box
+        self.past_track = past_track
 
     def transform(self, results: Dict) -> Dict:
         record = record_of(results)
@@ -249,11 +287,12 @@ class LoadRegionMasks(BaseTransform):
                                 f'the sample has {len(keys)} region prompts but no "mask_file"', record)
             masks = self.open_masks(mask_file, record)
             for r, key in enumerate(keys):
-                out[r] = decode_track(masks, mask_file, key, raw, (height, width), record)
+                out[r] = decode_track(masks, mask_file, key, raw, (height, width), record,
+                                      past_track_rule(results, self.past_track))
             if self.box:
                 out = box_masks(out)
         results['region_masks'] = out
         return results
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(box={self.box})'
+        return f'{type(self).__name__}(box={self.box}, past_track={self.past_track!r})'

@@ -10,8 +10,10 @@ Differences from the released code (on purpose):
   run. (The reference training picks dense frames with a fixed rule for SAMA-239K and referring VOS but at
   random inside five segments for ChatUniVi video QA; its ``random``-driven choices elsewhere, e.g. which
   expressions form a sample, belong to datasets, not to this sampler.)
-* The top-up to ``min_frames`` never produces duplicates, and a video shorter than ``min_frames`` simply
-  gives all its frames.
+* ``topup='distinct'`` (an option): the top-up to ``min_frames`` picks frames not chosen yet, so a video gives
+  ``min(num_frames, min_frames)`` frames or more. The default ``'official'`` adds the official frames
+  ``int((j + 1) * num_frames / (needed + 1))`` and drops duplicates, which can leave fewer than ``min_frames``
+  (e.g. 7 of an 8-frame video).
 * Uniform dense positions never contain -1 or duplicates: with T ≤ ``num_dense`` every sparse frame is
   dense (the reference's ``get_dense_indices`` breaks there).
 * Arguments are keywords, so ``max_frames`` can never be taken for ``interval`` as in the reference's RVOS
@@ -28,28 +30,38 @@ from ._utils import record_of, source_of
 
 #: How :func:`sparse_indices` keeps ``max_frames`` of more strided frames.
 SPARSE_POLICIES = ('spread', 'first')
+#: How :func:`sparse_indices` tops a short video up to ``min_frames``.
+TOPUP_POLICIES = ('official', 'distinct')
 
 
 def sparse_indices(num_frames: int, interval: int = 3, max_frames: int = 32, min_frames: int = 8,
-                   policy: str = 'spread') -> List[int]:
-    """Raw indices of the sparse frames: sorted, unique, ``min(num_frames, min_frames) ≤ T ≤ max_frames``.
+                   policy: str = 'spread', topup: str = 'official') -> List[int]:
+    """Raw indices of the sparse frames: sorted, unique, ``T ≤ max_frames``.
 
     1. every ``interval``-th frame from 0;
     2. more than ``max_frames``: ``policy='spread'`` keeps positions ``i * L // max_frames`` (i < max_frames) of
        those L frames (SAMA's rule); ``policy='first'`` keeps the first ``max_frames`` of them (the released
        Sa2VA inference, whose LLM sees the first five frames of the video);
-    3. fewer than ``min_frames``: if the video has at most ``min_frames`` frames take all of them, otherwise
-       add the ``needed`` missing ones from the frames not chosen yet (C of them) at positions
-       ``(j + 1) * C // (needed + 1)``, j < needed — evenly spread and distinct because C ≥ needed.
+    3. fewer than ``min_frames``: ``topup='official'`` adds frames ``int((j + 1) * num_frames / (needed + 1))``
+       for j < needed and drops duplicates (the official rule; T may stay below ``min_frames``);
+       ``topup='distinct'``: if the video has at most ``min_frames`` frames take all of them, otherwise add the
+       ``needed`` missing ones from the frames not chosen yet (C of them) at positions
+       ``(j + 1) * C // (needed + 1)`` — evenly spread and distinct because C ≥ needed, so
+       ``T ≥ min(num_frames, min_frames)``.
     """
     if num_frames <= 0:
         raise ValueError(f'a video needs at least one frame, got {num_frames}')
     if policy not in SPARSE_POLICIES:
         raise ValueError(f'sparse_policy must be one of {SPARSE_POLICIES}, got {policy!r}')
+    if topup not in TOPUP_POLICIES:
+        raise ValueError(f'topup must be one of {TOPUP_POLICIES}, got {topup!r}')
     chosen = list(range(0, num_frames, interval))
     if len(chosen) > max_frames:
         chosen = chosen[:max_frames] if policy == 'first' else \
             [chosen[i * len(chosen) // max_frames] for i in range(max_frames)]
+    if len(chosen) < min_frames and topup == 'official':
+        needed = min_frames - len(chosen)
+        return sorted(set(chosen + [int((j + 1) * num_frames / (needed + 1)) for j in range(needed)]))
     if len(chosen) < min_frames:
         if num_frames <= min_frames:
             return list(range(num_frames))
@@ -102,10 +114,13 @@ class SampleFrames(BaseTransform):
         sparse_policy (str): Which ``max_frames`` of more strided frames are kept: ``'spread'`` (evenly spread,
             SAMA's rule) or ``'first'`` (the first ones: with ``interval=1, max_frames=5`` the LLM sees frames
             0-4 as in the released Sa2VA inference). Defaults to ``'spread'``.
+        topup (str): How a video with fewer than ``min_frames`` strided frames is topped up: ``'official'``
+            (the official rule, duplicates dropped) or ``'distinct'`` (always ``min(num_frames, min_frames)``
+            frames or more). Defaults to ``'official'``.
     """
 
     def __init__(self, interval: int = 3, max_frames: int = 32, min_frames: int = 8, num_dense: int = 5,
-                 dense_policy: str = 'uniform', sparse_policy: str = 'spread'):
+                 dense_policy: str = 'uniform', sparse_policy: str = 'spread', topup: str = 'official'):
         for name, value in (('interval', interval), ('max_frames', max_frames), ('num_dense', num_dense)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f'{name} must be a positive integer, got {value!r}')
@@ -115,7 +130,10 @@ class SampleFrames(BaseTransform):
             raise ValueError(f"dense_policy must be 'uniform' or 'first', got {dense_policy!r}")
         if sparse_policy not in SPARSE_POLICIES:
             raise ValueError(f'sparse_policy must be one of {SPARSE_POLICIES}, got {sparse_policy!r}')
+        if topup not in TOPUP_POLICIES:
+            raise ValueError(f'topup must be one of {TOPUP_POLICIES}, got {topup!r}')
         self.sparse_policy = sparse_policy
+        self.topup = topup
         self.interval = interval
         self.max_frames = max_frames
         self.min_frames = min_frames
@@ -127,7 +145,8 @@ class SampleFrames(BaseTransform):
         if not isinstance(num_frames, int) or num_frames < 1:
             raise DataError('schema', source_of(results), f'"num_frames" must be a positive int, got {num_frames!r}',
                             record_of(results))
-        indices = sparse_indices(num_frames, self.interval, self.max_frames, self.min_frames, self.sparse_policy)
+        indices = sparse_indices(num_frames, self.interval, self.max_frames, self.min_frames, self.sparse_policy,
+                                 self.topup)
         results['frame_indices'] = indices
         results['dense_positions'] = dense_positions(len(indices), self.num_dense, self.dense_policy)
         return results
@@ -135,4 +154,4 @@ class SampleFrames(BaseTransform):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(interval={self.interval}, max_frames={self.max_frames}, '
                 f'min_frames={self.min_frames}, num_dense={self.num_dense}, dense_policy={self.dense_policy!r}, '
-                f'sparse_policy={self.sparse_policy!r})')
+                f'sparse_policy={self.sparse_policy!r}, topup={self.topup!r})')
