@@ -49,7 +49,7 @@ def _build_1b_small():
     import torch
     from mmengine.config import Config
 
-    from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
+    from sama_mm.tokenizers import build_tiny_tokenizer
     from sama_mm.registry import MODELS
     from sama_mm.utils import register_all_modules
     register_all_modules()
@@ -69,7 +69,8 @@ def run_chat(mode: str, video: str, turns: int, max_frames: int) -> dict:
     import torch
 
     from sama_mm.apis import SAMAInferencer
-    from sama_mm.models.necks.st_aggregator import build_qformer_tokenizer, format_qformer_prompt
+    from sama_mm.structures.region_prompt import format_qformer_prompt
+    from sama_mm.tokenizers import build_qformer_tokenizer
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model, cfg = _build_1b_small()
     inferencer = SAMAInferencer.from_model(

@@ -107,7 +107,7 @@ def run_one(name: str, checkpointing: bool, steps: int, demo_root: str, device: 
         batch = sama_collate([DATASETS.build(ds_cfg)[0]])
         tokens = len(batch['inputs'][0]['input_ids'])
     else:
-        from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
+        from sama_mm.tokenizers import build_tiny_tokenizer
         cfg = Config.fromfile(osp.join(REPO, 'configs/sama/sama_1b_mixture.py'))
         backbone = cfg.model.backbone
         backbone.tokenizer = build_tiny_tokenizer(vocab_size=2048, template=backbone.template)

@@ -64,3 +64,26 @@ def test_register_all_modules_sets_the_default_scope():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=HANG_TIMEOUT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == 'sama_mm'
+
+
+def test_model_parts_resolve_by_string_from_their_rooms():
+    # A fresh interpreter that imports only the registry: MODELS' location imports every room of sama_mm.models.
+    code = ('from sama_mm.registry import MODELS\n'
+            'for name in ("InternVLVideoLLM", "InternVisionModel", "STAggregator", "SAMA", "SAMADataPreprocessor"):\n'
+            '    print(name, MODELS.get(name).__module__)\n'
+            'neck = MODELS.build(dict(type="STAggregator", llm_hidden_size=8, qformer_hidden_size=8, '
+            'num_attention_heads=1, intermediate_size=8, vision_width=8, spatial_num_layers=1, '
+            'temporal_num_layers=1, temporal_vocab_size=40, region_token_id=30, box_token_id=31, '
+            'region_mlp_hidden=8))\n'
+            'print(type(neck).__mro__[1].__name__)\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO_ROOT,
+                         timeout=HANG_TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        'InternVLVideoLLM sama_mm.models.vlms.internvl_video_llm',
+        'InternVisionModel sama_mm.models.vlms.intern_vit',
+        'STAggregator sama_mm.models.necks.st_aggregator',
+        'SAMA sama_mm.models.sama',
+        'SAMADataPreprocessor sama_mm.models.data_preprocessor',
+        'BaseNeck',
+    ]

@@ -17,7 +17,7 @@ from sama_mm.engine import GuardedOptimWrapper
 from sama_mm.engine.loops import ResumableIterBasedTrainLoop
 from sama_mm.evaluation.metrics import RVOSMetric
 from sama_mm.models import SAMA, SAMADataPreprocessor
-from sama_mm.models.necks import build_qformer_tokenizer
+from sama_mm.tokenizers import build_qformer_tokenizer
 
 with read_base():
     from .._base_.datasets.demo import *  # noqa: F401,F403

@@ -351,7 +351,7 @@ def release_test_pipeline(model_cfg: dict, chat_cfg: dict, qformer_vocab: str = 
 def _qformer_tokenizer_steps(node):
     """Every ``build_qformer_tokenizer`` config dict inside a record."""
     if isinstance(node, dict):
-        if node.get('type') in ('build_qformer_tokenizer', 'sama_mm.models.necks.build_qformer_tokenizer'):
+        if node.get('type') in ('build_qformer_tokenizer', 'sama_mm.tokenizers.build_qformer_tokenizer'):
             yield node
         for value in node.values():
             yield from _qformer_tokenizer_steps(value)
@@ -364,7 +364,7 @@ def _store_qformer_tokenizer(record: dict, dst: str, required: bool = True) -> N
     """Save a Q-Former tokenizer that the record reads from outside ``dst`` into ``dst/qformer_tokenizer`` and
     point the record there, so that the folder is self-contained. Unless ``required``, a vocabulary that is not
     on this machine stays a reference to its path."""
-    from sama_mm.models.necks import build_qformer_tokenizer
+    from sama_mm.tokenizers import build_qformer_tokenizer
     saved = None
     for step in _qformer_tokenizer_steps(record):
         vocab = step.get('vocab_file')

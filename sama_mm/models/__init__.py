@@ -1,12 +1,22 @@
-"""Models: the SAMA model, its backbone, neck, head, losses and data preprocessor.
+"""Models: the SAMA model and its parts, each in a room named for what it holds.
 
-Importing this package registers every model component in :data:`sama_mm.registry.MODELS`.
+* :mod:`~sama_mm.models.vlms`: the vision-language model (``model.backbone``: InternViT + projector + LLM);
+* :mod:`~sama_mm.models.llms`: in-package LLMs (InternLM2) and the LLM builder;
+* :mod:`~sama_mm.models.necks`: the optional neck between visual tokens and LLM input (:class:`BaseNeck`,
+  :class:`STAggregator`);
+* :mod:`~sama_mm.models.heads`: the mask head (SAM2);
+* :mod:`~sama_mm.models.layers`: building blocks shared by parts (Q-Former layers, region encoders);
+* :mod:`~sama_mm.models.losses`: the LM and mask losses.
+
+Tokenizers live outside the models, in :mod:`sama_mm.tokenizers`. Importing this package registers every model
+component in :data:`sama_mm.registry.MODELS`.
 """
-from . import backbones, heads, losses, necks  # noqa: F401  (registers the components)
-from .backbones import InternVLVideoLLM, InternVisionModel
+from . import heads, layers, llms, losses, necks, vlms  # noqa: F401  (registers the components)
 from .data_preprocessor import SAMADataPreprocessor
 from .heads import SAM2SegHead
-from .necks import STAggregator
+from .necks import BaseNeck, STAggregator
 from .sama import SAMA
+from .vlms import InternVisionModel, InternVLVideoLLM
 
-__all__ = ['SAMA', 'SAMADataPreprocessor', 'InternVLVideoLLM', 'InternVisionModel', 'SAM2SegHead', 'STAggregator']
+__all__ = ['SAMA', 'SAMADataPreprocessor', 'InternVLVideoLLM', 'InternVisionModel', 'SAM2SegHead', 'BaseNeck',
+           'STAggregator']

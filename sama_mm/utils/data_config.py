@@ -33,7 +33,7 @@ DATA_CONFIG_FORMAT = 'sama_mm data-only config v1'
 FOLDER_VAR = '{{ fileDirname }}'
 #: Tokenizer builders a data-only config may name, and what the loaded config names instead.
 TOKENIZER_BUILDERS = {'AutoTokenizer': 'AutoTokenizer', 'build_tiny_tokenizer': 'build_tiny_tokenizer',
-                      'build_qformer_tokenizer': 'sama_mm.models.necks.build_qformer_tokenizer'}
+                      'build_qformer_tokenizer': 'build_qformer_tokenizer'}
 _LLM_NAME = re.compile(r'^[A-Za-z0-9_]+ForCausalLM$')
 
 
@@ -98,15 +98,14 @@ def type_name(obj: Any, where: str) -> str:
             if obj in TOKENIZER_BUILDERS or _llm_class(obj) or _registered(obj):
                 return obj
             raise ConfigError(where, f'type {obj!r} is not a registered name')
-        from sama_mm.utils.tokenizer import resolve_dotted
+        from sama_mm.tokenizers import resolve_dotted
         try:
             obj = resolve_dotted(obj)  # a source config is the user's own code: its paths may be imported
         except (ImportError, AttributeError) as exc:
             raise ConfigError(where, f'cannot resolve type {obj!r}: {exc}') from None
     from transformers import AutoTokenizer
 
-    from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
-    from sama_mm.models.necks import build_qformer_tokenizer
+    from sama_mm.tokenizers import build_qformer_tokenizer, build_tiny_tokenizer
     if obj is AutoTokenizer or (getattr(obj, '__self__', None) is AutoTokenizer
                                 and getattr(obj, '__name__', '') == 'from_pretrained'):
         return 'AutoTokenizer'

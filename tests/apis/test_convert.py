@@ -221,7 +221,7 @@ def test_release_folder_gets_release_settings_and_a_full_test_pipeline(fake_rele
     from sama_mm.apis import SAMAInferencer
     from sama_mm.apis.convert import default_chat_cfg
     from sama_mm.apis.inference import chat_cfg_from_config
-    from sama_mm.models.necks import build_qformer_tokenizer
+    from sama_mm.tokenizers import build_qformer_tokenizer
     from tests.apis.helpers import write_frame_folder
     src, _ = fake_released
     vocab = str(tmp_path / 'bert_tiny')

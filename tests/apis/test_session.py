@@ -154,7 +154,8 @@ def test_neck_turn_context_plugs_in_and_stays_exact(video):
     """A model with the tiny aggregator: per-turn context tokens through the hook, cache still exact."""
     from mmengine.config import Config
 
-    from sama_mm.models.necks.st_aggregator import build_qformer_tokenizer, format_qformer_prompt
+    from sama_mm.structures.region_prompt import format_qformer_prompt
+    from sama_mm.tokenizers import build_qformer_tokenizer
     from sama_mm.registry import MODELS
     from tests.apis.helpers import SAMA_TINY_CONFIG
     cfg = Config.fromfile(SAMA_TINY_CONFIG)

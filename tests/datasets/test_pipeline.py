@@ -9,7 +9,7 @@ from mmengine.config import Config
 
 from sama_mm.datasets import RefVOSDataset, SAMA239KDataset
 from sama_mm.datasets.transforms import ChatTokenize, PackSAMAInputs, QFormerPrompts, SAM2ImageTransform
-from sama_mm.models.necks import build_qformer_tokenizer
+from sama_mm.tokenizers import build_qformer_tokenizer
 from sama_mm.structures import SAMADataSample
 from tests.conftest import REPO_ROOT
 from tests.datasets.tiny_tokenizer import make_tiny_tokenizer

@@ -204,7 +204,7 @@ def test_prompts_without_special_strings_encode_as_one_string(template, bos):
     """The piecewise encoding gives exactly the ids of encoding the whole prompt text at once."""
     from sama_mm.datasets.transforms.tokenize import (PromptEncoder, encode_round, image_block_text,
                                                       round_input_pieces)
-    from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
+    from sama_mm.tokenizers import build_tiny_tokenizer
     from sama_mm.structures import get_chat_template
     tokenizer = build_tiny_tokenizer(template=template)
     chat = get_chat_template(template)

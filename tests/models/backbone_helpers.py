@@ -12,7 +12,7 @@ TINY_CONFIG = f'{REPO_ROOT}/configs/_base_/models/internvl_tiny.py'
 
 @functools.lru_cache(maxsize=None)
 def _tokenizer(template: str, with_model_specials: bool):
-    from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
+    from sama_mm.tokenizers import build_tiny_tokenizer
     return build_tiny_tokenizer(template=template, add_model_special_tokens=with_model_specials)
 
 
@@ -38,7 +38,7 @@ def build_tiny_backbone(seed: int = 0, **overrides):
 
 def tiny_internlm2_llm(vocab_size: int = 560, **config) -> dict:
     """LLM config of a tiny in-package InternLM2 (GQA 4 heads / 2 kv heads, dynamic NTK)."""
-    from sama_mm.models.backbones.internlm2 import InternLM2ForCausalLM
+    from sama_mm.models.llms import InternLM2ForCausalLM
     base = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
                 rope_scaling=dict(type='dynamic', factor=2.0), pad_token_id=2)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from sama_mm.models.backbones.intern_vit import InternVisionModel
+from sama_mm.models.vlms import InternVisionModel
 from sama_mm.registry import MODELS
 
 TINY = dict(image_size=56, patch_size=14, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from sama_mm.models.backbones.internlm2 import InternLM2Config, InternLM2ForCausalLM, internlm2_to_llama_state_dict
+from sama_mm.models.llms import InternLM2Config, InternLM2ForCausalLM, internlm2_to_llama_state_dict
 from tests.models.backbone_helpers import build_tiny_backbone, tiny_internlm2_llm, tiny_tokenizer
 
 SIZES = dict(vocab_size=100, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=8,

@@ -3,7 +3,7 @@ labelled-only loss and KV-cached generation."""
 import pytest
 import torch
 
-from sama_mm.models.backbones.internvl_video_llm import InternVLVideoLLM, pixel_shuffle
+from sama_mm.models.vlms import InternVLVideoLLM, pixel_shuffle
 from sama_mm.structures.tokens import INTERNVL_SPECIAL_TOKENS, SAMA_SPECIAL_TOKENS
 from tests.models.backbone_helpers import build_tiny_backbone, tiny_tokenizer
 

@@ -11,7 +11,9 @@ from PIL import Image
 from sama_mm.datasets.transforms.frame_source import SAM2FrameSource
 from sama_mm.datasets.transforms.image import (IMAGENET_MEAN, IMAGENET_STD, InternVLImageTransform,
                                                SAM2ImageTransform, resize_normalize)
-from sama_mm.models.necks import STAggregator, build_qformer_tokenizer, format_qformer_prompt
+from sama_mm.models.necks import STAggregator
+from sama_mm.structures.region_prompt import format_qformer_prompt
+from sama_mm.tokenizers import build_qformer_tokenizer
 from sama_mm.registry import MODELS
 from tests.conftest import REPO_ROOT
 

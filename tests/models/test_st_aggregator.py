@@ -8,9 +8,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from sama_mm.models.necks import (QFORMER_SPECIAL_TOKENS, STAggregator, build_qformer_tokenizer,
-                                  format_qformer_prompt, masked_average_pool, region_masks)
+from sama_mm.models.layers import masked_average_pool
+from sama_mm.models.necks import BaseNeck, STAggregator
 from sama_mm.registry import MODELS
+from sama_mm.structures.region_prompt import format_qformer_prompt, region_masks
+from sama_mm.tokenizers import QFORMER_SPECIAL_TOKENS, build_qformer_tokenizer
 from tests.conftest import REPO_ROOT
 
 DATA = Path(REPO_ROOT) / 'tests' / 'data'
@@ -336,3 +338,35 @@ def test_full_size_config_needs_hidden_size():
         built = MODELS.build(dict(cfg, llm_hidden_size=2048))
     assert built.Qformer_final_proj.weight.shape == (2048, 2048)
     assert math.isclose(built.spatial_Qformer.bert.embeddings.LayerNorm.eps, 1e-12)
+
+
+# ------------------------------------------------------------------------------------------------ BaseNeck contract
+def test_st_aggregator_follows_the_neck_contract(neck, visual, turns):
+    assert isinstance(neck, BaseNeck)
+    spatial = neck.encode_spatial(visual)
+    assert torch.equal(neck(visual, turns, spatial=spatial), neck(visual, turns))
+    with pytest.raises(ValueError, match=r'STAggregator: visual tokens must be \[T, N, 64\]'):
+        neck(visual[..., :8], turns)
+
+
+def test_base_neck_is_abstract_and_caches_nothing_by_default():
+    with pytest.raises(TypeError, match='abstract'):
+        BaseNeck(llm_hidden_size=H)
+
+    class MeanNeck(BaseNeck):
+        """One token per frame: the mean of its visual tokens (a neck defined here alone)."""
+
+        def forward(self, visual, turns, spatial=None):
+            self.check_visual(visual)
+            return visual.mean(dim=1).repeat(len(turns), 1)
+
+        def num_tokens(self, num_frames, turns):
+            return num_frames * len(turns)
+
+    mean_neck = MeanNeck(llm_hidden_size=H)
+    visual = torch.randn(T, 4, H)
+    assert mean_neck.encode_spatial(visual) is None
+    assert mean_neck(visual, [{}, {}]).shape == (mean_neck.num_tokens(T, [{}, {}]), H)
+    for bad in (0, None, True, 2.5):
+        with pytest.raises(ValueError, match='MeanNeck: llm_hidden_size must be a positive int'):
+            MeanNeck(llm_hidden_size=bad)

@@ -1,10 +1,14 @@
 """The tiny offline tokenizer and build_tokenizer."""
+import subprocess
+import sys
+
 import pytest
 from transformers import AutoTokenizer
 
-from sama_mm.models.backbones.tokenizer import CHAT_SPECIAL_TOKENS, build_tiny_tokenizer, build_tokenizer
 from sama_mm.structures.chat_template import get_chat_template
 from sama_mm.structures.tokens import INTERNVL_SPECIAL_TOKENS, SAMA_SPECIAL_TOKENS
+from sama_mm.tokenizers import CHAT_SPECIAL_TOKENS, build_qformer_tokenizer, build_tiny_tokenizer, build_tokenizer
+from tests.conftest import HANG_TIMEOUT, REPO_ROOT
 from tests.models.backbone_helpers import tiny_tokenizer
 
 SPECIALS = CHAT_SPECIAL_TOKENS + INTERNVL_SPECIAL_TOKENS + SAMA_SPECIAL_TOKENS
@@ -74,3 +78,24 @@ def test_tokenizer_without_model_specials():
     tok = tiny_tokenizer(with_model_specials=False)
     vocab = tok.get_vocab()
     assert '<|im_end|>' in vocab and '[SEG]' not in vocab and '<IMG_CONTEXT>' not in vocab
+
+
+def test_builders_by_plain_name():
+    # The names a converted folder's data-only config stores build without an import path.
+    tiny = build_tokenizer(dict(type='build_tiny_tokenizer'))
+    assert tiny.get_vocab() == tiny_tokenizer().get_vocab()
+    qformer = build_tokenizer(dict(type='build_qformer_tokenizer', tiny=True))
+    assert qformer.get_vocab() == build_qformer_tokenizer(tiny=True).get_vocab()
+    dotted = build_tokenizer(dict(type='sama_mm.tokenizers.build_qformer_tokenizer', tiny=True))
+    assert dotted.get_vocab() == qformer.get_vocab()
+
+
+def test_tokenizers_import_no_model_code():
+    # Data configs and transforms import the tokenizer builders; that must not pull in the models.
+    code = ('import sys\n'
+            'import sama_mm.tokenizers\n'
+            'print(sorted(m for m in sys.modules if m.startswith(("sama_mm.models", "sama_mm.datasets"))))\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO_ROOT,
+                         timeout=HANG_TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '[]'

@@ -82,7 +82,7 @@ def import_official(official: str, vocab_file: str, module: str = 'modeling_sa2v
     from transformers import BertConfig, BertTokenizer
 
     def bert_config(cls, name, *args, **kwargs):
-        from sama_mm.models.necks.st_aggregator import tiny_qformer_vocab
+        from sama_mm.tokenizers import tiny_qformer_vocab
         return cls(vocab_size=len(tiny_qformer_vocab()), **TINY_BERT)
 
     def bert_tokenizer(cls, name, *args, **kwargs):
@@ -356,7 +356,7 @@ def record_sa2va(args) -> None:
     from PIL import Image
     from safetensors.torch import save_file
 
-    from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
+    from sama_mm.tokenizers import build_tiny_tokenizer
 
     out = osp.join(args.out, 'sa2va')
     shared = osp.join(args.out, 'released')
@@ -442,8 +442,7 @@ def main():
     from PIL import Image
     from safetensors.torch import save_file
 
-    from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
-    from sama_mm.models.necks.st_aggregator import tiny_qformer_vocab
+    from sama_mm.tokenizers import build_tiny_tokenizer, tiny_qformer_vocab
 
     released = osp.join(args.out, 'released')
     os.makedirs(released, exist_ok=True)

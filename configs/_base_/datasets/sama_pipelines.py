@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadRegionMasks, LoadSegMasks,
                                          PackSAMAInputs, QFormerPrompts, RefVOSToRounds, SAM2FrameSource,
                                          SAM2ImageTransform, SAMA239KToRounds, SampleFrames, VideoDecode, VideoInit)
-from sama_mm.models.necks import build_qformer_tokenizer
+from sama_mm.tokenizers import build_qformer_tokenizer
 
 with read_base():
     from ..models.internvl_1b import backbone_template, checkpoint_root

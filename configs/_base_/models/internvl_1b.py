@@ -4,7 +4,7 @@
 # The tokenizer is read from the local checkpoint folder (set checkpoint_root, e.g. with --cfg-options).
 from transformers import AutoTokenizer, Qwen2ForCausalLM
 
-from sama_mm.models.backbones.internvl_video_llm import InternVLVideoLLM
+from sama_mm.models.vlms import InternVLVideoLLM
 
 checkpoint_root = 'checkpoints'
 backbone_template = 'qwen_chat'

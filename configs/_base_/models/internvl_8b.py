@@ -1,12 +1,12 @@
 # SAMA-8B / Sa2VA-8B backbone: InternVL2.5-8B = InternViT-300M-448px (V2.5) + internlm2_5-7b-chat; everything
-# else as internvl_1b.py. InternLM2 is implemented in-package (sama_mm.models.backbones.internlm2) with the
+# else as internvl_1b.py. InternLM2 is implemented in-package (sama_mm.models.llms.internlm2) with the
 # released parameter names. The Sa2VA-8B tokenizer is InternLM2's SentencePiece tokenizer (remote code upstream):
 # point pretrained_model_name_or_path at a folder holding a fast (tokenizer.json) export of it, since
 # trust_remote_code stays off.
 from mmengine.config import read_base
 from transformers import AutoTokenizer
 
-from sama_mm.models.backbones.internlm2 import InternLM2ForCausalLM
+from sama_mm.models.llms import InternLM2ForCausalLM
 
 with read_base():
     from .internvl_1b import *  # noqa: F401,F403

@@ -3,8 +3,8 @@
 # tokenizer: the in-package byte-level BPE (build_tiny_tokenizer), so nothing is downloaded.
 from transformers import Qwen2ForCausalLM
 
-from sama_mm.models.backbones.internvl_video_llm import InternVLVideoLLM
-from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
+from sama_mm.models.vlms import InternVLVideoLLM
+from sama_mm.tokenizers import build_tiny_tokenizer
 
 tiny_image_size = 56
 tiny_template = 'qwen_chat'

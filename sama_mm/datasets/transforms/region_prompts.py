@@ -8,7 +8,7 @@ from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
 from ...structures.region_prompt import format_qformer_prompt, region_masks
-from ...utils.tokenizer import build_tokenizer
+from ...tokenizers import build_tokenizer
 from ..errors import DataError
 from ._utils import record_of, source_of
 

@@ -35,7 +35,7 @@ from ...registry import TRANSFORMS
 from ...structures import ChatTemplate, get_chat_template
 from ...structures.tokens import (ANSWER_SPECIAL_TOKENS, IMG_CONTEXT, IMG_END, IMG_START, REGION_PLACEHOLDER,
                                   SEG_TOKEN, VP_END, VP_START)
-from ...utils.tokenizer import build_tokenizer
+from ...tokenizers import build_tokenizer
 from ..errors import DataError
 from ._utils import record_of, source_of
 

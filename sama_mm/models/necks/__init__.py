@@ -1,8 +1,9 @@
-"""Necks: modules between the video LLM's visual tokens and the LLM input (SAMA's STAggregator)."""
-from .st_aggregator import (QFORMER_SPECIAL_TOKENS, STAggregator, build_qformer_tokenizer, format_qformer_prompt,
-                            masked_average_pool, region_masks)
+"""Necks: optional parts between the video LLM's visual tokens and the LLM input.
 
-__all__ = [
-    'STAggregator', 'build_qformer_tokenizer', 'format_qformer_prompt', 'masked_average_pool', 'region_masks',
-    'QFORMER_SPECIAL_TOKENS'
-]
+:class:`BaseNeck` is the contract (``forward(visual, turns, spatial=None)``, ``num_tokens``, optional
+``encode_spatial``); :class:`STAggregator` is SAMA's spatio-temporal context aggregator.
+"""
+from .base_neck import BaseNeck
+from .st_aggregator import NO_REGION_BIAS_MODES, STAggregator
+
+__all__ = ['BaseNeck', 'STAggregator', 'NO_REGION_BIAS_MODES']

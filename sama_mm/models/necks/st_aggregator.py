@@ -1,4 +1,4 @@
-"""SAMA's spatio-temporal context aggregator (STAggregator) and its Q-Former tokenizer helpers.
+"""SAMA's spatio-temporal context aggregator (STAggregator), a :class:`~sama_mm.models.necks.BaseNeck`.
 
 The aggregator turns the LLM-space visual tokens of the sparse frames of one sample, ``V`` of shape
 ``[T, 256, H]``, plus the questions of a conversation (with their region prompts) into extra LLM input
@@ -16,6 +16,10 @@ Pipeline (shapes at full size, ``D = 768``):
    flattened ``S`` (512 tokens = 16 frames) -> ``Z_p`` of ``[32 * nwin, D]``.
 3. Context injection (per turn and frame): single-head attention from ``Linear(V[t])`` to ``Linear(Z_p)``,
    residual to ``V[t]``, mean over the 256 tokens, final linear -> ``ST_p[t]``.
+
+The Q-Former layers live in :mod:`sama_mm.models.layers.qformer`, the region encoders in
+:mod:`sama_mm.models.layers.region`, and the Q-Former tokenizer (whose ``<mask>`` / ``<pos>`` ids are
+``region_token_id`` / ``box_token_id``) in :mod:`sama_mm.tokenizers.qformer`.
 
 Parameter names are the released checkpoint's (``spatial_Qformer.bert.encoder.layer.0.attention.self.query``
 ...), so a released state dict converts to this module by stripping nothing but the model-level prefix.
@@ -36,316 +40,22 @@ Differences from the released code, on purpose:
   compatibility) but frozen (``requires_grad=False``), see :attr:`STAggregator.dead_parameter_names`.
 """
 import math
-import os
-import os.path as osp
-import string
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
-from mmengine.model import BaseModule
 from torch import Tensor, nn
-from transformers import BertConfig
-from transformers.models.bert.modeling_bert import BertAttention, BertIntermediate, BertOutput
 
+from sama_mm.models.layers.qformer import QFormer, init_bert_weights
+from sama_mm.models.layers.region import RegionMLP, masked_average_pool
+from sama_mm.models.necks.base_neck import BaseNeck
 from sama_mm.registry import MODELS
-from sama_mm.structures.region_prompt import format_qformer_prompt, region_masks  # noqa: F401  (re-exported)
-
-#: Special tokens added to the BERT vocabulary for the temporal Q-Former, in id order: the bos token first,
-#: then the additional special tokens. With ``bert-base-uncased`` (30522 entries) ``<mask>`` is 30523 and
-#: ``<pos>`` 30524, 30530 entries in all.
-QFORMER_BOS_TOKEN = '[DEC]'
-QFORMER_ADDITIONAL_SPECIAL_TOKENS = ('<mask>', '<pos>', '[SEG]', '<p>', '</p>', '<vp>', '</vp>')
-QFORMER_SPECIAL_TOKENS = (QFORMER_BOS_TOKEN, ) + QFORMER_ADDITIONAL_SPECIAL_TOKENS
-QFORMER_MAX_LENGTH = 256
 
 #: Values of ``STAggregator(no_region_bias=...)``.
 NO_REGION_BIAS_MODES = ('none', 'official')
 
-_BERT_SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
-# Whole words of the tiny vocabulary (the rest is characters and ``##`` continuations).
-_TINY_WORDS = ('the', 'is', 'what', 'doing', 'in', 'video', 'person', 'where', 'and', 'of', 'this')
 
-
-# ---------------------------------------------------------------------------------------------- Q-Former blocks
-def _bert_config(hidden_size: int, num_heads: int, intermediate_size: int, hidden_dropout: float,
-                 attention_dropout: float, layer_norm_eps: float) -> BertConfig:
-    """A BERT config for the Q-Former sub-blocks (eager attention, absolute positions, encoder only)."""
-    return BertConfig(
-        vocab_size=1,  # unused: the embeddings are built here
-        hidden_size=hidden_size,
-        num_hidden_layers=1,
-        num_attention_heads=num_heads,
-        intermediate_size=intermediate_size,
-        hidden_act='gelu',
-        hidden_dropout_prob=hidden_dropout,
-        attention_probs_dropout_prob=attention_dropout,
-        layer_norm_eps=layer_norm_eps,
-        position_embedding_type='absolute',
-        is_decoder=False,
-        attn_implementation='eager')
-
-
-def _additive_mask(mask: Tensor, dtype: torch.dtype) -> Tensor:
-    """``[B, L]`` 1/0 key mask -> additive ``[B, 1, 1, L]`` mask (0 where valid, dtype minimum elsewhere)."""
-    mask = mask[:, None, None, :].to(dtype)
-    return (1.0 - mask) * torch.finfo(dtype).min
-
-
-class QFormerEmbeddings(nn.Module):
-    """Query (and optional text) embeddings of a BLIP-2 style Q-Former.
-
-    Args:
-        hidden_size (int): Width ``D``.
-        vocab_size (int): Word-embedding rows; 0 for a query-only Q-Former (no word/position embeddings).
-        max_position_embeddings (int): Position-embedding rows and length of the ``position_ids`` buffer.
-        pad_token_id (int): Padding row of the word embeddings.
-        layer_norm_eps (float): LayerNorm epsilon.
-        dropout (float): Dropout after the LayerNorm.
-    """
-
-    def __init__(self, hidden_size: int, vocab_size: int, max_position_embeddings: int, pad_token_id: int = 0,
-                 layer_norm_eps: float = 1e-12, dropout: float = 0.1):
-        super().__init__()
-        self.has_text = vocab_size > 0
-        if self.has_text:
-            self.word_embeddings = nn.Embedding(vocab_size, hidden_size, padding_idx=pad_token_id)
-            self.position_embeddings = nn.Embedding(max_position_embeddings, hidden_size)
-        self.LayerNorm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
-        self.dropout = nn.Dropout(dropout)
-        # Persistent because the released checkpoints store it (for both Q-Formers, even the text-free one).
-        self.register_buffer('position_ids', torch.arange(max_position_embeddings).expand(1, -1), persistent=True)
-
-    def embed_text(self, input_ids: Tensor) -> Tensor:
-        """Word + absolute position embeddings of ``input_ids`` ``[B, L]`` -> ``[B, L, D]`` (before LayerNorm)."""
-        if not self.has_text:
-            raise RuntimeError('this Q-Former has no text embeddings')
-        length = input_ids.shape[1]
-        if length > self.position_embeddings.num_embeddings:
-            raise ValueError(f'text of {length} tokens exceeds max_position_embeddings='
-                             f'{self.position_embeddings.num_embeddings}')
-        positions = self.position_ids[:, :length]
-        return self.word_embeddings(input_ids) + self.position_embeddings(positions)
-
-    def forward(self, query_embeds: Tensor, text_embeds: Optional[Tensor] = None) -> Tensor:
-        """LayerNorm + dropout over ``[queries; text]`` (queries carry no position embedding)."""
-        hidden = query_embeds if text_embeds is None else torch.cat([query_embeds, text_embeds], dim=1)
-        return self.dropout(self.LayerNorm(hidden))
-
-
-class QFormerLayer(nn.Module):
-    """One Q-Former layer in the released key layout.
-
-    Submodules: ``attention`` (self-attention over queries and text), ``crossattention`` (queries only, K/V from
-    ``encoder_width``-wide features; present when ``has_cross_attention``), ``intermediate_query`` /
-    ``output_query`` (query FFN) and, when ``text_ffn``, ``intermediate`` / ``output`` (text FFN).
-
-    transformers' ``Blip2QFormerLayer`` / ``InstructBlipQFormerLayer`` implement the same computation but name
-    the attention projections ``attention.attention.{query,key,value}`` (the released checkpoints, written by
-    LAVIS' BERT-based Q-Former, use ``attention.self.{query,key,value}``) and ``Blip2QFormerLayer`` has no
-    text FFN. So this small layer is assembled from transformers' BERT sub-blocks (``BertAttention`` =
-    ``BertSelfAttention`` + ``BertSelfOutput``, ``BertIntermediate``, ``BertOutput``), which carry the released
-    names, with the cross-attention key/value projections widened to the encoder width.
-
-    Args:
-        config (BertConfig): Width, heads, FFN size, dropouts, LayerNorm epsilon.
-        has_cross_attention (bool): Whether the queries cross-attend to encoder features in this layer.
-        encoder_width (int): Width of the encoder features (K/V input of the cross-attention).
-        text_ffn (bool): Whether the layer has a text FFN (``intermediate``/``output``).
-    """
-
-    def __init__(self, config: BertConfig, has_cross_attention: bool, encoder_width: int, text_ffn: bool):
-        super().__init__()
-        self.attention = BertAttention(config)
-        self.has_cross_attention = has_cross_attention
-        if has_cross_attention:
-            self.crossattention = BertAttention(config)
-            all_head_size = self.crossattention.self.all_head_size
-            self.crossattention.self.key = nn.Linear(encoder_width, all_head_size)
-            self.crossattention.self.value = nn.Linear(encoder_width, all_head_size)
-        self.text_ffn = text_ffn
-        if text_ffn:
-            self.intermediate = BertIntermediate(config)
-            self.output = BertOutput(config)
-        self.intermediate_query = BertIntermediate(config)
-        self.output_query = BertOutput(config)
-
-    def forward(self, hidden: Tensor, attention_mask: Optional[Tensor], query_length: int,
-                encoder_hidden_states: Optional[Tensor] = None, encoder_attention_mask: Optional[Tensor] = None,
-                queries_only: bool = False) -> Tensor:
-        """Run the layer.
-
-        Args:
-            hidden (Tensor): ``[B, Q + L, D]`` (queries first).
-            attention_mask (Tensor, optional): Additive self-attention mask ``[B, 1, 1, Q + L]``.
-            query_length (int): Number of leading query tokens ``Q``.
-            encoder_hidden_states (Tensor, optional): ``[B, M, encoder_width]`` for the cross-attention.
-            encoder_attention_mask (Tensor, optional): Additive ``[B, 1, 1, M]`` mask of the encoder tokens.
-            queries_only (bool): Return only the ``Q`` query outputs (the text FFN is then skipped).
-
-        Returns:
-            Tensor: ``[B, Q + L, D]``, or ``[B, Q, D]`` with ``queries_only``.
-        """
-        attended = self.attention(hidden, attention_mask)[0]
-        queries = attended[:, :query_length]
-        if self.has_cross_attention:
-            if encoder_hidden_states is None:
-                raise ValueError('encoder_hidden_states is required by a cross-attention layer')
-            queries = self.crossattention(
-                queries, encoder_hidden_states=encoder_hidden_states,
-                encoder_attention_mask=encoder_attention_mask)[0]
-        queries = self.output_query(self.intermediate_query(queries), queries)
-        if queries_only or attended.shape[1] == query_length:
-            return queries
-        if not self.text_ffn:
-            raise ValueError('this Q-Former layer has no text FFN but received text tokens')
-        text = attended[:, query_length:]
-        text = self.output(self.intermediate(text), text)
-        return torch.cat([queries, text], dim=1)
-
-
-class QFormerEncoder(nn.Module):
-    """A stack of :class:`QFormerLayer` (``layer.{i}``); layer ``i`` cross-attends when
-    ``i % cross_attention_freq == 0``."""
-
-    def __init__(self, config: BertConfig, num_layers: int, cross_attention_freq: int, encoder_width: int,
-                 text_ffn: bool):
-        super().__init__()
-        self.layer = nn.ModuleList([
-            QFormerLayer(config, i % cross_attention_freq == 0, encoder_width, text_ffn) for i in range(num_layers)
-        ])
-
-    def forward(self, hidden: Tensor, attention_mask: Optional[Tensor], query_length: int,
-                encoder_hidden_states: Tensor, encoder_attention_mask: Optional[Tensor] = None) -> Tensor:
-        """All layers; returns the ``[B, Q, D]`` query outputs of the last layer."""
-        for i, layer in enumerate(self.layer):
-            last = i == len(self.layer) - 1
-            hidden = layer(hidden, attention_mask, query_length, encoder_hidden_states, encoder_attention_mask,
-                           queries_only=last)
-        return hidden
-
-
-class QFormerBert(nn.Module):
-    """``embeddings`` + ``encoder`` (the ``bert`` submodule of a released Q-Former)."""
-
-    def __init__(self, embeddings: QFormerEmbeddings, encoder: QFormerEncoder):
-        super().__init__()
-        self.embeddings = embeddings
-        self.encoder = encoder
-
-
-class QFormer(nn.Module):
-    """A BLIP-2 style Q-Former holding its layers under ``bert`` (the released nesting).
-
-    Args:
-        hidden_size (int): Width ``D``.
-        num_layers (int): Number of layers.
-        num_heads (int): Attention heads.
-        intermediate_size (int): FFN width.
-        encoder_width (int): Width of the features the queries cross-attend to.
-        cross_attention_freq (int): Layer ``i`` has cross-attention when ``i % cross_attention_freq == 0``.
-        vocab_size (int): Word-embedding rows; 0 = query-only (no text embeddings, no text FFN).
-        max_position_embeddings (int): Position table size (and ``position_ids`` buffer length).
-        pad_token_id (int): Padding row of the word embeddings.
-        hidden_dropout (float): Dropout of embeddings and sub-block outputs.
-        attention_dropout (float): Dropout of attention probabilities.
-        layer_norm_eps (float): LayerNorm epsilon.
-    """
-
-    def __init__(self, hidden_size: int, num_layers: int, num_heads: int, intermediate_size: int,
-                 encoder_width: int, cross_attention_freq: int, vocab_size: int = 0,
-                 max_position_embeddings: int = 512, pad_token_id: int = 0, hidden_dropout: float = 0.1,
-                 attention_dropout: float = 0.1, layer_norm_eps: float = 1e-12):
-        super().__init__()
-        if cross_attention_freq < 1:
-            raise ValueError(f'cross_attention_freq must be >= 1, got {cross_attention_freq}')
-        config = _bert_config(hidden_size, num_heads, intermediate_size, hidden_dropout, attention_dropout,
-                              layer_norm_eps)
-        embeddings = QFormerEmbeddings(hidden_size, vocab_size, max_position_embeddings, pad_token_id,
-                                       layer_norm_eps, hidden_dropout)
-        encoder = QFormerEncoder(config, num_layers, cross_attention_freq, encoder_width, text_ffn=vocab_size > 0)
-        self.bert = QFormerBert(embeddings, encoder)
-
-    def forward(self, query_embeds: Tensor, encoder_hidden_states: Tensor, text_embeds: Optional[Tensor] = None,
-                text_attention_mask: Optional[Tensor] = None) -> Tensor:
-        """Query outputs of the last layer.
-
-        Args:
-            query_embeds (Tensor): ``[B, Q, D]`` learned queries.
-            encoder_hidden_states (Tensor): ``[B, M, encoder_width]``.
-            text_embeds (Tensor, optional): ``[B, L, D]`` text embeddings (word + position, before LayerNorm).
-            text_attention_mask (Tensor, optional): ``[B, L]`` 1/0 padding mask of the text.
-
-        Returns:
-            Tensor: ``[B, Q, D]``.
-        """
-        hidden = self.bert.embeddings(query_embeds, text_embeds)
-        mask = None
-        if text_embeds is not None and text_attention_mask is not None:
-            ones = text_attention_mask.new_ones(query_embeds.shape[:2])
-            mask = _additive_mask(torch.cat([ones, text_attention_mask], dim=1), hidden.dtype)
-        return self.bert.encoder(hidden, mask, query_embeds.shape[1], encoder_hidden_states)
-
-
-def _init_bert_weights(module: nn.Module, std: float) -> None:
-    """BERT initialisation: N(0, std) linear/embedding weights, zero biases and padding rows, unit LayerNorms."""
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, std=std)
-            if m.padding_idx is not None:
-                with torch.no_grad():
-                    m.weight[m.padding_idx].zero_()
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-
-
-class RegionMLP(nn.Module):
-    """``layers.{0..n-1}`` linear layers with ReLU between them (not after the last)."""
-
-    def __init__(self, dims: Sequence[int]):
-        super().__init__()
-        self.layers = nn.ModuleList([nn.Linear(i, o) for i, o in zip(dims[:-1], dims[1:])])
-
-    def forward(self, x: Tensor) -> Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = F.relu(x)
-        return x
-
-
-# ---------------------------------------------------------------------------------------------- region helpers
-def masked_average_pool(features: Tensor, mask: Tensor) -> Tensor:
-    """Area-normalised average of token features inside a binary mask.
-
-    Args:
-        features (Tensor): ``[N, C]`` tokens of one frame on a ``g x g`` grid, row-major (``N = g * g``).
-        mask (Tensor): ``[g, g]`` mask; every value ``> 0`` counts as inside.
-
-    Returns:
-        Tensor: ``[C]``, the mean of the features inside the mask.
-
-    Raises:
-        ValueError: If the mask is empty or its size does not match the token grid.
-    """
-    if mask.numel() != features.shape[0]:
-        raise ValueError(f'mask of shape {tuple(mask.shape)} does not match {features.shape[0]} tokens')
-    weights = (mask.reshape(-1) > 0).to(torch.float32)
-    area = float(weights.sum())
-    if area == 0:
-        raise ValueError('region mask is empty')
-    weights = (weights / area).to(device=features.device, dtype=features.dtype)
-    return weights @ features
-
-
-# ---------------------------------------------------------------------------------------------- the neck
 @MODELS.register_module()
-class STAggregator(BaseModule):
+class STAggregator(BaseNeck):
     """SAMA's spatio-temporal context aggregator (see the module docstring for the data flow).
 
     All sizes default to the released (full-size) model; only ``llm_hidden_size`` is required.
@@ -425,9 +135,7 @@ class STAggregator(BaseModule):
                  init_std: float = 0.02,
                  no_region_bias: str = 'none',
                  init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
-        if llm_hidden_size is None or llm_hidden_size <= 0:
-            raise ValueError(f'llm_hidden_size must be a positive int, got {llm_hidden_size!r}')
+        super().__init__(llm_hidden_size, init_cfg=init_cfg)
         if no_region_bias not in NO_REGION_BIAS_MODES:
             raise ValueError(f'no_region_bias must be one of {NO_REGION_BIAS_MODES}, got {no_region_bias!r}')
         if window_size > 0 and stride <= 0:
@@ -436,7 +144,6 @@ class STAggregator(BaseModule):
             if not 0 <= token_id < temporal_vocab_size:
                 raise ValueError(f'{name}={token_id} is outside the vocabulary of {temporal_vocab_size} entries')
         H, D = llm_hidden_size, qformer_hidden_size
-        self.llm_hidden_size = H
         self.qformer_hidden_size = D
         self.region_token_id = region_token_id
         self.box_token_id = box_token_id
@@ -477,8 +184,8 @@ class STAggregator(BaseModule):
         self.Qformer_temp_proj = nn.Linear(H, H)
         self.Qformer_final_proj = nn.Linear(H, H)
 
-        _init_bert_weights(self.spatial_Qformer, init_std)
-        _init_bert_weights(self.temporal_Qformer, init_std)
+        init_bert_weights(self.spatial_Qformer, init_std)
+        init_bert_weights(self.temporal_Qformer, init_std)
         nn.init.normal_(self.spatial_Qformer_query_tokens, std=init_std)
         nn.init.normal_(self.temporal_Qformer_query_tokens, std=init_std)
 
@@ -502,7 +209,7 @@ class STAggregator(BaseModule):
         Returns:
             Tensor: ``S`` of shape ``[T, spatial_num_queries, D]``.
         """
-        self._check_visual(visual)
+        self.check_visual(visual)
         feats = self.spatial_Qformer_ln(self.vlm2spatial_Qformer_proj(visual))
         queries = self.spatial_Qformer_query_tokens.expand(visual.shape[0], -1, -1)
         return self.spatial_Qformer(queries, feats)
@@ -656,7 +363,7 @@ class STAggregator(BaseModule):
             Tensor: ``[P * T + 2 * R, H]``: for each turn, its T context tokens, then for each of its regions the
             pooled-region token and the box token.
         """
-        self._check_visual(visual)
+        self.check_visual(visual)
         if not turns:
             return visual.new_zeros(0, visual.shape[-1])
         if spatial is None:
@@ -700,94 +407,3 @@ class STAggregator(BaseModule):
     def num_tokens(self, num_frames: int, turns: Sequence[Dict]) -> int:
         """Number of embeddings :meth:`forward` returns (``P * T + 2 * R``)."""
         return sum(num_frames + 2 * len(t.get('regions') or []) for t in turns)
-
-    def _check_visual(self, visual: Tensor) -> None:
-        if visual.ndim != 3 or visual.shape[-1] != self.llm_hidden_size:
-            raise ValueError(f'visual tokens must be [T, N, {self.llm_hidden_size}], got {tuple(visual.shape)}')
-
-
-# ---------------------------------------------------------------------------------------------- tokenizer
-def tiny_qformer_vocab() -> List[str]:
-    """A deterministic small WordPiece vocabulary (BERT specials, characters, ``##`` characters, a few words)."""
-    chars = list(string.ascii_lowercase + string.digits)
-    return (list(_BERT_SPECIALS) + chars + list(string.punctuation) + ['##' + c for c in chars] +
-            list(_TINY_WORDS))
-
-
-def _read_vocab(path: str) -> List[str]:
-    with open(path, encoding='utf-8') as f:
-        return [line.rstrip('\n') for line in f if line.rstrip('\n')]
-
-
-def _bert_fast_from_vocab(vocab: Sequence[str]):
-    """An uncased ``BertTokenizerFast`` built in memory from a vocabulary list (no file, no download)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import BertTokenizerFast
-
-    ids = {tok: i for i, tok in enumerate(vocab)}
-    missing = [t for t in _BERT_SPECIALS if t not in ids]
-    if missing:
-        raise ValueError(f'vocabulary lacks the BERT special tokens {missing}')
-    backend = Tokenizer(models.WordPiece(vocab=ids, unk_token='[UNK]', max_input_chars_per_word=100))
-    backend.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
-                                                    lowercase=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.post_processor = processors.TemplateProcessing(
-        single='[CLS] $A [SEP]', pair='[CLS] $A [SEP] $B:1 [SEP]:1',
-        special_tokens=[('[CLS]', ids['[CLS]']), ('[SEP]', ids['[SEP]'])])
-    backend.decoder = decoders.WordPiece(prefix='##')
-    return BertTokenizerFast(tokenizer_object=backend, do_lower_case=True, unk_token='[UNK]', sep_token='[SEP]',
-                             pad_token='[PAD]', cls_token='[CLS]', mask_token='[MASK]')
-
-
-def build_qformer_tokenizer(vocab_file: Optional[str] = None, tiny: bool = False):
-    """The temporal Q-Former tokenizer, built from local files only.
-
-    ``bert-base-uncased`` (uncased WordPiece) + bos ``[DEC]`` + the specials ``<mask>``, ``<pos>``, ``[SEG]``,
-    ``<p>``, ``</p>``, ``<vp>``, ``</vp>`` in that order (30523 ... 30529 with the 30522-entry BERT vocabulary),
-    ``truncation_side='left'``, ``model_max_length=256``.
-
-    Args:
-        vocab_file (str, optional): A BERT ``vocab.txt``, or a folder holding either a saved tokenizer
-            (``tokenizer.json`` / ``tokenizer_config.json``, e.g. one written by this function's
-            ``save_pretrained``) or a ``vocab.txt``.
-        tiny (bool): Build the deterministic small vocabulary of :func:`tiny_qformer_vocab` (tests, demos);
-            ``vocab_file`` must then be ``None``.
-
-    Returns:
-        transformers.BertTokenizerFast: The tokenizer; ``len(tokenizer)`` is the temporal Q-Former vocabulary.
-
-    Raises:
-        ValueError: If neither or both sources are given, or the special tokens do not get consecutive ids.
-        FileNotFoundError: If ``vocab_file`` does not exist.
-    """
-    from transformers import BertTokenizerFast
-
-    if tiny == (vocab_file is not None):
-        raise ValueError('give exactly one of vocab_file (a local BERT vocabulary) or tiny=True; '
-                         'the tokenizer is never downloaded')
-    if tiny:
-        tokenizer = _bert_fast_from_vocab(tiny_qformer_vocab())
-    else:
-        vocab_file = os.fspath(vocab_file)
-        if osp.isdir(vocab_file):
-            saved = any(osp.isfile(osp.join(vocab_file, f)) for f in ('tokenizer.json', 'tokenizer_config.json'))
-            if saved:
-                tokenizer = BertTokenizerFast.from_pretrained(vocab_file, local_files_only=True)
-            elif osp.isfile(osp.join(vocab_file, 'vocab.txt')):
-                tokenizer = _bert_fast_from_vocab(_read_vocab(osp.join(vocab_file, 'vocab.txt')))
-            else:
-                raise FileNotFoundError(f'no tokenizer.json, tokenizer_config.json or vocab.txt in {vocab_file}')
-        elif osp.isfile(vocab_file):
-            tokenizer = _bert_fast_from_vocab(_read_vocab(vocab_file))
-        else:
-            raise FileNotFoundError(f'Q-Former vocabulary not found: {vocab_file}')
-    tokenizer.add_special_tokens({'bos_token': QFORMER_BOS_TOKEN})
-    tokenizer.add_special_tokens({'additional_special_tokens': list(QFORMER_ADDITIONAL_SPECIAL_TOKENS)})
-    tokenizer.truncation_side = 'left'
-    tokenizer.model_max_length = QFORMER_MAX_LENGTH
-    ids = tokenizer.convert_tokens_to_ids(list(QFORMER_SPECIAL_TOKENS))
-    if ids != list(range(ids[0], ids[0] + len(ids))) or ids[-1] != len(tokenizer) - 1:
-        raise ValueError(f'Q-Former special tokens {QFORMER_SPECIAL_TOKENS} got ids {ids}; expected consecutive ids '
-                         f'at the end of the vocabulary (len {len(tokenizer)})')
-    return tokenizer

@@ -1,12 +1,6 @@
-"""Tokenizers: building one from a config, and a tiny offline BPE tokenizer for tests and demos.
+"""A tiny offline BPE tokenizer for the LLM of tests and demos.
 
-``build_tokenizer`` accepts a ready tokenizer or a dict config whose ``type`` is a callable (e.g.
-``AutoTokenizer.from_pretrained`` or :func:`build_tiny_tokenizer`) or a class with ``from_pretrained``::
-
-    tokenizer = dict(type=AutoTokenizer.from_pretrained,
-                     pretrained_model_name_or_path=checkpoint_root + '/Sa2VA-1B', trust_remote_code=False)
-
-``build_tiny_tokenizer`` trains a byte-level BPE (the Qwen2 scheme) on a fixed built-in English corpus, so it
+:func:`build_tiny_tokenizer` trains a byte-level BPE (the Qwen2 scheme) on a fixed built-in English corpus, so it
 needs no network and gives the same vocabulary on every call.
 """
 from typing import Optional
@@ -15,7 +9,6 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import PreTrainedTokenizerFast
 
 from sama_mm.structures.tokens import INTERNVL_SPECIAL_TOKENS, SAMA_SPECIAL_TOKENS
-from sama_mm.utils.tokenizer import build_tokenizer, resolve_dotted  # noqa: F401  (re-exported)
 
 # Special tokens of the chat templates (qwen_chat / internlm2_chat use the <|im_*|> pair, phi3_chat the rest).
 CHAT_SPECIAL_TOKENS = ('<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|user|>', '<|end|>', '<|assistant|>',

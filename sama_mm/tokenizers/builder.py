@@ -1,9 +1,19 @@
-"""Building tokenizers from configs (used by the model, the data pipelines and inference alike)."""
+"""Building a tokenizer from a config (used by the model, the data pipelines and inference alike).
+
+A tokenizer config is a dict whose ``type`` names a builder; :data:`BUILDER_NAMES` lists the plain names that
+resolve without an import path (what a converted folder's data-only config stores).
+"""
 import copy
 import importlib
 from typing import Any, Union
 
 from transformers import PreTrainedTokenizerBase
+
+from .qformer import build_qformer_tokenizer
+from .tiny import build_tiny_tokenizer
+
+#: Plain ``type`` names of the in-package tokenizer builders (besides ``'AutoTokenizer'``).
+BUILDER_NAMES = {'build_tiny_tokenizer': build_tiny_tokenizer, 'build_qformer_tokenizer': build_qformer_tokenizer}
 
 
 def resolve_dotted(name: str) -> Any:
@@ -28,8 +38,8 @@ def build_tokenizer(cfg: Union[dict, PreTrainedTokenizerBase]) -> PreTrainedToke
 
     Args:
         cfg: A tokenizer, or a dict whose ``type`` is a callable returning one (``AutoTokenizer.from_pretrained``,
-            :func:`build_tiny_tokenizer`), a class (its ``from_pretrained`` is called) or the string
-            ``'AutoTokenizer'`` or a dotted import path; the other keys are its keyword arguments.
+            :func:`build_tiny_tokenizer`), a class (its ``from_pretrained`` is called), the string
+            ``'AutoTokenizer'``, a name of :data:`BUILDER_NAMES` or a dotted import path; the other keys are its keyword arguments.
 
     Returns:
         The tokenizer.
@@ -43,9 +53,8 @@ def build_tokenizer(cfg: Union[dict, PreTrainedTokenizerBase]) -> PreTrainedToke
     if builder == 'AutoTokenizer':
         from transformers import AutoTokenizer
         builder = AutoTokenizer
-    elif builder == 'build_tiny_tokenizer':
-        from sama_mm.models.backbones.tokenizer import build_tiny_tokenizer
-        builder = build_tiny_tokenizer
+    elif isinstance(builder, str) and builder in BUILDER_NAMES:
+        builder = BUILDER_NAMES[builder]
     elif isinstance(builder, str):
         builder = resolve_dotted(builder)
     if isinstance(builder, type):

@@ -1,39 +1,46 @@
-"""The InternVL2.5 video LLM backbone: InternViT + pixel shuffle + ``mlp1`` projector + a causal LLM.
+"""The InternVL2.5 video LLM: InternViT + pixel shuffle + ``mlp1`` projector + a causal LLM.
+
+SAMA's vision-language model (VLM): it turns frames into LLM-space tokens and runs the LLM over them. In a SAMA
+config it is ``model.backbone`` and its weights sit under the ``backbone.`` prefix of every checkpoint; both names
+stay as they are (converted checkpoints and the parity fixtures depend on them), although the part is the
+whole VLM rather than a feature extractor.
 
 Submodules are named ``vision_model``, ``mlp1`` and ``language_model`` exactly as in the released Sa2VA / SAMA
 checkpoints, so converting a released state dict is a prefix rename (``vision_model.*`` → ``vision_model.*``;
 under LoRA, peft inserts ``base_model.model.`` after ``language_model.``).
 
-LLM config scheme (``llm=``):
+The LLM (``llm=``) is built by :func:`~sama_mm.models.llms.build_llm` (see there for the config scheme), the
+tokenizer (``tokenizer=``) by :func:`~sama_mm.tokenizers.build_tokenizer`.
 
-* ``dict(type=Qwen2ForCausalLM, config=dict(hidden_size=896, ...))``: the architecture from a config, with
-  random weights. This is what the model configs use: the weights then come from a converted SAMA / Sa2VA
-  checkpoint (``init_cfg`` / ``load_from``), which holds ViT, projector and LLM together.
-* ``dict(type=Qwen2ForCausalLM, pretrained_model_name_or_path=LOCAL_DIR, **from_pretrained_kwargs)``: a
-  stand-alone local Hugging Face LLM folder (``from_pretrained``; offline).
+Public API (configs: ``configs/_base_/models/internvl_{tiny,1b,4b,8b}.py``):
 
-``type`` is a ``transformers`` ``*ForCausalLM`` class, :class:`InternLM2ForCausalLM`, or the class name as a
-string (``'InternLM2ForCausalLM'`` resolves to the in-package implementation, other plain names to
-``transformers``, dotted paths are imported).
-``config`` may be a dict (passed to the class's ``config_class``) or a ``PretrainedConfig``.
+* ``encode_images(pixel_values [N, 3, S, S]) -> [N, num_image_tokens, H]``
+* ``get_input_embeddings() -> nn.Embedding``
+* ``forward_llm(inputs_embeds [B, L, H], attention_mask [B, L], past_key_values=None, use_cache=False)
+  -> (last_hidden_state [B, L, H], past_key_values)``
+* ``lm_head_logits(hidden [..., H]) -> [..., V]``
+* ``lm_loss(hidden [B, L, H], labels [B, L]) -> scalar`` (head only on labelled rows)
+* ``generate(inputs_embeds [1, L, H], attention_mask, max_new_tokens, stop_words, past_key_values=None)
+  -> GenerationOutput(token_ids, hidden_states [n, H], past_key_values)``
+* attributes ``img_context_token_id``, ``seg_token_id``, ``hidden_size``, ``num_image_tokens``, ``template``,
+  ``tokenizer``.
 """
-import copy
 import math
 from typing import Callable, List, NamedTuple, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModule
 from torch import Tensor, nn
-from transformers import PretrainedConfig, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 from transformers.cache_utils import Cache, DynamicCache
 
-from sama_mm.models.backbones.intern_vit import InternVisionModel
-from sama_mm.models.backbones.internlm2 import InternLM2ForCausalLM
-from sama_mm.models.backbones.tokenizer import build_tokenizer, resolve_dotted
+from sama_mm.models.llms.builder import build_llm
 from sama_mm.models.losses.lm_loss import lm_loss as _lm_loss
+from sama_mm.models.vlms.intern_vit import InternVisionModel
 from sama_mm.registry import MODELS
 from sama_mm.structures.chat_template import ChatTemplate, get_chat_template
 from sama_mm.structures.tokens import IMG_CONTEXT, INTERNVL_SPECIAL_TOKENS, SAMA_SPECIAL_TOKENS, SEG_TOKEN
+from sama_mm.tokenizers.builder import build_tokenizer
 
 _DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
 
@@ -81,38 +88,6 @@ class GenerationOutput(NamedTuple):
     token_ids: List[int]
     hidden_states: Tensor
     past_key_values: Cache
-
-
-def build_llm(cfg: Union[dict, nn.Module], torch_dtype: torch.dtype = torch.float32) -> nn.Module:
-    """Build a causal LM from the config scheme described in the module docstring (or return a module)."""
-    if isinstance(cfg, nn.Module):
-        return cfg
-    cfg = copy.deepcopy(dict(cfg))
-    cls = cfg.pop('type')
-    if isinstance(cls, str):
-        if cls == 'InternLM2ForCausalLM':
-            cls = InternLM2ForCausalLM
-        elif '.' in cls:
-            cls = resolve_dotted(cls)
-        else:
-            import transformers
-            cls = getattr(transformers, cls)
-    attn = cfg.pop('attn_implementation', 'sdpa' if cls is not InternLM2ForCausalLM else None)
-    if 'pretrained_model_name_or_path' in cfg:
-        if 'config' in cfg:
-            raise ValueError('llm: give either config or pretrained_model_name_or_path, not both')
-        if attn is not None:
-            cfg['attn_implementation'] = attn
-        return cls.from_pretrained(torch_dtype=torch_dtype, **cfg)
-    if 'config' not in cfg:
-        raise ValueError('llm needs config=dict(...) or pretrained_model_name_or_path=...')
-    config = cfg.pop('config')
-    if not isinstance(config, PretrainedConfig):
-        config = cls.config_class(**config)
-    if cfg:
-        raise ValueError(f'unexpected llm keys {sorted(cfg)}')
-    kwargs = dict(attn_implementation=attn) if attn is not None else {}
-    return cls._from_config(config, torch_dtype=torch_dtype, **kwargs)
 
 
 @MODELS.register_module()
