@@ -8,6 +8,15 @@ weight ``r_s * n_s / total``.
 It is written here rather than using MMEngine's ``ConcatDataset`` + ``RepeatDataset`` because those require
 equal ``metainfo`` across sources (or a list of keys to ignore), and they expose no per-sample lengths for
 length-grouped sampling; everything else (lazy building, ``full_init``) follows MMEngine's wrappers.
+
+Two more things the official mixture has, kept here for exact reproduction:
+
+* Sources that draw parts of a sample at random (:class:`~sama_mm.datasets.draws.DrawsMixin`) are read with
+  their repeat round, so that the ``r_s`` copies of a video draw different objects/frames, as the official
+  datasets (``__len__`` = items x repeats, each read drawing afresh) do.
+* ``official_lengths``: the length list the official xtuner sampler reads (``modality_length`` of each official
+  dataset): constants per family, and for some sources one entry per item *without* the repeats. Only
+  :class:`~sama_mm.datasets.samplers.LengthGroupedSampler` with ``emulate_official=True`` reads it.
 """
 import bisect
 from typing import Any, Dict, List, Optional, Sequence, Union
@@ -35,6 +44,10 @@ class MultitaskMixture:
             Ref-YTVOS 4, GranD-f 10, SAMA-239K 5 for 1B/8B or 3 for 4B, others 1). Defaults to 1 each.
         names (list[str], optional): A name per source, for :meth:`summary`. Defaults to the class names.
         lazy_init (bool): Build the index map on first use. Defaults to False.
+        official_lengths (list[tuple[int, bool]], optional): Per source ``(length, with_repeats)``: the constant
+            length its official dataset reports for every item and whether that list covers the repeats (False:
+            one entry per item only, as the official MeViS/ReVOS/Ref-YTVOS and Ref-SAV datasets). See
+            :meth:`official_modality_lengths`. Defaults to None.
 
     Attributes:
         modality_length (list[int]): Estimated token length of every index (negative for text-only samples),
@@ -42,7 +55,8 @@ class MultitaskMixture:
     """
 
     def __init__(self, datasets: Sequence[Union[dict, Any]], repeats: Optional[Sequence[int]] = None,
-                 names: Optional[Sequence[str]] = None, lazy_init: bool = False):
+                 names: Optional[Sequence[str]] = None, lazy_init: bool = False,
+                 official_lengths: Optional[Sequence[Sequence]] = None):
         self.datasets = [DATASETS.build(d) if isinstance(d, dict) else d for d in datasets]
         if not self.datasets:
             raise ValueError('MultitaskMixture needs at least one dataset')
@@ -53,6 +67,13 @@ class MultitaskMixture:
         self.names = list(names) if names is not None else [type(d).__name__ for d in self.datasets]
         if len(self.names) != len(self.datasets):
             raise ValueError(f'names must have one entry per dataset ({len(self.datasets)}), got {self.names}')
+        if official_lengths is not None:
+            official_lengths = [tuple(v) for v in official_lengths]
+            if len(official_lengths) != len(self.datasets) or not all(
+                    len(v) == 2 and isinstance(v[0], int) and v[0] != 0 for v in official_lengths):
+                raise ValueError('official_lengths must be one (non-zero length, with_repeats) pair per dataset '
+                                 f'({len(self.datasets)}), got {official_lengths}')
+        self.official_lengths = official_lengths
         self._fully_initialized = False
         self._lengths: Optional[np.ndarray] = None
         if not lazy_init:
@@ -78,6 +99,11 @@ class MultitaskMixture:
 
     def locate(self, idx: int) -> tuple:
         """``(source, index inside the source)`` of mixture index ``idx``."""
+        source, inner, _ = self.locate_round(idx)
+        return source, inner
+
+    def locate_round(self, idx: int) -> tuple:
+        """``(source, index inside the source, repeat round)`` of mixture index ``idx``."""
         self.full_init()
         if idx < 0:
             idx += len(self)
@@ -85,11 +111,15 @@ class MultitaskMixture:
             raise IndexError(f'index {idx} outside a mixture of {len(self)} samples')
         source = bisect.bisect_right(self.cumulative, idx)
         start = self.cumulative[source - 1] if source else 0
-        return source, (idx - start) % self.sizes[source]
+        repeat, inner = divmod(idx - start, self.sizes[source])
+        return source, inner, repeat
 
     def __getitem__(self, idx: int) -> Any:
-        source, inner = self.locate(idx)
-        return self.datasets[source][inner]
+        source, inner, repeat = self.locate_round(idx)
+        dataset = self.datasets[source]
+        if hasattr(dataset, 'get_item_in_round'):  # sources with random draws: each repeat draws afresh
+            return dataset.get_item_in_round(inner, repeat)
+        return dataset[inner]
 
     def get_data_info(self, idx: int) -> dict:
         source, inner = self.locate(idx)
@@ -106,6 +136,24 @@ class MultitaskMixture:
             parts = [np.tile(dataset_lengths(d), r) for d, r in zip(self.datasets, self.repeats)]
             self._lengths = np.concatenate(parts).astype(np.int32) if parts else np.zeros(0, np.int32)
         return self._lengths
+
+    def official_modality_lengths(self) -> List[int]:
+        """The length list the official xtuner sampler builds from the official datasets (``official_lengths``).
+
+        Source ``s`` contributes ``[length_s] * (r_s * n_s)``, or ``[length_s] * n_s`` when its official list leaves
+        out the repeats; the list is then shorter than the mixture by ``sum((r_s - 1) * n_s)`` over those sources.
+
+        Raises:
+            ValueError: The mixture was built without ``official_lengths``.
+        """
+        if self.official_lengths is None:
+            raise ValueError('this MultitaskMixture has no official_lengths; set them to emulate the official '
+                             'sampler (see configs/_base_/datasets/sama_mixture.py)')
+        self.full_init()
+        out: List[int] = []
+        for (length, with_repeats), n, r in zip(self.official_lengths, self.sizes, self.repeats):
+            out += [int(length)] * (n * r if with_repeats else n)
+        return out
 
     def summary(self) -> List[Dict[str, Any]]:
         """Per source: name, size, repeat factor, samples per epoch and share of the epoch."""

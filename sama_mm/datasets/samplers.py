@@ -80,6 +80,15 @@ class LengthGroupedSampler(ResumableDefaultSampler):
     fixes the global order. Randomness that should differ between ranks (dropout, point sampling) is the
     model's, seeded per rank by :class:`sama_mm.engine.hooks.StepSeedHook`.
 
+    By default every index of the dataset is drawn once per epoch (plus the round-up). The official recipe's
+    sampler does not do that (``emulate_official``): XTuner's sampler permutes only as many indices as its length
+    list has, and the official length list is shorter than the mixture (its referring-VOS and Ref-SAV datasets
+    report one length per video without their repeats), so the last ``len(dataset) - len(lengths)`` mixture
+    indices (the SAMA-239K sources at the end of the mixture) are never drawn and the round-up repeats the head of
+    the shuffled order instead; its lengths are constants per dataset family (100 image/region, 10000 RVOS and
+    video chat, 20000 Ref-SAV), so a megabatch is sorted by family, not by length. docs/training.md gives the
+    numbers for the released mixtures.
+
     Args:
         dataset (Sized): The dataset.
         per_device_batch_size (int): The data loader's ``batch_size``.
@@ -87,21 +96,44 @@ class LengthGroupedSampler(ResumableDefaultSampler):
             ``min(len(dataset) // (4 * global batch), 50)`` (at least 1).
         seed (int, optional): Shared random seed. Defaults to a seed synchronised from rank 0.
         round_up (bool): Repeat indices so every rank gets the same number of samples. Defaults to True.
+        emulate_official (bool): Reproduce the official sampler's index list exactly: lengths from the
+            dataset's ``official_modality_lengths()`` (:class:`~sama_mm.datasets.MultitaskMixture` with
+            ``official_lengths``), only that many indices permuted, XTuner's round-up and samples per rank
+            (``ceil(len(dataset) / world_size / per_device_batch_size) * per_device_batch_size``). Defaults to
+            False (every index drawn).
     """
 
     def __init__(self, dataset: Sized, per_device_batch_size: int, mega_batch_mult: Optional[int] = None,
-                 seed: Optional[int] = None, round_up: bool = True) -> None:
+                 seed: Optional[int] = None, round_up: bool = True, emulate_official: bool = False) -> None:
         super().__init__(dataset, shuffle=True, seed=seed, round_up=round_up)
         if per_device_batch_size < 1:
             raise ValueError(f'per_device_batch_size must be >= 1, got {per_device_batch_size}')
         self.per_device_batch_size = int(per_device_batch_size)
+        self.emulate_official = bool(emulate_official)
         global_batch = self.per_device_batch_size * self.world_size
         if mega_batch_mult is None:
             mega_batch_mult = max(1, min(len(dataset) // (global_batch * 4), 50))
         self.group_batch_size = int(mega_batch_mult) * global_batch
-        self.lengths = sample_lengths(dataset)
-        if len(self.lengths) != len(dataset):
-            raise ValueError(f'{type(dataset).__name__}: {len(self.lengths)} lengths for {len(dataset)} samples')
+        if self.emulate_official:
+            if not hasattr(dataset, 'official_modality_lengths'):
+                raise ValueError(f'emulate_official=True needs a dataset with official_modality_lengths() (a '
+                                 f'MultitaskMixture with official_lengths), got {type(dataset).__name__}')
+            self.lengths = np.asarray(dataset.official_modality_lengths(), dtype=np.int64)
+            if not 0 < len(self.lengths) <= len(dataset):
+                raise ValueError(f'{type(dataset).__name__}: {len(self.lengths)} official lengths for '
+                                 f'{len(dataset)} samples')
+            if not self.round_up:
+                raise ValueError('emulate_official=True needs round_up=True (the official sampler rounds up; '
+                                 'without it, it fails on a length list shorter than the dataset)')
+            # XTuner's sizes: whole per-device batches on every rank
+            self.num_samples = math.ceil(len(dataset) / self.world_size / self.per_device_batch_size) * \
+                self.per_device_batch_size
+            self.total_size = self.num_samples * self.world_size
+        else:
+            self.lengths = sample_lengths(dataset)
+            if len(self.lengths) != len(dataset):
+                raise ValueError(f'{type(dataset).__name__}: {len(self.lengths)} lengths for {len(dataset)} '
+                                 'samples')
         zero = np.flatnonzero(self.lengths == 0)
         if len(zero):
             raise ValueError(f'{type(dataset).__name__}: sample(s) {zero[:5].tolist()} have length 0; lengths '

@@ -105,3 +105,71 @@ def test_length_grouped_reads_lengths_of_concat_and_mixture_datasets():
 def test_length_grouped_rejects_zero_lengths():
     with pytest.raises(ValueError, match=r'sample\(s\) \[1\] have length 0'):
         LengthGroupedSampler(Lengths([3, 0, 4]), per_device_batch_size=1, seed=0)
+
+
+class OfficialLike:
+    """An official-style dataset: ``__len__`` = items x repeats, ``modality_length`` a constant per item (with or
+    without the repeats, as the official RVOS/Ref-SAV datasets)."""
+
+    def __init__(self, items, repeats, length, with_repeats):
+        self.items, self.repeats = items, repeats
+        self.modality_length = [length] * (items * repeats if with_repeats else items)
+
+    def __len__(self):
+        return self.items * self.repeats
+
+
+# (items, repeats, official length, official list covers the repeats): image x4, RVOS-like x10 (no repeats in its
+# list), video chat x1, Ref-SAV-like x4 (no repeats), SAMA-239K-like x5 at the end.
+SMALL_OFFICIAL_MIXTURE = ((7, 4, 100, True), (5, 10, 10000, False), (6, 1, 10000, True), (4, 4, 20000, False),
+                          (9, 5, 100, True))
+
+
+def small_mixture():
+    return MultitaskMixture([Lengths([50 + i for i in range(n)]) for n, _, _, _ in SMALL_OFFICIAL_MIXTURE],
+                            repeats=[r for _, r, _, _ in SMALL_OFFICIAL_MIXTURE],
+                            official_lengths=[(v, w) for _, _, v, w in SMALL_OFFICIAL_MIXTURE])
+
+
+def test_length_grouped_draws_every_index_once_per_epoch():
+    mix = small_mixture()
+    (one,) = build(LengthGroupedSampler, mix, 1, per_device_batch_size=4, round_up=False)
+    assert sorted(one) == list(range(len(mix)))
+    two = build(LengthGroupedSampler, mix, 2, per_device_batch_size=4, round_up=False)
+    assert sorted(list(two[0]) + list(two[1])) == list(range(len(mix)))
+
+
+@pytest.mark.parametrize('world_size', [1, 2])
+def test_emulate_official_reproduces_the_xtuner_sampler(world_size):
+    from xtuner.dataset.samplers import LengthGroupedSampler as XTunerSampler
+    official = TorchConcatDataset([OfficialLike(*spec) for spec in SMALL_OFFICIAL_MIXTURE])
+    mix = small_mixture()
+    assert len(mix) == len(official) == 28 + 50 + 6 + 16 + 45
+    assert len(mix.official_modality_lengths()) == len(official) - (9 * 5 + 3 * 4)  # RVOS/Ref-SAV repeats missing
+    for rank in range(world_size):
+        with mock.patch('xtuner.dataset.samplers.length_grouped.get_dist_info', return_value=(rank, world_size)):
+            theirs = XTunerSampler(official, per_device_batch_size=4, length_property='modality_length', seed=11)
+        with mock.patch('mmengine.dataset.sampler.get_dist_info', return_value=(rank, world_size)):
+            ours = LengthGroupedSampler(mix, per_device_batch_size=4, seed=11, emulate_official=True)
+        for epoch in (0, 1):
+            theirs.set_epoch(epoch)
+            ours.set_epoch(epoch)
+            assert list(ours) == list(theirs)
+        assert len(ours) == len(theirs)
+
+
+def test_emulate_official_leaves_the_tail_out_and_repeats_the_shuffled_head():
+    mix = small_mixture()
+    (ours,) = build(LengthGroupedSampler, mix, 1, per_device_batch_size=4, emulate_official=True)
+    drawn = list(ours)
+    permuted = len(mix.official_modality_lengths())
+    assert max(drawn) == permuted - 1  # the last len(mix) - permuted indices (SAMA-239K-like tail) never come
+    assert len(drawn) - len(set(drawn)) == len(drawn) - permuted  # the round-up re-draws the head of the order
+    assert drawn[permuted:] == drawn[:len(drawn) - permuted]
+
+
+def test_emulate_official_needs_official_lengths():
+    with pytest.raises(ValueError, match='official_modality_lengths'):
+        LengthGroupedSampler(Lengths([3, 4]), per_device_batch_size=1, seed=0, emulate_official=True)
+    with pytest.raises(ValueError, match='no official_lengths'):
+        MultitaskMixture([Lengths([3, 4])]).official_modality_lengths()
