@@ -18,6 +18,7 @@ from sama_mm.engine.loops import ResumableIterBasedTrainLoop
 from sama_mm.evaluation.metrics import RVOSMetric
 from sama_mm.models import SAMA, SAMADataPreprocessor
 from sama_mm.tokenizers import build_qformer_tokenizer
+from sama_mm.utils.pipeline import build_pipeline
 
 with read_base():
     from .._base_.datasets.demo import *  # noqa: F401,F403
@@ -26,41 +27,56 @@ with read_base():
     from .._base_.models.sam2_tiny_256 import *  # noqa: F401,F403
     from .._base_.models.st_aggregator_tiny import *  # noqa: F401,F403
 
+# The helpers themselves (imports are lazy while MMEngine reads a config); deleted at the end.
+_build = build_pipeline.build()
+
+# SAMA's context aggregator: False drops the neck from the model and, from every pipeline below, its
+# QFormerPrompts step and the context tokens of ChatTokenize (Sa2VA style). A config that imports this one
+# switches it with sama_mm.utils.pipeline.without_neck(globals()) instead (see sa2va_tiny_demo.py).
+with_neck = True
 backbone.update(freeze_vision=False, freeze_llm=False)  # noqa: F405
-model = dict(type=SAMA, backbone=backbone, neck=neck, seg_head=seg_head,  # noqa: F405
+model = dict(type=SAMA, backbone=backbone, neck=neck if with_neck else None, seg_head=seg_head,  # noqa: F405
              data_preprocessor=dict(type=SAMADataPreprocessor), max_new_tokens=16, sam2_prompt_frames='dense')
 
-# Pipelines at the tiny sizes: 8 sparse frames (every 3rd) -> 8 context tokens per round, 2 dense frames,
-# 4 LLM tokens per frame (a 2x2 grid for region pooling).
+# Pipelines at the tiny sizes, as named steps (step names: configs/_base_/datasets/sama_pipelines.py): 8 sparse
+# frames (every 3rd) -> 8 context tokens per round, 2 dense frames, 4 LLM tokens per frame (a 2x2 grid for region
+# pooling).
 sampling = dict(interval=3, max_frames=8, min_frames=4, num_dense=2)
 chat = dict(type=ChatTokenize, tokenizer=backbone['tokenizer'], template=tiny_template,  # noqa: F405
-            num_image_tokens=4, context_tokens=True, max_length=1024)
+            num_image_tokens=4, context_tokens=with_neck, max_length=1024)
 qformer = dict(type=QFormerPrompts, tokenizer=dict(type=build_qformer_tokenizer, tiny=True), grid_size=2)
-frames = [dict(type=VideoInit), dict(type=SampleFrames, dense_policy='uniform', **sampling), dict(type=VideoDecode)]
-images = [dict(type=InternVLImageTransform, image_size=tiny_image_size),  # noqa: F405
-          dict(type=SAM2ImageTransform, image_size=256)]
+frames = dict(init=dict(type=VideoInit), sample=dict(type=SampleFrames, dense_policy='uniform', **sampling),
+              decode=dict(type=VideoDecode))
+images = dict(vit_image=dict(type=InternVLImageTransform, image_size=tiny_image_size),  # noqa: F405
+              sam2_image=dict(type=SAM2ImageTransform, image_size=256))
 rvos_round = dict(type=RefVOSToRounds, question='Please segment {exp}.', answer='It is [SEG].')
-sama239k_train_pipeline = [
-    *frames,
-    dict(type=SAMA239KToRounds, task='conversation', max_rounds=4),
-    dict(type=LoadSegMasks), *images,
-    dict(chat, context_sep=''),
-    dict(type=LoadRegionMasks, box=True), qformer,
-    dict(type=PackSAMAInputs),
-]
-rvos_train_pipeline = [*frames, rvos_round, dict(type=LoadSegMasks), *images, dict(chat, context_sep='\n'), qformer,
-                       dict(type=PackSAMAInputs)]
-test_pipeline = [
-    dict(type=VideoInit), dict(type=SampleFrames, dense_policy='first', **sampling), dict(type=VideoDecode),
-    rvos_round, images[0], dict(chat, context_sep='\n', generation=True), qformer,
-    dict(type=SAM2FrameSource, image_size=256), dict(type=PackSAMAInputs),
-]
+sama239k_train_steps = dict(
+    **frames,
+    rounds=dict(type=SAMA239KToRounds, task='conversation', max_rounds=4),
+    seg_masks=dict(type=LoadSegMasks), **images,
+    tokenize=dict(chat, context_sep=''),
+    region_masks=dict(type=LoadRegionMasks, box=True), qformer=qformer if with_neck else None,
+    pack=dict(type=PackSAMAInputs),
+)
+sama239k_train_pipeline = _build(sama239k_train_steps)
+rvos_train_steps = dict(**frames, rounds=rvos_round, seg_masks=dict(type=LoadSegMasks), **images,
+                        tokenize=dict(chat, context_sep='\n'), qformer=qformer if with_neck else None,
+                        pack=dict(type=PackSAMAInputs))
+rvos_train_pipeline = _build(rvos_train_steps)
+test_steps = dict(
+    frames, sample=dict(type=SampleFrames, dense_policy='first', **sampling),
+    rounds=rvos_round, vit_image=images['vit_image'], tokenize=dict(chat, context_sep='\n', generation=True),
+    qformer=qformer if with_neck else None, sam2_frames=dict(type=SAM2FrameSource, image_size=256),
+    pack=dict(type=PackSAMAInputs),
+)
+test_pipeline = _build(test_steps)
 
 train_dataloader = dict(
     batch_size=2, num_workers=0, collate_fn=dict(type=sama_collate),
     sampler=dict(type=ResumableInfiniteSampler, shuffle=True),
+    # The SAMA-239K region conversations need the neck (their <mask> prompts are region tokens).
     dataset=dict(type=ConcatDataset, ignore_keys=['dataset_name'], datasets=[
-        dict(sama239k_demo, pipeline=sama239k_train_pipeline),  # noqa: F405
+        *([dict(sama239k_demo, pipeline=sama239k_train_pipeline)] if with_neck else []),  # noqa: F405
         dict(mevis_demo_train, pipeline=rvos_train_pipeline),  # noqa: F405
         dict(rvos_demo_train, pipeline=rvos_train_pipeline)]))  # noqa: F405
 val_dataloader = dict(
@@ -80,3 +96,5 @@ optim_wrapper = dict(type=GuardedOptimWrapper, optimizer=dict(type=AdamW, lr=1e-
                      clip_grad=dict(max_norm=1.0))
 default_hooks.logger.interval = 20  # noqa: F405
 default_hooks.checkpoint.interval = max_iters  # noqa: F405
+
+del _build  # helpers, not config values

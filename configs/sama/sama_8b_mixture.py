@@ -1,7 +1,8 @@
 # SAMA-8B: InternVL2.5-8B (InternLM2.5-7B, H=4096) + STAggregator + SAM2-Hiera-L, the released architecture, trained
 # with the reference recipe (frozen ViT and LLM; mlp1, the aggregator, text_hidden_fcs and the SAM2 mask
-# decoder train; AdamW 4e-5, 1 epoch, bf16) on the reference multitask mixture. Start from a converted Sa2VA-8B
-# checkpoint: --cfg-options load_from=work_dirs/sa2va_8b (the folder tools/convert/from_hf.py writes).
+# decoder train; AdamW 4e-5, 1 epoch, bf16) on the released 8B config's multitask mixture (no SAMA-239K). Start
+# from a converted Sa2VA-8B checkpoint: --cfg-options load_from=work_dirs/sa2va_8b (the folder
+# tools/convert/from_hf.py writes).
 from mmengine.config import read_base
 
 from sama_mm.models import SAMA, SAMADataPreprocessor
@@ -13,6 +14,14 @@ with read_base():
     from .._base_.models.sam2_large import *  # noqa: F401,F403
     from .._base_.models.st_aggregator import *  # noqa: F401,F403
     from .._base_.schedules.sama_1epoch import *  # noqa: F401,F403
+
+# The released 8B config leaves both SAMA-239K sources out of its training mixture (commented out of its
+# ConcatDataset, while the 1B and 4B configs train on them); this config follows it. The named option
+# configs/sama/sama_8b_mixture_sama239k.py adds them back (x5, as the 1B): see docs/training.md.
+mixture = train_dataloader['dataset']  # noqa: F405
+mixture.update({field: [value for value, name in zip(mixture[field], mixture['names'])
+                        if not name.startswith('sama239k')]
+                for field in ('datasets', 'repeats', 'official_lengths', 'names')})
 
 model = dict(type=SAMA, backbone=backbone, neck=neck, seg_head=seg_head,  # noqa: F405
              data_preprocessor=dict(type=SAMADataPreprocessor, pixel_dtype='bfloat16'), max_new_tokens=512)

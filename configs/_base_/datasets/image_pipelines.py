@@ -1,54 +1,65 @@
 # Image pipelines of SAMA: an image is a one-frame video (ImageInit), so the frame, tokenizer and packing steps
 # are the video ones; masks come from the COCO segmentations in the data info (LoadImageMasks). No tiling: one
-# 448 px view per image (the reference uses InternVL dynamic tiles; not implemented here).
+# 448 px view per image (the reference uses InternVL dynamic tiles; not implemented here). Written as named
+# steps like the video pipelines (see sama_pipelines.py for the step names).
 from mmengine.config import read_base
 
 from sama_mm.datasets.transforms import (ChatTokenize, ImageInit, InternVLImageTransform, LoadImageMasks,
                                          PackSAMAInputs, SAM2ImageTransform, SampleFrames, VideoDecode)
+from sama_mm.utils.pipeline import build_pipeline, edit_steps
 
 with read_base():
-    from .sama_pipelines import context_tokens, qformer, template, tokenizer
+    from .sama_pipelines import context_tokens, qformer, template, tokenizer, with_neck
 
-_frames = [dict(type=ImageInit), dict(type=SampleFrames, interval=1, max_frames=1, min_frames=1, num_dense=1),
-           dict(type=VideoDecode)]
-_tokenize = dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
-                 context_tokens=context_tokens, context_sep='\n', max_length=8192)
+# The helpers themselves (imports are lazy while MMEngine reads a config); deleted at the end.
+_build, _edit = build_pipeline.build(), edit_steps.build()
+
+image_frames = dict(init=dict(type=ImageInit),
+                    sample=dict(type=SampleFrames, interval=1, max_frames=1, min_frames=1, num_dense=1),
+                    decode=dict(type=VideoDecode))
+image_tokenize = dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
+                      context_tokens=context_tokens, context_sep='\n', max_length=8192)
 
 # Referring segmentation and grounded captions (RefCOCO/+/g, GCG): [SEG] ground truth on the image.
-image_seg_train_pipeline = _frames + [
-    dict(type=LoadImageMasks, targets=('gt', )),
-    dict(type=InternVLImageTransform, image_size=448),
-    dict(type=SAM2ImageTransform, image_size=1024),
-    _tokenize,
-    qformer,
-    dict(type=PackSAMAInputs),
-]
+image_seg_train_steps = dict(
+    **image_frames,
+    seg_masks=dict(type=LoadImageMasks, targets=('gt', )),
+    vit_image=dict(type=InternVLImageTransform, image_size=448),
+    sam2_image=dict(type=SAM2ImageTransform, image_size=1024),
+    tokenize=image_tokenize,
+    qformer=qformer if with_neck else None,
+    pack=dict(type=PackSAMAInputs),
+)
+image_seg_train_pipeline = _build(image_seg_train_steps)
 # RefCOCO has no newline after the context tokens (reference section 1.6).
-refcoco_train_pipeline = [dict(step, context_sep='') if step is _tokenize else step for step in image_seg_train_pipeline]
+refcoco_train_steps = _edit(image_seg_train_steps, tokenize=dict(context_sep=''))
+refcoco_train_pipeline = _build(refcoco_train_steps)
 # Osprey region chat: <mask> region prompts (boxes), no [SEG].
-image_region_train_pipeline = _frames + [
-    dict(type=InternVLImageTransform, image_size=448),
-    _tokenize,
-    dict(type=LoadImageMasks, targets=('region', ), box=True),
-    qformer,
-    dict(type=PackSAMAInputs),
-]
+image_region_train_steps = dict(
+    **image_frames,
+    vit_image=dict(type=InternVLImageTransform, image_size=448),
+    tokenize=image_tokenize,
+    region_masks=dict(type=LoadImageMasks, targets=('region', ), box=True),
+    qformer=qformer if with_neck else None,
+    pack=dict(type=PackSAMAInputs),
+)
+image_region_train_pipeline = _build(image_region_train_steps)
 # LLaVA visual chat: text answers only.
-image_chat_train_pipeline = _frames + [
-    dict(type=InternVLImageTransform, image_size=448),
-    _tokenize,
-    qformer,
-    dict(type=PackSAMAInputs),
-]
+image_chat_train_steps = _edit(image_region_train_steps, region_masks=None)
+image_chat_train_pipeline = _build(image_chat_train_steps)
 
 # Evaluation: a generation prompt; SAM2 segments the image (one frame) for every generated [SEG]. The metrics
 # read the ground truth from the annotation files, so no mask is loaded here.
-refcoco_test_pipeline = _frames + [
-    dict(type=InternVLImageTransform, image_size=448),
-    dict(type=SAM2ImageTransform, image_size=1024),
-    dict(_tokenize, context_sep='', generation=True),
-    qformer,
-    dict(type=PackSAMAInputs),
-]
-gcg_test_pipeline = [dict(step, context_sep='\n') if 'context_sep' in step else step  # ChatTokenize
-                     for step in refcoco_test_pipeline]
+refcoco_test_steps = dict(
+    **image_frames,
+    vit_image=dict(type=InternVLImageTransform, image_size=448),
+    sam2_image=dict(type=SAM2ImageTransform, image_size=1024),
+    tokenize=dict(image_tokenize, context_sep='', generation=True),
+    qformer=qformer if with_neck else None,
+    pack=dict(type=PackSAMAInputs),
+)
+refcoco_test_pipeline = _build(refcoco_test_steps)
+gcg_test_steps = _edit(refcoco_test_steps, tokenize=dict(context_sep='\n'))
+gcg_test_pipeline = _build(gcg_test_steps)
+
+del _build, _edit  # helpers, not config values

@@ -1,7 +1,9 @@
 # The SAMA training mixture (sama-reference section 2.5) with the reference repeat factors of the 1B/8B configs
 # (SAMA-239K x5; the 4B config uses x3: set sama239k_repeat = 3). Every source names its data_root here; change
-# data_root (or one source's *_root) to point at your copy. Not included: ChatUniVi video QA and Ref-SAV (no
-# dataset class yet).
+# data_root (or one source's *_root) to point at your copy. The sources, their order and repeat factors are the
+# official 1B config's (ChatUniVi video QA x1 and Ref-SAV x4 included); docs/training.md compares every source with
+# the official recipe. The sampler draws every index once per epoch; emulate_official=True reproduces the official
+# sampler's index list instead (it never draws the mixture's tail, see LengthGroupedSampler).
 #
 # Large annotation files: build their indexes once and switch the SAMA-239K sources to them, e.g.
 #   python data_converters/build_annotation_index.py data/sama239k_data/sama239k_train_final.json
@@ -15,9 +17,15 @@ from sama_mm.datasets import (GCGDataset, LengthGroupedSampler, LLaVADataset, Me
                               OspreyDataset, RefCOCODataset, RefYouTubeVOSDataset, ReVOSDataset,
                               SAMA239KIndexedDataset, sama_collate)
 from sama_mm.engine.hooks import DataSkipSummaryHook
+from sama_mm.datasets import ChatUniViDataset, RefSAVDataset
+from sama_mm.datasets.chatunivi import ChatUniViFrames
+from sama_mm.datasets.ref_sav import LoadRefSAVMasklet, RefSAVToRounds
+from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, PackSAMAInputs, SAM2ImageTransform,
+                                         VideoDecode, VideoInit)
 from sama_mm.datasets.transforms import SAMA239KToRounds
 
 with read_base():
+    from .sama_pipelines import context_tokens, qformer, template, tokenizer
     from .image_pipelines import (image_chat_train_pipeline, image_region_train_pipeline, image_seg_train_pipeline,
                                   refcoco_train_pipeline)
     from .sama_pipelines import rvos_train_pipeline, sama239k_train_pipeline
@@ -61,6 +69,36 @@ rvos_source = dict(type=RefYouTubeVOSDataset, data_root=video_root + 'rvos/',
                    ann_file='meta_expressions/train/meta_expressions.json',
                    data_prefix=dict(video='train/JPEGImages'), mask_dir='train/Annotations', skip_bad=skip_bad,
                    pipeline=rvos_train_pipeline)
+# Ref-SAV (SA-V videos with referring captions): one sample per video, 5 objects drawn with replacement, the
+# long caption in the official template, masks on the dense frames of the every-4th-frame masklet.
+ref_sav_train_pipeline = [
+    dict(type=VideoInit),
+    dict(type=RefSAVToRounds, num_objects=5, mode='long'),
+    dict(type=LoadRefSAVMasklet, frame_stride=4, interval=3, max_frames=32, min_frames=8, num_dense=5),
+    dict(type=VideoDecode),
+    dict(type=InternVLImageTransform, image_size=448),
+    dict(type=SAM2ImageTransform, image_size=1024),
+    dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
+         context_tokens=context_tokens, context_sep='\n', max_length=8192),
+    qformer,
+    dict(type=PackSAMAInputs),
+]
+ref_sav_source = dict(type=RefSAVDataset, data_root=data_root + 'ref_sav/', ann_file='Ref-SAV.json',
+                      data_prefix=dict(video='sam_v_full'), skip_bad=skip_bad, pipeline=ref_sav_train_pipeline)
+# ChatUniVi video QA: every round of a record, 32 sparse frames drawn in 32 segments, 5 dense drawn among them.
+chatunivi_train_pipeline = [
+    dict(type=VideoInit),
+    dict(type=ChatUniViFrames, num_sparse=32, num_dense=5),
+    dict(type=VideoDecode),
+    dict(type=InternVLImageTransform, image_size=448),
+    dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
+         context_tokens=context_tokens, context_sep='\n', max_length=8192),
+    qformer,
+    dict(type=PackSAMAInputs),
+]
+chatunivi_source = dict(type=ChatUniViDataset, data_root=video_root + 'chat_univi/', ann_file='video_chat.json',
+                        data_prefix=dict(video='Activity_Videos'), skip_bad=skip_bad,
+                        pipeline=chatunivi_train_pipeline)
 gcg_sources = [
     dict(type=GCGDataset, data_root=data_root, ann_file=glamm_annotations + ann, data_prefix=dict(img=img),
          skip_bad=skip_bad, pipeline=image_seg_train_pipeline)
@@ -81,12 +119,16 @@ sama239k_description = dict(sama239k_conversation, pipeline=sama239k_description
 mixture_sources = (
     [(s, 4, n) for s, n in zip(refcoco_sources, ('refcoco', 'refcoco+', 'refcocog'))]
     + [(llava_source, 1, 'llava665k'), (mevis_source, 4, 'mevis'), (revos_source, 10, 'revos'),
-       (rvos_source, 4, 'ref_ytvos')]
+       (rvos_source, 4, 'ref_ytvos'), (chatunivi_source, 1, 'chatunivi'), (ref_sav_source, 4, 'ref_sav')]
     + [(s, r, n) for s, r, n in zip(gcg_sources, (1, 10, 1, 1), ('gcg_openpsg', 'gcg_grandf', 'gcg_flickr',
                                                                    'gcg_refcocog'))]
     + [(s, 1, f'osprey_{part}') for s, part in zip(osprey_sources, osprey_parts)]
     + [(sama239k_conversation, sama239k_repeat, 'sama239k_conversation'),
        (sama239k_description, sama239k_repeat, 'sama239k_description')])
+# What the official datasets report to the official sampler (MultitaskMixture official_lengths): a constant per
+# family (100 for the rest), and for MeViS/ReVOS/Ref-YTVOS/Ref-SAV one entry per video without the repeats.
+official_family_lengths = dict(mevis=(10000, False), revos=(10000, False), ref_ytvos=(10000, False),
+                               chatunivi=(10000, True), ref_sav=(20000, False))
 
 train_dataloader = dict(
     batch_size=2,  # per GPU, as the reference (x 4 accumulation steps x 8 GPUs = 64)
@@ -95,9 +137,11 @@ train_dataloader = dict(
     collate_fn=dict(type=sama_collate),
     # Length-grouped as the reference (XTuner's grouping over the mixture's modality_length), grouping per
     # optimizer step: per_device_batch_size = batch_size x accumulative_counts (2 x 4). Resumable mid-epoch.
-    sampler=dict(type=LengthGroupedSampler, per_device_batch_size=2 * 4),
+    # emulate_official=True: the official index list (constant family lengths, RVOS/Ref-SAV without repeats).
+    sampler=dict(type=LengthGroupedSampler, per_device_batch_size=2 * 4, emulate_official=False),
     dataset=dict(type=MultitaskMixture, datasets=[s for s, _, _ in mixture_sources],
-                 repeats=[r for _, r, _ in mixture_sources], names=[n for _, _, n in mixture_sources]))
+                 repeats=[r for _, r, _ in mixture_sources], names=[n for _, _, n in mixture_sources],
+                 official_lengths=[official_family_lengths.get(n, (100, True)) for _, _, n in mixture_sources]))
 
 # Logs, at the end of every epoch, how many bad samples skip_bad skipped (by kind) and records it dropped.
 custom_hooks = [dict(type=DataSkipSummaryHook)]
