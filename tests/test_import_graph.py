@@ -4,15 +4,16 @@ The graph is read from the source with :mod:`ast` (nothing is imported), so the 
 modules whose import needs optional packages. An edge ``a -> b`` means that executing module ``a`` executes
 module ``b`` first:
 
-* ``import x.y.z`` and ``from x.y import z`` (``z`` a submodule) point at the submodule;
-* ``from x.y import name`` (``name`` not a submodule) points at ``x.y`` (its ``__init__`` must have run to
-  provide the name);
+* ``import x.y.z`` and ``from x.y import z`` (``z`` a submodule) point at the submodule, and
+  ``from x.y import name`` (``name`` not a submodule) at ``x.y``, whose ``__init__`` must have run to provide
+  the name;
+* each of them also points at the packages above its target (``x``, ``x.y``), whose ``__init__`` runs first,
+  except those that are packages of the importing module itself: Python imports a module's own packages before
+  the module, so reaching them again re-enters nothing (a name taken *from* one of them, e.g.
+  ``from .. import name`` in a submodule, does count: that is the half-initialised-package case);
 * relative imports are resolved against the importing module's package (an ``__init__.py`` is its own package);
 * imports inside functions and methods, and under ``if TYPE_CHECKING:``, do not count (they run later or never);
   those in class bodies, ``try`` / ``if`` / ``with`` blocks at module level do.
-
-Edges from a module to its own parent packages are left out: Python imports the parents before the module, so
-such an edge never re-enters a half-initialised module through the import statement itself.
 """
 import ast
 import os
@@ -77,20 +78,27 @@ def import_graph(modules: Dict[str, str]) -> Dict[str, Set[str]]:
         with open(path, encoding='utf-8') as f:
             tree = ast.parse(f.read(), filename=path)
         is_package = osp.basename(path) == '__init__.py'
+        ancestors = _packages_above(module)
         targets: Set[str] = set()
         for node in _module_level_imports(tree):
             if isinstance(node, ast.Import):
-                targets.update(alias.name for alias in node.names)
-                continue
-            base = _resolve_base(module, is_package, node)
-            if base is None:
-                continue
-            for alias in node.names:
-                sub = f'{base}.{alias.name}'
-                targets.add(sub if sub in modules else base)
-        ancestors = {'.'.join(module.split('.')[:i]) for i in range(1, module.count('.') + 1)}
-        graph[module] = {t for t in targets if t in modules and t != module and t not in ancestors}
+                names = [alias.name for alias in node.names]
+            else:
+                base = _resolve_base(module, is_package, node)
+                if base is None:
+                    continue
+                names = [f'{base}.{a.name}' if f'{base}.{a.name}' in modules else base for a in node.names]
+            for name in names:
+                targets.add(name)
+                targets.update(p for p in _packages_above(name) if p not in ancestors)
+        graph[module] = {t for t in targets if t in modules and t != module}
     return graph
+
+
+def _packages_above(module: str) -> Set[str]:
+    """``'a.b.c'`` -> ``{'a', 'a.b'}``."""
+    parts = module.split('.')
+    return {'.'.join(parts[:i]) for i in range(1, len(parts))}
 
 
 def find_cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
@@ -171,14 +179,16 @@ def test_graph_reader_handles_relative_and_function_imports(tmp_path):
         'from typing import TYPE_CHECKING\nNAME = 1\nif TYPE_CHECKING:\n    from ..a import X\n'
         'def f():\n    from pkg import a\n')
     (pkg / 'sub' / 'c.py').write_text('from .. import a\nclass C:\n    from ..sub import b\n')
+    (pkg / 'sub' / 'd.py').write_text('import pkg.sub.b\nfrom pkg.sub import NAME\n')
     modules = discover_modules(str(tmp_path), 'pkg')
     graph = import_graph(modules)
     assert graph == {
         'pkg': {'pkg.a'},
-        'pkg.a': {'pkg.sub.b'},
+        'pkg.a': {'pkg.sub', 'pkg.sub.b'},  # pkg.sub's __init__ runs before pkg.sub.b
         'pkg.sub': {'pkg.sub.b'},
         'pkg.sub.b': set(),
         'pkg.sub.c': {'pkg.a', 'pkg.sub.b'},
+        'pkg.sub.d': {'pkg.sub', 'pkg.sub.b'},  # a name taken from its own package counts
     }
     assert find_cycles(graph) == []
     graph['pkg.sub.b'].add('pkg.sub.c')  # c -> a -> b -> c
