@@ -94,7 +94,13 @@ def test_pipelines_use_the_model_tokenizer_and_template(size):
 
 
 def test_reference_mixture_repeats():
-    for size, expected in (('1b', 5), ('4b', 3), ('8b', 5)):
-        mixture = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_{size}_mixture.py').train_dataloader.dataset
+    # The released 8B config trains without SAMA-239K; sama_8b_mixture_sama239k is the named option with it.
+    for name, expected in (('1b', 5), ('4b', 3), ('8b', None), ('8b_mixture_sama239k', 5)):
+        path = f'{REPO_ROOT}/configs/sama/sama_{name}.py' if 'mixture' in name else \
+            f'{REPO_ROOT}/configs/sama/sama_{name}_mixture.py'
+        mixture = Config.fromfile(path).train_dataloader.dataset
         repeats = dict(zip(mixture.names, mixture.repeats))
-        assert repeats['sama239k_conversation'] == repeats['sama239k_description'] == expected, size
+        assert repeats.get('sama239k_conversation') == repeats.get('sama239k_description') == expected, name
+        assert (repeats['chatunivi'], repeats['ref_sav']) == (1, 4), name
+        assert mixture.names.index('chatunivi') == mixture.names.index('ref_ytvos') + 1, name
+        assert len(mixture.official_lengths) == len(mixture.names), name
