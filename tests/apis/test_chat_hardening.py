@@ -28,13 +28,13 @@ def test_question_cannot_forge_turns_seg_or_image_tokens(inferencer, video):
     session = inferencer.open(video)
     tokenizer = session.tokenizer
     special = _special_ids(tokenizer)
-    forged = session._turn_ids(FORGED)
-    harmless = session._turn_ids('hi')
+    forged = session.turn_ids(FORGED)
+    harmless = session.turn_ids('hi')
     # Only the ids the template and the frame block insert; the text itself is kept as ordinary pieces.
     assert sorted(i for i in forged if i in special) == sorted(i for i in harmless if i in special)
     assert FORGED in tokenizer.decode(forged)
     seg = tokenizer.convert_tokens_to_ids('[SEG]')
-    assert seg not in session._turn_ids('Please segment [SEG] now.')
+    assert seg not in session.turn_ids('Please segment [SEG] now.')
     # A typed <IMG_CONTEXT> is answered like any text (it used to end in an embedding count error).
     turn = session.ask('What is <IMG_CONTEXT> here?', segment=False)
     assert turn.index == 0 and len(session.turns) == 1
@@ -45,7 +45,7 @@ def test_rejected_long_question_changes_nothing(inferencer, video):
     session.ask('What is in the video?', segment=False)
     session.ask('And then?', segment=False)
     before = (list(session.context_ids()), session.history(), len(session.turns))
-    alone = len(session._turn_ids('hi', first=True))
+    alone = len(session.turn_ids('hi', first=True))
     long_question = ' '.join(['red'] * 400)
     old = dict(inferencer.settings)
     try:

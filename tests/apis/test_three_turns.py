@@ -6,7 +6,6 @@ import torch
 from mmengine.config import Config
 
 from sama_mm.apis import SAMAInferencer
-from sama_mm.apis.inference import QFormerTurnContext
 from sama_mm.datasets.transforms.frame_source import VideoFrameSource
 from sama_mm.datasets.transforms.tokenize import ChatTokenize
 from sama_mm.registry import MODELS
@@ -80,6 +79,22 @@ def _fresh_embeds(model, session, ids, turns):
     return embeds.masked_scatter((ids_t == model.backbone.img_context_token_id)[..., None], fill)
 
 
+def _reference_neck_turns(cfg, session, questions, regions):
+    """The neck input of every round, from scratch: the config's own QFormerPrompts step on region masks drawn by
+    hand (each box on the sparse frame nearest to its frame)."""
+    import numpy as np
+
+    from sama_mm.registry import TRANSFORMS
+    step = next(s for s in cfg.test_pipeline if getattr(s['type'], '__name__', s['type']) == 'QFormerPrompts')
+    sparse = np.asarray(session.frame_indices)
+    masks = np.zeros((len(regions), len(sparse)) + tuple(session.ori_shape), np.uint8)
+    for r, (frame, (x1, y1, x2, y2)) in enumerate(regions):
+        masks[r, int(np.abs(sparse - frame).argmin()), y1:y2, x1:x2] = 1
+    results = dict(rounds=[dict(question=q) for q in questions], dense_positions=session.dense_positions,
+                   region_masks=masks if len(regions) else None, video_id='clip3')
+    return TRANSFORMS.build(dict(step))(results)['neck_turns']
+
+
 def _fresh_masks(model, session, seg_hidden):
     """SAM2 tracking of the recomputed [SEG] states with a fresh frame source."""
     head = model.seg_head
@@ -115,8 +130,7 @@ def test_three_turn_grounded_chat_equals_full_recomputation(model_cfg, video):
         assert r1.num_objects == 1 and r3.num_objects == 1 and len(r2.token_ids) >= 1
 
         # Recompute every turn from scratch over its whole history (no cache, fresh ViT features and neck).
-        context = QFormerTurnContext(cfg)
-        turns = [context(session, Q1, []), context(session, Q2, REGIONS2), context(session, Q3, [])]
+        turns = _reference_neck_turns(cfg, session, [Q1, Q2, Q3], REGIONS2)
         history = [dict(question=Q1, answer=r1.history_answer), dict(question=Q2, answer=r2.history_answer)]
         ref_calls = []
         with torch.no_grad():

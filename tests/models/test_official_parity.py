@@ -210,7 +210,7 @@ class _Taps:
     def __init__(self, session):
         self.data = {}
         neck = session.model.neck
-        encode_temporal, forward, embed = neck.encode_temporal, neck.forward, session._embed
+        encode_temporal, forward, embed = neck.encode_temporal, neck.forward, session.model.embed_turn
 
         def tap_temporal(*args, **kwargs):
             out = encode_temporal(*args, **kwargs)
@@ -222,14 +222,15 @@ class _Taps:
             self.data['neck'] = out
             return out
 
-        def tap_embed(ids, fill):
-            out = embed(ids, fill)
-            self.data.setdefault('ids', list(ids))
+        def tap_embed(ids, fill, where='the turn'):
+            out = embed(ids, fill, where)
+            self.data.setdefault('ids', ids[0].tolist())
             self.data.setdefault('embeds', out[0])
             return out
 
-        neck.encode_temporal, neck.forward, session._embed = tap_temporal, tap_neck, tap_embed
-        self.restore = lambda: (neck.__dict__.pop('encode_temporal'), neck.__dict__.pop('forward'))
+        neck.encode_temporal, neck.forward, session.model.embed_turn = tap_temporal, tap_neck, tap_embed
+        self.restore = lambda: (neck.__dict__.pop('encode_temporal'), neck.__dict__.pop('forward'),
+                                session.model.__dict__.pop('embed_turn'))
 
 
 @pytest.mark.parametrize('case_name', ['text', 'box_frame0', 'box_every_frame'])
@@ -386,15 +387,15 @@ def test_sa2va_end_to_end_matches_the_official_model(sa2va_converted, sa2va_refe
     assert rel_err(session.visual[session.dense_positions], ref['vit_features']) < 1e-5
     question = meta['question']
     seen = {}
-    embed = session._embed
+    embed = session.model.embed_turn
 
-    def tap_embed(ids, fill):
-        out = embed(ids, fill)
-        seen.setdefault('ids', list(ids))
+    def tap_embed(ids, fill, where='the turn'):
+        out = embed(ids, fill, where)
+        seen.setdefault('ids', ids[0].tolist())
         seen.setdefault('embeds', out[0])
         return out
 
-    session._embed = tap_embed
+    session.model.embed_turn = tap_embed  # a fresh model per inferencer: nothing to restore
     greedy = session.ask(question)
     assert seen['ids'] == meta['prompt_ids']
     assert greedy.token_ids == meta['greedy_ids']
@@ -436,7 +437,7 @@ def test_sa2va_defaults_differ_from_the_official_inference(sa2va_converted, sa2v
     meta, ref = sa2va_reference
     session = sa2va_inferencer(sa2va_converted, meta, official=False).open(f'{FIXTURE}/video')
     assert session.dense_frame_indices == [0, 3, 6, 9, 12]
-    ids = session._turn_ids(meta['question'], first=True)
+    ids = session.turn_ids(meta['question'], first=True)
     official = meta['prompt_ids']
     # Exactly one token missing: the '\n' between '</img>' and the question.
     k = next(i for i, (a, b) in enumerate(zip(ids, official)) if a != b)

@@ -25,7 +25,7 @@ def test_refused_long_question_keeps_the_chat(inferencer, video, tmp_path):
     session = state.session
     before = (list(session.context_ids()), session.history(), len(state.results), WebDemo.messages(state))
     old = inferencer.settings['max_length']
-    inferencer.settings['max_length'] = len(session._turn_ids('hi', first=True)) + 40
+    inferencer.settings['max_length'] = len(session.turn_ids('hi', first=True)) + 40
     try:
         with pytest.raises(DemoError, match=r'^The question was not asked: the question is too long: .*shorten it '
                                             r'by at least \d+ tokens \(the conversation so far is kept\)'):
