@@ -39,7 +39,8 @@ def build_tokenizer(cfg: Union[dict, PreTrainedTokenizerBase]) -> PreTrainedToke
     Args:
         cfg: A tokenizer, or a dict whose ``type`` is a callable returning one (``AutoTokenizer.from_pretrained``,
             :func:`build_tiny_tokenizer`), a class (its ``from_pretrained`` is called), the string
-            ``'AutoTokenizer'``, a name of :data:`BUILDER_NAMES` or a dotted import path; the other keys are its keyword arguments.
+            ``'AutoTokenizer'``, a name of :data:`BUILDER_NAMES` or a dotted import path; the other keys are
+            its keyword arguments.
 
     Returns:
         The tokenizer.
