@@ -22,7 +22,8 @@ from tests.docs.guide_blocks import (Guide, GuideError, check_block, lint_guide,
                                      shell_commands)
 
 DOCS = osp.join(REPO_ROOT, 'docs')
-GUIDES = ('get_started', 'custom_data', 'evaluation', 'checkpoints', 'chat', 'distributed', 'architecture')
+GUIDES = ('get_started', 'custom_data', 'evaluation', 'checkpoints', 'chat', 'distributed', 'architecture',
+          'training')
 COPIED = ('tools', 'configs', 'data_converters', 'benchmarks', 'requirements')
 #: Files a guide's run blocks must leave behind (what a reader is told to expect).
 EXPECTED_OUTPUTS = {
