@@ -146,13 +146,13 @@ def run_one(video: str, num_frames: int, num_objects: int, use_sink: bool) -> di
     seen = []
     sink = (lambda indices, masks: seen.extend(indices)) if use_sink else None
     with torch.no_grad():
-        head.predict(VideoFrameSource(video, None, 8, size, 'warmup'), prompts, [0], OUT_SIZE, num_frames=8)
+        head.track(VideoFrameSource(video, None, 8, size, 'warmup'), prompts, [0], OUT_SIZE, num_frames=8)
         source = VideoFrameSource(video, None, num_frames, size, 'bench')
         gc.collect()
         heap0, rss0 = heap_bytes(), rss_bytes()
         with PeakSampler() as peak:
             start = time.perf_counter()
-            masks = head.predict(source, prompts, [0], OUT_SIZE, num_frames=num_frames, sink=sink)
+            masks = head.track(source, prompts, [0], OUT_SIZE, num_frames=num_frames, sink=sink)
             seconds = time.perf_counter() - start
     if use_sink:
         assert masks is None and sorted(seen) == list(range(num_frames))
@@ -199,10 +199,10 @@ def profile_stages(video: str, num_frames: int, num_objects: int) -> dict:
     prompts = torch.randn(num_objects, 256, generator=torch.Generator().manual_seed(0))
     size = head.image_size
     with torch.no_grad():
-        head.predict(VideoFrameSource(video, None, 8, size, 'warmup'), prompts, [0], OUT_SIZE, num_frames=8)
+        head.track(VideoFrameSource(video, None, 8, size, 'warmup'), prompts, [0], OUT_SIZE, num_frames=8)
         spent.clear()
         start = time.perf_counter()
-        head.predict(VideoFrameSource(video, None, num_frames, size, 'bench'), prompts, [0], OUT_SIZE,
+        head.track(VideoFrameSource(video, None, num_frames, size, 'bench'), prompts, [0], OUT_SIZE,
                      num_frames=num_frames)
         total = time.perf_counter() - start
     spent['other'] = total - sum(spent.values())

@@ -2,13 +2,13 @@
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from mmengine.model import BaseModel
 from torch import Tensor
 
 from ..registry import MODELS
 from ..structures import SAMADataSample
 from .data_preprocessor import SAMADataPreprocessor
+from .heads.base_seg_head import BaseSegHead, describe_sample
 
 SAM2_PROMPT_FRAMES = ('dense', 'first')
 
@@ -41,8 +41,9 @@ class SAMA(BaseModel):
         backbone (dict): Config of the video LLM (``InternVLVideoLLM``): ``encode_images``,
             ``get_input_embeddings``, ``forward_llm``, ``lm_loss``, ``generate``, ``tokenizer``, ``template``,
             ``img_context_token_id``, ``seg_token_id``.
-        seg_head (dict): Config of the mask head (``SAM2SegHead``): ``project``, ``forward_train``, ``loss``,
-            ``predict``. Its ``llm_hidden_size`` is filled from the backbone when missing.
+        seg_head (dict): Config of the mask head, a :class:`BaseSegHead` (``SAM2SegHead``); the model talks to it
+            only through that contract (``loss``, ``predict``; chat also ``prompt_from_region``). Its
+            ``llm_hidden_size`` is filled from the backbone when missing.
         neck (dict, optional): Config of a context aggregator (``STAggregator``) called as
             ``neck(visual_tokens [T, N, H], neck_turns)`` (``neck_turns`` from the ``QFormerPrompts`` transform);
             it returns the ``[P * T + 2 * R, H]`` context and region embeddings that follow the dense frames in
@@ -69,6 +70,9 @@ class SAMA(BaseModel):
         if seg_head.get('llm_hidden_size') is None:
             seg_head['llm_hidden_size'] = self.backbone.hidden_size
         self.seg_head = MODELS.build(seg_head)
+        if not isinstance(self.seg_head, BaseSegHead):
+            raise TypeError(f'seg_head must build a BaseSegHead (loss / predict / prompt_from_region), got '
+                            f'{type(self.seg_head).__name__}')
         if neck is not None:
             neck = dict(neck)
             if neck.get('llm_hidden_size') is None:
@@ -90,7 +94,7 @@ class SAMA(BaseModel):
         parts = [visual[dense_positions].flatten(0, 1)]
         if self.neck is not None:
             if neck_turns is None:
-                raise ValueError(f'{_describe(data_sample)}: the model has a neck but the sample has no '
+                raise ValueError(f'{describe_sample(data_sample)}: the model has a neck but the sample has no '
                                  '"neck_turns" (put QFormerPrompts in the pipeline)')
             parts.append(self.neck(visual, neck_turns))
         return torch.cat(parts)
@@ -144,7 +148,7 @@ class SAMA(BaseModel):
             sample = data_samples[b] if data_samples is not None else None
             turns = neck_turns[b] if neck_turns is not None else None
             fill = self._context_embeddings(visual[b], dense_positions[b], turns, sample)
-            rows.append(self.embed_turn(input_ids[b:b + 1], fill, where=_describe(sample))[0])
+            rows.append(self.embed_turn(input_ids[b:b + 1], fill, where=describe_sample(sample))[0])
         return torch.stack(rows)
 
     def generate(self, inputs_embeds: Tensor, past_key_values=None,
@@ -189,8 +193,8 @@ class SAMA(BaseModel):
         if len(seg_hidden) == 0:
             return torch.zeros((0, num_frames, *ori_shape), dtype=torch.bool)
         positions = self.prompt_frame_positions(data_sample, num_frames)
-        masks = self.seg_head.predict(frames, self.seg_head.project(seg_hidden), positions, ori_shape,
-                                      num_frames=num_frames, chunk_size=chunk_size)
+        masks = self.seg_head.predict(seg_hidden, frames, positions, ori_shape, num_frames=num_frames,
+                                      chunk_size=chunk_size)
         return masks.cpu()
 
     # ------------------------------------------------------------------ modes
@@ -212,38 +216,16 @@ class SAMA(BaseModel):
         return hidden
 
     def loss(self, inputs: dict, data_samples: List[SAMADataSample]) -> Dict[str, torch.Tensor]:
-        """LM loss on the answers plus mask BCE/Dice of every ``[SEG]`` on the dense frames.
+        """LM loss on the answers plus the head's mask losses of every ``[SEG]`` (see :class:`BaseSegHead`).
 
-        The k-th ``[SEG]`` of a sample is supervised by the k-th ground-truth mask of that sample.
-
-        Raises:
-            ValueError: If a sample's ``[SEG]`` count differs from its number of ground-truth masks.
+        The head gets each sample's ``[SEG]`` hidden states and supervises the k-th with the k-th ground-truth
+        mask of that sample (a count mismatch is a ``ValueError`` naming the sample).
         """
         hidden = self._forward(inputs, data_samples)
         losses = dict(loss_lm=self.backbone.lm_loss(hidden, inputs['labels']))
         seg_slots = inputs['input_ids'] == self.backbone.seg_token_id
-        logits, targets = [], []
-        for b, sample in enumerate(data_samples):
-            n_seg = int(seg_slots[b].sum())
-            gt = getattr(sample, 'gt_masks', None)
-            n_gt = 0 if gt is None else len(gt)
-            if n_seg != n_gt:
-                raise ValueError(f'{_describe(sample)}: {n_seg} [SEG] tokens but {n_gt} ground-truth masks')
-            if n_seg == 0:
-                continue
-            prompts = self.seg_head.project(hidden[b][seg_slots[b]])
-            pred = self.seg_head.forward_train(inputs['sam2_pixel_values'][b], prompts)  # [K, D, h, w]
-            size = pred.shape[-2:]
-            target = F.interpolate(gt.float(), size=size, mode='nearest')  # [K, D, h, w]
-            logits.append(pred.flatten(0, 1)[:, None])
-            targets.append(target.flatten(0, 1)[:, None].to(pred.device))
-        if logits:
-            losses.update(self.seg_head.loss(torch.cat(logits), torch.cat(targets)))
-        else:
-            # No [SEG] in the batch: keep the head in the graph with a zero loss so every rank runs the
-            # same parameters (DDP), instead of the released code's dummy SAM2 forward on zero images.
-            zero = sum(p.sum() for p in self.seg_head.text_hidden_fcs.parameters()) * 0.0
-            losses.update(loss_mask=zero, loss_dice=zero.clone())
+        seg_hidden = [hidden[b][seg_slots[b]] for b in range(len(data_samples))]
+        losses.update(self.seg_head.loss(seg_hidden, inputs, data_samples))
         return losses
 
     @torch.no_grad()
@@ -260,7 +242,7 @@ class SAMA(BaseModel):
             length = int(inputs['attention_mask'][b].sum())
             turns = inputs['neck_turns'][b] if inputs.get('neck_turns') is not None else None
             fill = self._context_embeddings(visual[b], inputs['dense_positions'][b], turns, sample)
-            embeds = self.embed_turn(inputs['input_ids'][b, :length], fill, where=_describe(sample))
+            embeds = self.embed_turn(inputs['input_ids'][b, :length], fill, where=describe_sample(sample))
             out = self.generate(embeds)
             sample.pred_text = [out.text.strip()]
             seg = torch.as_tensor(out.token_ids, device=out.hidden_states.device) == self.backbone.seg_token_id
@@ -285,15 +267,4 @@ class SAMA(BaseModel):
             return list(range(min(len(dense), num_frames)))
         available = list(sample.get('sam2_frame_indices', range(num_frames)))
         return [available.index(i) for i in dense if i in available]
-
-
-def _describe(sample: Optional[SAMADataSample]) -> str:
-    """How errors name a sample: video, expression / record index."""
-    if sample is None:
-        return 'sample'
-    parts = [f'video {sample.get("video_id", "?")!r}']
-    for key in ('exp_id', 'sample_idx'):
-        if key in sample:
-            parts.append(f'{key} {sample.get(key)!r}')
-    return ', '.join(parts)
 

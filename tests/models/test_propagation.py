@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sama_mm.models.heads.sam2_seg_head import _Frames
+from sama_mm.models.heads.frame_access import FrameAccess
 from tests.models.test_sam2_seg_head import HIDDEN, EncoderCalls, build_tiny, square_video
 
 
@@ -33,7 +33,7 @@ def prompts(head):
 def reference_predict(head, images, prompts, cond_frames, out_size, num_frames=None, chunk_size=8):
     """The previous ``SAM2SegHead.predict`` (memory bank pruning included): bool masks ``[K, T, H, W]``."""
     model = head.sam2_model
-    frames = _Frames(images, num_frames)
+    frames = FrameAccess(images, num_frames)
     total, num_obj = frames.num_frames, prompts.shape[0]
     cond = sorted({int(c) for c in cond_frames})
     masks = torch.zeros(num_obj, total, *out_size, dtype=torch.bool)
@@ -99,7 +99,7 @@ def reference_predict(head, images, prompts, cond_frames, out_size, num_frames=N
 @pytest.mark.parametrize('cond_frames,num_obj', [([0], 1), ([0], 4), ([5, 9], 3), ([15], 2)])
 def test_masks_equal_the_previous_path(head, clip, prompts, cond_frames, num_obj):
     expected = reference_predict(head, clip, prompts[:num_obj], cond_frames, (48, 64))
-    masks = head.predict(clip, prompts[:num_obj], cond_frames, out_size=(48, 64))
+    masks = head.track(clip, prompts[:num_obj], cond_frames, out_size=(48, 64))
     assert masks.shape == expected.shape == (num_obj, 16, 48, 64)
     assert 0 < expected.sum() < expected.numel()  # a test that can fail: the masks are neither empty nor full
     assert torch.equal(masks, expected)
@@ -107,7 +107,7 @@ def test_masks_equal_the_previous_path(head, clip, prompts, cond_frames, num_obj
 
 def test_masks_equal_the_previous_path_at_full_size(head, clip, prompts):
     expected = reference_predict(head, clip[:6], prompts[:2], [2], (256, 256), chunk_size=4)
-    masks = head.predict(clip[:6], prompts[:2], [2], out_size=(256, 256), chunk_size=4)
+    masks = head.track(clip[:6], prompts[:2], [2], out_size=(256, 256), chunk_size=4)
     assert torch.equal(masks, expected)
 
 
@@ -115,7 +115,7 @@ def test_image_encoder_runs_once_per_frame_whatever_the_number_of_objects(head, 
     for num_obj in (1, 4):
         calls = EncoderCalls(head)
         try:
-            head.predict(clip, prompts[:num_obj], [3], out_size=(24, 32), chunk_size=5)
+            head.track(clip, prompts[:num_obj], [3], out_size=(24, 32), chunk_size=5)
         finally:
             calls.close()
         assert sum(calls.sizes) == 16 and max(calls.sizes) <= 5
@@ -128,7 +128,7 @@ def test_object_independent_attention_runs_once(head, clip, prompts):
     hooks = [layer.self_attn.register_forward_hook(lambda m, a, o: seen['self'].append(o.shape[0])),
              layer.cross_attn_image.register_forward_hook(lambda m, a, o: seen['cross'].append(o.shape[0]))]
     try:
-        head.predict(clip[:5], prompts[:4], [0], out_size=(24, 32))
+        head.track(clip[:5], prompts[:4], [0], out_size=(24, 32))
     finally:
         for h in hooks:
             h.remove()
@@ -136,7 +136,7 @@ def test_object_independent_attention_runs_once(head, clip, prompts):
 
 
 def test_sink_receives_every_frame_once_per_chunk(head, clip, prompts):
-    dense = head.predict(clip, prompts[:2], [6], out_size=(24, 32), chunk_size=4)
+    dense = head.track(clip, prompts[:2], [6], out_size=(24, 32), chunk_size=4)
     calls = []
     got = torch.zeros_like(dense)
 
@@ -145,7 +145,7 @@ def test_sink_receives_every_frame_once_per_chunk(head, clip, prompts):
         calls.append(list(indices))
         got[:, indices] = masks
 
-    assert head.predict(clip, prompts[:2], [6], out_size=(24, 32), chunk_size=4, sink=sink) is None
+    assert head.track(clip, prompts[:2], [6], out_size=(24, 32), chunk_size=4, sink=sink) is None
     assert sorted(i for c in calls for i in c) == list(range(16))
     assert calls[0] == [6] and max(len(c) for c in calls) <= 4
     assert calls[1] == [7, 8, 9]  # forward from the conditioning frame, then backward
@@ -167,7 +167,7 @@ def test_bank_holds_only_what_later_frames_read(head, clip, prompts, monkeypatch
         return original(self, **kwargs)
 
     monkeypatch.setattr(type(model), '_prepare_memory_conditioned_features', spy)
-    head.predict(video, prompts[:2], [0], out_size=(8, 8), chunk_size=6)
+    head.track(video, prompts[:2], [0], out_size=(8, 8), chunk_size=6)
     assert len(seen) == 32 and max(n for n, _ in seen) <= 2 * 7  # the conditioning frame, then 31 tracked
     bank = seen[-1][1]
     records = list(bank['non_cond_frame_outputs'].values()) + list(bank['cond_frame_outputs'].values())
@@ -179,7 +179,7 @@ def test_bank_holds_only_what_later_frames_read(head, clip, prompts, monkeypatch
 
 def test_no_objects_and_sink(head, clip):
     got = []
-    out = head.predict(clip[:3], torch.zeros(0, 256), [0], out_size=(8, 8),
+    out = head.track(clip[:3], torch.zeros(0, 256), [0], out_size=(8, 8),
                        sink=lambda i, m: got.append((list(i), tuple(m.shape))))
     assert out is None and got == [([0, 1, 2], (0, 3, 8, 8))]
 

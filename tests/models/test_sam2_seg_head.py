@@ -178,7 +178,7 @@ def test_only_decoder_and_projection_get_gradients(video):
     logits = head.forward_train(video[:2], head.project(hidden))
     gt = torch.zeros(2, 2, 48, 64, dtype=torch.bool)
     gt[:, :, 10:30, 20:40] = True
-    losses = head.loss(logits, gt)
+    losses = head.mask_losses(logits, gt)
     sum(losses.values()).backward()
     for name, p in head.named_parameters():
         if name.startswith('text_hidden_fcs.'):
@@ -197,7 +197,7 @@ def test_loss_is_weighted_point_loss_on_nearest_resized_gt(head):
     gt = torch.zeros(2, 3, 16, 16, dtype=torch.bool)
     gt[:, :, 4:12, 2:10] = True
     torch.manual_seed(5)
-    losses = head.loss(logits, gt)
+    losses = head.mask_losses(logits, gt)
     small = gt.float().flatten(0, 1)[:, ::2, ::2]  # nearest 16 -> 8 picks every other pixel
     torch.manual_seed(5)
     bce, dice = point_sampled_mask_losses(logits.flatten(0, 1), small, num_points=12544)
@@ -205,7 +205,7 @@ def test_loss_is_weighted_point_loss_on_nearest_resized_gt(head):
     torch.testing.assert_close(losses['loss_mask'], 2.0 * bce)
     torch.testing.assert_close(losses['loss_dice'], 0.5 * dice)
     with pytest.raises(ValueError):
-        head.loss(logits, gt[:1])
+        head.mask_losses(logits, gt[:1])
 
 
 def test_bf16_autocast_and_no_object_suppression_options(video):
@@ -223,7 +223,7 @@ def test_bf16_autocast_and_no_object_suppression_options(video):
 def test_predict_encodes_each_frame_once_for_all_objects(head, video, prompts):
     calls = EncoderCalls(head)
     try:
-        masks = head.predict(video, prompts, cond_frames=[0, 2], out_size=(48, 64), chunk_size=4)
+        masks = head.track(video, prompts, cond_frames=[0, 2], out_size=(48, 64), chunk_size=4)
     finally:
         calls.close()
     assert masks.shape == (3, 10, 48, 64) and masks.dtype == torch.bool
@@ -233,10 +233,10 @@ def test_predict_encodes_each_frame_once_for_all_objects(head, video, prompts):
 
 def test_predict_chunked_sources_and_determinism(head, video, prompts):
     clip = video[:7]
-    full = head.predict(clip, prompts, cond_frames=[1], out_size=(48, 64), chunk_size=7)
-    chunked = head.predict(clip, prompts, cond_frames=[1], out_size=(48, 64), chunk_size=3)
+    full = head.track(clip, prompts, cond_frames=[1], out_size=(48, 64), chunk_size=7)
+    chunked = head.track(clip, prompts, cond_frames=[1], out_size=(48, 64), chunk_size=3)
     assert torch.equal(full, chunked)
-    as_list = head.predict([clip[:4], clip[4:5], clip[5:]], prompts, cond_frames=[1], out_size=(48, 64),
+    as_list = head.track([clip[:4], clip[4:5], clip[5:]], prompts, cond_frames=[1], out_size=(48, 64),
                            chunk_size=2)
     assert torch.equal(full, as_list)
     loaded = []
@@ -245,15 +245,15 @@ def test_predict_chunked_sources_and_determinism(head, video, prompts):
         loaded.extend(indices)
         return clip[indices]
 
-    from_loader = head.predict(load, prompts, cond_frames=[1], out_size=(48, 64), num_frames=7, chunk_size=7)
+    from_loader = head.track(load, prompts, cond_frames=[1], out_size=(48, 64), num_frames=7, chunk_size=7)
     assert torch.equal(full, from_loader)  # also: the same call twice gives the same masks
     assert sorted(loaded) == list(range(7))
 
 
 def test_predict_batches_objects_like_separate_runs(head, video, prompts):
-    together = head.predict(video[:5], prompts, cond_frames=[0], out_size=(48, 64))
+    together = head.track(video[:5], prompts, cond_frames=[0], out_size=(48, 64))
     for k in range(prompts.shape[0]):
-        alone = head.predict(video[:5], prompts[k:k + 1], cond_frames=[0], out_size=(48, 64))
+        alone = head.track(video[:5], prompts[k:k + 1], cond_frames=[0], out_size=(48, 64))
         mismatch = (alone[0] != together[k]).float().mean().item()
         assert mismatch < 1e-3  # batched vs single-object float rounding may flip a border pixel at most
 
@@ -267,7 +267,7 @@ def test_predict_propagates_backward_before_the_conditioning_frame(head, video, 
         return original(**kwargs)
 
     monkeypatch.setattr(head, '_track_frame', spy)
-    masks = head.predict(video, prompts, cond_frames=[4, 6], out_size=(24, 32))
+    masks = head.track(video, prompts, cond_frames=[4, 6], out_size=(24, 32))
     assert masks.shape == (3, 10, 24, 32)
     assert [s[0] for s in steps] == [5, 7, 8, 9, 3, 2, 1, 0]
     assert [s[1] for s in steps] == [False] * 4 + [True] * 4
@@ -287,23 +287,23 @@ def test_predict_memory_bank_is_bounded_and_pruning_is_exact(video, prompts, mon
         return original(**kwargs)
 
     monkeypatch.setattr(head, '_track_frame', spy)
-    pruned = head.predict(frames, prompts[:1], cond_frames=[0], out_size=(24, 32), chunk_size=6)
+    pruned = head.track(frames, prompts[:1], cond_frames=[0], out_size=(24, 32), chunk_size=6)
     assert max(sizes) <= 2 * 7
 
     # Without pruning (every entry kept, as sam2's video predictor does) the result is the same.
     sizes.clear()
     monkeypatch.setattr(head, '_prune_memory', False)
-    kept = head.predict(frames, prompts[:1], cond_frames=[0], out_size=(24, 32), chunk_size=6)
+    kept = head.track(frames, prompts[:1], cond_frames=[0], out_size=(24, 32), chunk_size=6)
     assert max(sizes) == 14  # frames 1..14 when frame 15 is tracked
     assert torch.equal(pruned, kept)
 
 
 def test_predict_restores_training_mode(video, prompts):
     head = build_tiny(seed=0).train()
-    head.predict(video[:3], prompts[:1], cond_frames=[0], out_size=(8, 8))
+    head.track(video[:3], prompts[:1], cond_frames=[0], out_size=(8, 8))
     assert head.sam2_model.training
     with pytest.raises(ValueError):
-        head.predict(video[:3], prompts[:1], cond_frames=[3], out_size=(8, 8))
+        head.track(video[:3], prompts[:1], cond_frames=[3], out_size=(8, 8))
 
 
 # ------------------------------------------------------------------------------- full-size config
@@ -361,7 +361,7 @@ def test_decoder_and_projection_overfit_one_square(monkeypatch, deterministic):
 
     def step():
         logits = head.forward_train(image, head.project(hidden))
-        loss = sum(head.loss(logits, gt).values())
+        loss = sum(head.mask_losses(logits, gt).values())
         optim.zero_grad()
         loss.backward()
         optim.step()
@@ -386,10 +386,10 @@ def test_every_size_config_builds_on_meta(name, count):
 
 
 def test_predict_with_bf16_rounded_memories(head, video, prompts):
-    plain = head.predict(video[:3], prompts, cond_frames=[0], out_size=(48, 64))
+    plain = head.track(video[:3], prompts, cond_frames=[0], out_size=(48, 64))
     head.round_memory_to_bf16 = True
     try:
-        rounded = head.predict(video[:3], prompts, cond_frames=[0], out_size=(48, 64))
+        rounded = head.track(video[:3], prompts, cond_frames=[0], out_size=(48, 64))
     finally:
         head.round_memory_to_bf16 = False
     assert rounded.shape == plain.shape
@@ -460,7 +460,7 @@ def test_predict_tracks_like_sam2_video_predictor(video, prompts, monkeypatch):
     monkeypatch.setattr(head, '_track_frame', spy)
     monkeypatch.setattr(head, 'round_memory_to_bf16', True)
     monkeypatch.setattr(head.sam2_model, 'suppress_no_object_masks', True)
-    ours = head.predict(clip, prompts[:num_obj], cond_frames=[cond], out_size=(256, 256))
+    ours = head.track(clip, prompts[:num_obj], cond_frames=[cond], out_size=(256, 256))
 
     state = dict(images=clip, num_frames=6, offload_video_to_cpu=False, offload_state_to_cpu=False,
                  video_height=256, video_width=256, device=torch.device('cpu'),

@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 from sama_mm.models import SAMA, SAMADataPreprocessor
+from sama_mm.models.heads import BaseSegHead
 from sama_mm.registry import MODELS
 from sama_mm.structures import SAMADataSample
 
@@ -39,22 +40,32 @@ class _StandInLLM(nn.Module):
 
 
 @MODELS.register_module(force=True)
-class _StandInHead(nn.Module):
+class _StandInHead(BaseSegHead):
+    """Records the [SEG] hidden states it gets; logits are a linear map of them, 4x4 on every dense frame."""
 
     def __init__(self, llm_hidden_size):
-        super().__init__()
-        self.text_hidden_fcs = nn.Sequential(nn.Linear(llm_hidden_size, 4))
+        super().__init__(llm_hidden_size)
+        self.fc = nn.Linear(llm_hidden_size, 4)
 
-    def project(self, hidden):
-        self.projected = hidden
-        return self.text_hidden_fcs(hidden)
+    def loss(self, seg_hidden, inputs, data_samples):
+        self.seen_hidden = seg_hidden
+        targets = self.match_targets(seg_hidden, data_samples)
+        logits, masks = [], []
+        for b, (hidden, gt) in enumerate(zip(seg_hidden, targets)):
+            if gt is None:
+                continue
+            frames = inputs['sam2_pixel_values'][b]
+            pred = self.fc(hidden).sum(-1)[:, None, None, None].expand(-1, len(frames), 4, 4)
+            logits.append(pred.flatten(0, 1))
+            masks.append(torch.nn.functional.interpolate(gt.float(), size=(4, 4)).flatten(0, 1))
+        if not logits:
+            return self.zero_losses(('loss_mask', 'loss_dice'))
+        self.targets = torch.cat(masks)
+        return dict(loss_mask=torch.cat(logits).mean(), loss_dice=torch.cat(logits).mean())
 
-    def forward_train(self, images, prompts):
-        return prompts.sum(-1)[:, None, None, None].expand(-1, len(images), 4, 4)
-
-    def loss(self, logits, targets):
-        self.targets = targets
-        return dict(loss_mask=logits.mean(), loss_dice=logits.mean())
+    def predict(self, seg_hidden, frames, prompt_positions, out_size, num_frames, chunk_size=None):
+        self.predicted = (seg_hidden, list(prompt_positions), tuple(out_size), num_frames)
+        return torch.ones(len(seg_hidden), num_frames, *out_size, dtype=torch.bool)
 
 
 def _batch(n_seg=1, n_gt=1, dense=(0, 2)):
@@ -80,9 +91,9 @@ def test_placeholders_are_filled_with_the_dense_frames_in_order():
     seen = model.backbone.seen[0]
     visual = model.backbone.encode_images(data['inputs']['pixel_values'][0])
     torch.testing.assert_close(seen[1:5], visual[[0, 2]].flatten(0, 1))
-    # The [SEG] hidden state (position 6) is what the head projects, and its masks are the supervision.
-    torch.testing.assert_close(model.seg_head.projected, (seen[6:7] * 2))
-    assert model.seg_head.targets.shape == (2, 1, 4, 4)  # K * D masks, resized to the logits' size
+    # The [SEG] hidden state (position 6) is what the head gets, and its masks are the supervision.
+    torch.testing.assert_close(model.seg_head.seen_hidden[0], (seen[6:7] * 2))
+    assert model.seg_head.targets.shape == (2, 4, 4)  # K * D masks, resized by the head
 
 
 def test_seg_and_ground_truth_counts_must_agree():
@@ -111,3 +122,57 @@ def test_preprocessor_pads_and_masks():
     assert ids.shape == labels.shape == mask.shape == (2, 10)
     assert mask[0].tolist() == [True] * 8 + [False] * 2
     assert labels[0, 8:].tolist() == [-100, -100] and ids[0, 8:].tolist() == [0, 0]
+
+
+def test_no_seg_zero_loss_reaches_every_trainable_head_parameter():
+    model = _model()
+    losses = model.loss(**model.data_preprocessor(_batch(n_seg=0, n_gt=0)))
+    sum(losses.values()).backward()
+    assert all(p.grad is not None and not p.grad.any() for p in model.seg_head.parameters())
+
+
+@MODELS.register_module(force=True)
+class _NotAHead(nn.Module):
+
+    def __init__(self, llm_hidden_size):
+        super().__init__()
+
+
+def test_seg_head_must_follow_the_contract():
+    with pytest.raises(TypeError, match='BaseSegHead'):
+        SAMA(backbone=dict(type=_StandInLLM), seg_head=dict(type=_NotAHead))
+
+
+class _Template:
+    stop_words = ['<|end|>']
+
+
+class _Tokenizer:
+    def decode(self, ids, skip_special_tokens=False):
+        return ' '.join({SEG: '[SEG]', 9: '<|end|>'}.get(i, str(i)) for i in ids)
+
+
+def test_embed_turn_generate_and_segment():
+    model = _model()
+    llm = model.backbone
+    llm.template, llm.tokenizer = _Template(), _Tokenizer()
+    fill = torch.randn(2, H)
+    embeds = model.embed_turn(torch.tensor([1, IMG, 2, IMG]), fill)
+    assert embeds.shape == (1, 4, H)
+    torch.testing.assert_close(embeds[0, [1, 3]], fill)
+    torch.testing.assert_close(embeds[0, 0], llm.embed.weight[1])
+    with pytest.raises(ValueError, match=r"turn 3: the prompt has 2 <IMG_CONTEXT> tokens but 1"):
+        model.embed_turn(torch.tensor([[1, IMG, 2, IMG]]), fill[:1], where='turn 3')
+    assert model.with_neck is False
+
+    hidden = torch.randn(3, H)
+    llm.generate = lambda embeds, mask, max_new_tokens, stop_words, past_key_values: ([SEG, 4, 9], hidden, 'cache')
+    out = model.generate(embeds)
+    assert out.text == '[SEG] 4 ' and out.token_ids == [SEG, 4, 9] and out.past_key_values == 'cache'
+    assert out.hidden_states is hidden
+
+    sample = SAMADataSample(metainfo=dict(ori_shape=(5, 6), dense_frame_indices=[2, 4], sam2_frame_indices=[0, 2, 4]))
+    masks = model.segment(hidden[:1], torch.zeros(3, 3, 4, 4), sample, num_frames=3)
+    assert masks.shape == (1, 3, 5, 6) and masks.dtype == torch.bool
+    assert model.seg_head.predicted[1:] == ([1, 2], (5, 6), 3)
+    assert model.segment(hidden[:0], None, sample, num_frames=3).shape == (0, 3, 5, 6)

@@ -61,7 +61,7 @@ def pil_resize(imgs: np.ndarray, size: int) -> np.ndarray:
 
 def resize_normalize(imgs: np.ndarray, size: int, mean: Sequence[float] = IMAGENET_MEAN,
                      std: Sequence[float] = IMAGENET_STD, resize_backend: str = 'torch',
-                     round_norm_to_bf16: bool = False) -> torch.Tensor:
+                     round_norm_to_bf16: bool = False, mode: str = 'bicubic') -> torch.Tensor:
     """``uint8 [N, H, W, 3]`` RGB -> ``float32 [N, 3, size, size]``: bicubic resize, /255, mean/std.
 
     Args:
@@ -72,6 +72,7 @@ def resize_normalize(imgs: np.ndarray, size: int, mean: Sequence[float] = IMAGEN
         resize_backend: ``'torch'`` (antialiased bicubic on the clip, within about one grey level of PIL on
             natural images) or ``'pil'`` (PIL's bicubic per frame: bit-identical to the released inference).
         round_norm_to_bf16: Round ``mean`` / ``std`` through bf16 first (the released SAM2 normalisation).
+        mode: Interpolation of the torch backend, ``'bicubic'`` (PIL's default filter) or ``'bilinear'``.
 
     Returns:
         ``float32 [N, 3, size, size]``.
@@ -83,7 +84,7 @@ def resize_normalize(imgs: np.ndarray, size: int, mean: Sequence[float] = IMAGEN
         imgs = pil_resize(imgs, size)
     x = torch.from_numpy(np.ascontiguousarray(imgs)).permute(0, 3, 1, 2).float()
     if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode='bicubic', align_corners=False, antialias=True)
+        x = F.interpolate(x, size=(size, size), mode=mode, align_corners=False, antialias=True)
         x = x.round_().clamp_(0, 255)
     x = x.div_(255.0)
     mean_t = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)

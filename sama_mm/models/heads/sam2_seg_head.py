@@ -10,100 +10,32 @@ conditioning frame and then backward to the frames before it. Unlike the release
 all objects are tracked together as one batch and each frame's image features are computed once.
 """
 import math
+import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.model import BaseModule
 from sam2.build_sam import build_sam2
 from torch import Tensor
 
-from sama_mm.models.heads.sam2_language import TARGET as _SAM2_TARGET
+from sama_mm.datasets.transforms.image import check_resize_backend, resize_normalize
+from sama_mm.models.heads import sam2_adapter as adapter
+from sama_mm.models.heads.base_seg_head import BaseSegHead
+from sama_mm.models.heads.frame_access import FrameAccess, FrameSource
+from sama_mm.models.heads.sam2_adapter import sam2_state_dict_from_checkpoint
 from sama_mm.models.losses.mask_loss import point_sampled_mask_losses
 from sama_mm.registry import MODELS
 
-#: ImageNet statistics used by SAM2's input normalisation (RGB, on [0, 1] pixels).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-#: Name prefixes that released/full-model checkpoints put before the SAM2 keys.
-_SAM2_KEY_PREFIXES = ('grounding_encoder.sam2_model.', 'sam2_model.')
-
-FrameSource = Union[Tensor, Sequence[Tensor], Callable[[List[int]], Tensor]]
-
-
-def sam2_state_dict_from_checkpoint(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """Bring a SAM2 state dict to ``SAM2Base`` parameter names.
-
-    Accepts sam2's release format (``{'model': state_dict}``), keys with a ``grounding_encoder.sam2_model.`` or
-    ``sam2_model.`` prefix (other keys are dropped when such prefixed keys exist), and the ``g_weight`` spelling
-    of the ConvNeXt layer scale ``gamma`` found in the released HF files (reference §5.4).
-
-    Args:
-        state: The loaded checkpoint.
-
-    Returns:
-        A new dict with ``SAM2Base`` names.
-    """
-    if isinstance(state.get('model'), dict):
-        state = state['model']
-    prefixed = [k for k in state if k.startswith(_SAM2_KEY_PREFIXES)]
-    out = {}
-    for key, value in state.items():
-        if prefixed:
-            prefix = next((p for p in _SAM2_KEY_PREFIXES if key.startswith(p)), None)
-            if prefix is None:
-                continue
-            key = key[len(prefix):]
-        if key.endswith('.g_weight'):
-            key = key[:-len('g_weight')] + 'gamma'
-        out[key] = value
-    return out
-
-
-class _Frames:
-    """Random access to preprocessed frames given as a tensor, a list of chunk tensors or a loader callable."""
-
-    def __init__(self, images: FrameSource, num_frames: Optional[int]):
-        if isinstance(images, Tensor):
-            if images.dim() != 4:
-                raise ValueError(f'images must be [T, 3, S, S], got {tuple(images.shape)}')
-            self._tensor, self.num_frames = images, images.shape[0]
-        elif callable(images):
-            if num_frames is None:
-                raise ValueError('num_frames is required when images is a callable')
-            self._loader, self.num_frames = images, int(num_frames)
-        else:
-            # An iterable of chunks: kept as given (a list of tensors the caller already holds); for long
-            # videos pass a callable instead so frames are read on demand.
-            self._chunks = [c if c.dim() == 4 else c.unsqueeze(0) for c in images]
-            sizes = [c.shape[0] for c in self._chunks]
-            self._starts = np.cumsum([0] + sizes)
-            self.num_frames = int(self._starts[-1])
-        if num_frames is not None and int(num_frames) != self.num_frames:
-            raise ValueError(f'num_frames={num_frames} but the source has {self.num_frames} frames')
-
-    def get(self, indices: List[int]) -> Tensor:
-        """Frames ``indices`` as ``[len(indices), 3, S, S]``."""
-        if hasattr(self, '_tensor'):
-            return self._tensor[indices]
-        if hasattr(self, '_loader'):
-            frames = self._loader(list(indices))
-            if frames.shape[0] != len(indices):
-                raise ValueError(f'the loader returned {frames.shape[0]} frames for {len(indices)} indices')
-            return frames
-        out = []
-        for i in indices:
-            c = int(np.searchsorted(self._starts, i, side='right')) - 1
-            out.append(self._chunks[c][i - self._starts[c]])
-        return torch.stack(out)
-
 
 @MODELS.register_module()
-class SAM2SegHead(BaseModule):
-    """SAM2 mask head prompted by projected ``[SEG]`` hidden states.
+class SAM2SegHead(BaseSegHead):
+    """SAM2 mask head prompted by projected ``[SEG]`` hidden states (the :class:`BaseSegHead` contract).
+
+    :meth:`loss` reads the dense frames from ``inputs['sam2_pixel_values']`` and the targets from
+    ``data_sample.gt_masks``; :meth:`predict` tracks through the frames it is given; :meth:`prompt_from_region`
+    prompts SAM2 with a box or points. The LLM -> SAM2 projection is ``text_hidden_fcs`` (:meth:`project`).
 
     Args:
         sam2_config: Name of a model config inside the sam2 package, e.g. ``'configs/sam2/sam2_hiera_l.yaml'``
@@ -158,11 +90,8 @@ class SAM2SegHead(BaseModule):
                  resize_backend: str = 'torch',
                  predict_chunk_size: int = 8,
                  init_cfg: Optional[dict] = None):
-        super().__init__(init_cfg=init_cfg)
-        if not isinstance(llm_hidden_size, int) or llm_hidden_size <= 0:
-            raise ValueError(f'llm_hidden_size must be a positive int (set it in the model config), '
-                             f'got {llm_hidden_size!r}')
-        overrides = [f'++model._target_={_SAM2_TARGET}', *hydra_overrides]
+        super().__init__(llm_hidden_size, init_cfg=init_cfg)
+        overrides = [f'++model._target_={adapter.TARGET}', *hydra_overrides]
         # device=None keeps the parameters where they were created (CPU, or meta under
         # accelerate's init_empty_weights); callers move the head like any module.
         self.sam2_model = build_sam2(sam2_config, ckpt_path=None, device=None, mode='eval',
@@ -195,7 +124,6 @@ class SAM2SegHead(BaseModule):
         if resize_mode not in ('bicubic', 'bilinear'):
             raise ValueError(f"resize_mode must be 'bicubic' or 'bilinear', got {resize_mode!r}")
         self.resize_mode = resize_mode
-        from sama_mm.datasets.transforms.image import check_resize_backend
         self.resize_backend = check_resize_backend(resize_backend)
         self.predict_chunk_size = int(predict_chunk_size)
 
@@ -211,14 +139,9 @@ class SAM2SegHead(BaseModule):
         self.sam2_model.load_state_dict(sam2_state_dict_from_checkpoint(state), strict=True)
 
     def preprocess(self, frames: Union[np.ndarray, Tensor]) -> Tensor:
-        """RGB uint8 frames → normalised SAM2 input.
-
-        Resizes to S×S without preserving the aspect ratio (reference §1.10). The reference resizes with PIL,
-        whose default ``resize`` filter is an antialiased bicubic that returns uint8; PIL itself is not used here
-        (frames may already be tensors), so the default is torch's antialiased bicubic interpolation followed by
-        rounding to integers (within one grey level of PIL on natural images, see the tests); then /255 and
-        ImageNet mean/std. With ``resize_backend='pil'`` each uint8 frame is resized by PIL itself (bit-identical
-        to the released inference).
+        """RGB uint8 frames → normalised SAM2 input, frame by frame with the data pipeline's own
+        :func:`~sama_mm.datasets.transforms.image.resize_normalize` (S×S without keeping the aspect ratio,
+        reference §1.10; ``resize_mode`` / ``resize_backend`` / ``round_norm_to_bf16`` as configured).
 
         Args:
             frames: ``[T, H, W, 3]`` (or one ``[H, W, 3]`` frame), uint8 RGB, numpy or torch.
@@ -226,41 +149,28 @@ class SAM2SegHead(BaseModule):
         Returns:
             Float tensor ``[T, 3, S, S]``.
         """
-        x = torch.from_numpy(np.require(frames, requirements=['C', 'W'])) if isinstance(frames, np.ndarray) else frames
-        if x.dim() == 3:
-            x = x.unsqueeze(0)
-        if x.dim() != 4 or x.shape[-1] != 3:
+        x = frames.cpu().numpy() if isinstance(frames, Tensor) else np.asarray(frames)
+        if x.ndim == 3:
+            x = x[None]
+        if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f'frames must be [T, H, W, 3], got {tuple(x.shape)}')
         size = self.image_size
-        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        if self.round_norm_to_bf16:
-            mean, std = mean.bfloat16().float(), std.bfloat16().float()
         out = torch.empty(x.shape[0], 3, size, size)
         for i in range(x.shape[0]):  # one frame at a time: a float copy of a whole video can be huge
-            frame = x[i:i + 1]
-            if self.resize_backend == 'pil' and tuple(frame.shape[1:3]) != (size, size):
-                from sama_mm.datasets.transforms.image import pil_resize
-                frame = torch.from_numpy(pil_resize(frame.cpu().numpy(), size))
-            frame = frame.permute(0, 3, 1, 2).float()
-            if frame.shape[-2:] != (size, size):
-                frame = F.interpolate(frame, size=(size, size), mode=self.resize_mode, align_corners=False,
-                                      antialias=True)
-                frame = frame.round().clamp_(0, 255)
-            out[i] = ((frame / 255.0 - mean) / std)[0]
+            frame = np.require(x[i:i + 1], requirements=['C', 'W'])
+            out[i] = resize_normalize(frame, size, resize_backend=self.resize_backend,
+                                      round_norm_to_bf16=self.round_norm_to_bf16, mode=self.resize_mode)[0]
         return out
 
-    @torch.no_grad()
-    def mask_from_prompt(self, frame: np.ndarray, box: Optional[Sequence[float]] = None,
-                         points: Optional[Sequence[Sequence[float]]] = None,
-                         point_labels: Optional[Sequence[int]] = None) -> np.ndarray:
+    def prompt_from_region(self, image: np.ndarray, box: Optional[Sequence[float]] = None,
+                           points: Optional[Sequence[Sequence[float]]] = None,
+                           point_labels: Optional[Sequence[int]] = None) -> np.ndarray:
         """Segment one object on one frame from a box and/or clicked points, with this head's SAM2.
 
         Region prompts given as boxes or points become masks this way (the released code accepts masks only).
-        sam2's own ``SAM2ImagePredictor`` does the prompting on our ``sam2_model``.
 
         Args:
-            frame: ``uint8 [H, W, 3]`` RGB frame.
+            image: ``uint8 [H, W, 3]`` RGB frame.
             box: ``(x1, y1, x2, y2)`` in pixels.
             points: ``[[x, y], ...]`` in pixels.
             point_labels: 1 (on the object) or 0 (background) per point; default all 1.
@@ -271,27 +181,12 @@ class SAM2SegHead(BaseModule):
         Raises:
             ValueError: Neither a box nor points.
         """
-        from sam2.sam2_image_predictor import SAM2ImagePredictor
-        if box is None and not points:
-            raise ValueError('a region prompt needs a box or points')
-        predictor = SAM2ImagePredictor(self.sam2_model)
-        # sam2's predictor hard-codes the feature sizes of a 1024-px input; derive them from this model's size.
-        size = int(self.sam2_model.image_size)
-        predictor._bb_feat_sizes = [(size // 4, size // 4), (size // 8, size // 8), (size // 16, size // 16)]
-        was_training = self.sam2_model.training
-        self.sam2_model.eval()
-        try:
-            predictor.set_image(np.ascontiguousarray(frame))
-            coords = np.asarray(points, np.float32) if points else None
-            labels = None
-            if coords is not None:
-                labels = np.asarray(point_labels if point_labels is not None else [1] * len(coords), np.int32)
-            masks, _, _ = predictor.predict(point_coords=coords, point_labels=labels,
-                                            box=None if box is None else np.asarray(box, np.float32),
-                                            multimask_output=False)
-        finally:
-            self.sam2_model.train(was_training)
-        return masks[0] > 0
+        return adapter.mask_from_box_or_points(self.sam2_model, image, box=box, points=points,
+                                               point_labels=point_labels)
+
+    def mask_from_prompt(self, frame: np.ndarray, **prompt) -> np.ndarray:
+        """Deprecated name of :meth:`prompt_from_region` (kept while callers move)."""
+        return self.prompt_from_region(frame, **prompt)
 
     def project(self, seg_hidden: Tensor) -> Tensor:
         """``[SEG]`` hidden states ``[K, H]`` → SAM2 language prompts ``[K, 256]``."""
@@ -300,67 +195,12 @@ class SAM2SegHead(BaseModule):
 
     # ------------------------------------------------------------------------------------ SAM2 pieces
     def _image_features(self, images: Tensor) -> Dict[str, List[Tensor]]:
-        """Backbone + FPN features of a batch of frames (sam2's ``forward_image``, split for gradients).
-
-        ``SAM2Base.forward_image`` also applies the mask decoder's ``conv_s0``/``conv_s1`` to the two
-        high-resolution levels. It is re-done here so that the frozen image encoder runs without building a
-        graph while those two decoder convolutions (trainable) still get gradients.
-        """
-        model = self.sam2_model
-        param = next(model.parameters())
-        images = images.to(device=param.device, dtype=param.dtype)
-        encoder_trains = any(p.requires_grad for p in model.image_encoder.parameters())
-        autocast = torch.autocast(images.device.type, dtype=torch.bfloat16, enabled=self.bf16_autocast)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and encoder_trains), autocast:
-            out = model.image_encoder(images)
-        fpn = [f.to(param.dtype) for f in out['backbone_fpn']]
-        pos = [p.to(param.dtype) for p in out['vision_pos_enc']]
-        if model.use_high_res_features_in_sam:
-            fpn[0] = model.sam_mask_decoder.conv_s0(fpn[0])
-            fpn[1] = model.sam_mask_decoder.conv_s1(fpn[1])
-        return {'backbone_fpn': fpn, 'vision_pos_enc': pos}
-
-    @staticmethod
-    def _select_frames(features: Dict[str, List[Tensor]], frames: Sequence[int], repeats: int):
-        """Features of ``frames`` (indices into the batch), each repeated ``repeats`` times (frame-major)."""
-        index = torch.as_tensor(list(frames), dtype=torch.long).repeat_interleave(repeats)
-        if len(frames) == 1:  # one frame: a broadcast view instead of a copy
-            return {k: [v[index[:1]].expand(repeats, *v.shape[1:]) for v in vs] for k, vs in features.items()}
-        return {k: [v[index] for v in vs] for k, vs in features.items()}
-
-    def _flatten(self, features: Dict[str, List[Tensor]]):
-        """sam2's flattening of features: (vision_feats, vision_pos_embeds, feat_sizes), each (HW)BC."""
-        _, feats, pos, sizes = self.sam2_model._prepare_backbone_features(features)
-        return feats, pos, sizes
+        """Image features of a batch of frames (:func:`~sama_mm.models.heads.sam2_adapter.image_features`)."""
+        return adapter.image_features(self.sam2_model, images, self.bf16_autocast)
 
     def _decode_without_memory(self, features: Dict[str, List[Tensor]], prompts: Tensor):
-        """Decode language-prompted masks on frames treated as initial conditioning frames (no memory).
-
-        Args:
-            features: Image features of F frames (see :meth:`_image_features`).
-            prompts: Language embeddings ``[K, 256]``.
-
-        Returns:
-            ``(flat_feats, feat_sizes, sam_outputs)`` for the ``F*K`` (frame-major) batch; ``sam_outputs`` is
-            sam2's 7-tuple of :meth:`LanguagePromptedSAM2._forward_sam_heads`.
-        """
-        model = self.sam2_model
-        num_frames = features['backbone_fpn'][0].shape[0]
-        num_obj = prompts.shape[0]
-        batch = self._select_frames(features, range(num_frames), num_obj)
-        feats, pos, sizes = self._flatten(batch)
-        # sam2's path for an initial conditioning frame: pix_feat + no_mem_embed (directly_add_no_mem_embed).
-        pix_feat = model._prepare_memory_conditioned_features(
-            frame_idx=0, is_init_cond_frame=True, current_vision_feats=feats[-1:],
-            current_vision_pos_embeds=pos[-1:], feat_sizes=sizes[-1:],
-            output_dict={'cond_frame_outputs': {}, 'non_cond_frame_outputs': {}}, num_frames=1)
-        high_res = None
-        if len(feats) > 1:
-            high_res = [x.permute(1, 2, 0).reshape(x.size(1), x.size(2), *s) for x, s in zip(feats[:-1], sizes[:-1])]
-        language = prompts.to(pix_feat.dtype).repeat(num_frames, 1)
-        outputs = model._forward_sam_heads(backbone_features=pix_feat, high_res_features=high_res,
-                                           multimask_output=True, language_embd=language)
-        return feats, sizes, outputs
+        """Language-prompted masks without memory (:func:`~.sam2_adapter.decode_without_memory`)."""
+        return adapter.decode_without_memory(self.sam2_model, features, prompts)
 
     # -------------------------------------------------------------------------------------- training
     def forward_train(self, images: Tensor, prompts: Tensor) -> Tensor:
@@ -382,16 +222,31 @@ class SAM2SegHead(BaseModule):
         low_res = outputs[3]  # [F*K, 1, h, w], frame-major
         return low_res.view(num_frames, num_obj, *low_res.shape[-2:]).transpose(0, 1)
 
-    def loss(self, pred_logits: Tensor, gt_masks: Tensor) -> Dict[str, Tensor]:
-        """Weighted point-sampled BCE and Dice losses.
+    def loss(self, seg_hidden: List[Tensor], inputs: dict, data_samples: Sequence) -> Dict[str, Tensor]:
+        """BCE/Dice of every ``[SEG]`` on its sample's dense frames (``inputs['sam2_pixel_values'][b]``).
 
-        Args:
-            pred_logits: ``[K, F, h, w]`` logits from :meth:`forward_train`.
-            gt_masks: ``[K, F, Hg, Wg]`` binary masks; nearest-resized to ``h×w``.
+        The k-th ``[SEG]`` of a sample is supervised by the k-th of its ``gt_masks`` ``[K, D, H, W]``,
+        nearest-resized to the logits; the losses are computed once over the masks of the whole batch.
 
-        Returns:
-            ``dict(loss_mask=..., loss_dice=...)``.
+        Raises:
+            ValueError: A sample's ``[SEG]`` count differs from its number of ground-truth masks.
         """
+        targets = self.match_targets(seg_hidden, data_samples)
+        logits, masks = [], []
+        for b, (hidden, gt) in enumerate(zip(seg_hidden, targets)):
+            if gt is None:
+                continue
+            pred = self.forward_train(inputs['sam2_pixel_values'][b], self.project(hidden))  # [K, D, h, w]
+            target = F.interpolate(gt.float(), size=pred.shape[-2:], mode='nearest')
+            logits.append(pred.flatten(0, 1)[:, None])
+            masks.append(target.flatten(0, 1)[:, None].to(pred.device))
+        if not logits:
+            return self.zero_losses(('loss_mask', 'loss_dice'))
+        return self.mask_losses(torch.cat(logits), torch.cat(masks))
+
+    def mask_losses(self, pred_logits: Tensor, gt_masks: Tensor) -> Dict[str, Tensor]:
+        """Weighted point-sampled BCE and Dice losses ``dict(loss_mask, loss_dice)`` of logits ``[K, F, h, w]``
+        (:meth:`forward_train`) against binary masks ``[K, F, Hg, Wg]`` (nearest-resized to ``h×w``)."""
         if pred_logits.shape[:2] != gt_masks.shape[:2]:
             raise ValueError(f'{tuple(pred_logits.shape[:2])} predicted vs {tuple(gt_masks.shape[:2])} GT masks')
         logits = pred_logits.flatten(0, 1).float()
@@ -405,11 +260,8 @@ class SAM2SegHead(BaseModule):
 
     # ------------------------------------------------------------------------------------- inference
     def _record(self, maskmem: Tensor, pos_enc: List[Tensor], obj_ptr: Tensor) -> Dict[str, Tensor]:
-        """The compact per-frame record the memory bank keeps: what later frames attend to, nothing more.
-
-        sam2's memory conditioning reads only the memory features, their positional encoding (the same for
-        every frame, so one shared copy) and the object pointer; the masks themselves go to the output.
-        """
+        """The per-frame record of the memory bank: only what sam2's memory conditioning reads (memory
+        features, their positional encoding, the same for every frame and so shared, and the object pointer)."""
         if self.round_memory_to_bf16:
             maskmem = maskmem.to(torch.bfloat16).float()
         return {'maskmem_features': maskmem, 'maskmem_pos_enc': pos_enc, 'obj_ptr': obj_ptr}
@@ -421,74 +273,35 @@ class SAM2SegHead(BaseModule):
             logits = F.interpolate(logits, size=tuple(out_size), mode='bilinear', align_corners=False)
         return logits[:, 0].sigmoid() > self.mask_threshold
 
-    def _attend_memory(self, num_obj: int):
-        """sam2's ``MemoryAttention.forward`` with the object-independent first self-attention done once.
-
-        The current frame's features are the same for every object, so the first layer's self-attention (and
-        the input positional term) is computed on one copy and broadcast; everything that reads an object's
-        memory runs batched over the objects. Same operations, same shapes per object: the same numbers.
-        """
-        attention = self.sam2_model.memory_attention
-
-        def attend(curr, memory, curr_pos=None, memory_pos=None, num_obj_ptr_tokens=0):
-            if isinstance(curr, list):
-                curr, curr_pos = curr[0], curr_pos[0]
-            output, pos = curr[:, :1], curr_pos[:, :1]
-            if attention.pos_enc_at_input:
-                output = output + 0.1 * pos
-            output, pos = output.transpose(0, 1), pos.transpose(0, 1)
-            memory, memory_pos = memory.transpose(0, 1), memory_pos.transpose(0, 1)
-            query_pos = pos.expand(num_obj, -1, -1)
-            for i, layer in enumerate(attention.layers):
-                if i == 0:
-                    output = layer._forward_sa(output, pos).expand(num_obj, -1, -1)
-                    output = layer._forward_ca(output, memory, query_pos, memory_pos, num_obj_ptr_tokens)
-                    hidden = layer.norm3(output)
-                    hidden = layer.linear2(layer.dropout(layer.activation(layer.linear1(hidden))))
-                    output = output + layer.dropout3(hidden)
-                else:
-                    output = layer(tgt=output, memory=memory, pos=memory_pos, query_pos=query_pos,
-                                   num_k_exclude_rope=num_obj_ptr_tokens)
-            return attention.norm(output).transpose(0, 1)
-
-        return attend
+    def _attend_memory(self, num_obj: int) -> Callable:
+        """The batched memory attention (:func:`~.sam2_adapter.shared_memory_attention`)."""
+        return adapter.shared_memory_attention(self.sam2_model, num_obj)
 
     def _track_frame(self, frame_idx: int, level_feats: List[Tensor], level_pos: List[Tensor],
                      sizes: List[Tuple[int, int]], bank: dict, total: int, reverse: bool, num_obj: int):
-        """One tracked frame for all K objects at once (sam2's ``track_step`` without a point prompt).
-
-        Args:
-            level_feats / level_pos: The frame's flattened features per level, ``[HW, 1, C]`` (one copy).
-
-        Returns:
-            ``(high_res_logits [K, 1, S, S], maskmem_features, maskmem_pos_enc, obj_ptr)``.
-        """
-        model = self.sam2_model
-        # The top level is materialised per object, as sam2 gets it (its memory encoder views it as BCHW);
-        # the two high-resolution levels are only added inside the decoder, so broadcast views are enough.
-        top = level_feats[-1].permute(1, 2, 0).expand(num_obj, -1, -1).contiguous().permute(2, 0, 1)
-        top_pos = level_pos[-1].expand(-1, num_obj, -1)
-        feats = [f.expand(-1, num_obj, -1) for f in level_feats[:-1]] + [top]
-        high_res = [x.permute(1, 2, 0).view(x.size(1), x.size(2), *s) for x, s in zip(feats[:-1], sizes[:-1])]
-        if model.memory_attention.batch_first:
-            shared = _SharedMemoryAttention(model, self._attend_memory(num_obj))
-        else:  # not in any sam2 config: keep sam2's own path
-            shared = model
-        pix_feat = type(model)._prepare_memory_conditioned_features(
-            shared, frame_idx=frame_idx, is_init_cond_frame=False, current_vision_feats=[top],
-            current_vision_pos_embeds=[top_pos], feat_sizes=sizes[-1:], output_dict=bank, num_frames=total,
-            track_in_reverse=reverse)
-        outputs = model._forward_sam_heads(backbone_features=pix_feat, point_inputs=None, mask_inputs=None,
-                                           high_res_features=high_res or None,
-                                           multimask_output=model._use_multimask(False, None))
-        _, _, _, _, high_res_masks, obj_ptr, scores = outputs
-        mem, mem_pos = model._encode_new_memory(current_vision_feats=feats, feat_sizes=sizes,
-                                                pred_masks_high_res=high_res_masks, object_score_logits=scores,
-                                                is_mask_from_pts=False)
-        return high_res_masks, mem, mem_pos, obj_ptr
+        """One tracked frame for all K objects (:func:`~.sam2_adapter.track_frame`)."""
+        return adapter.track_frame(self.sam2_model, self._attend_memory(num_obj), frame_idx, level_feats, level_pos,
+                                   sizes, bank, total, reverse, num_obj)
 
     @torch.no_grad()
-    def predict(self,
+    def predict(self, seg_hidden: Tensor, frames: FrameSource, prompt_positions: Sequence[int],
+                out_size: Tuple[int, int], num_frames: Optional[int] = None, chunk_size: Optional[int] = None,
+                *legacy, **legacy_kw) -> Tensor:
+        """One mask track per ``[SEG]`` hidden state: :meth:`project`, then :meth:`track` (``bool [K, N, H, W]``).
+
+        The older call ``predict(frames, prompts, cond_frames, out_size, ...)`` with projected prompts still
+        works (with a ``DeprecationWarning``) until every caller uses :meth:`track` or this contract.
+        """
+        if not (isinstance(seg_hidden, Tensor) and seg_hidden.dim() == 2):
+            warnings.warn('SAM2SegHead.predict(frames, prompts, ...) is deprecated: call track() with projected '
+                          'prompts, or predict(seg_hidden, frames, ...)', DeprecationWarning, stacklevel=2)
+            return self.track(seg_hidden, frames, prompt_positions, out_size, num_frames, chunk_size, *legacy,
+                              **legacy_kw)
+        return self.track(frames, self.project(seg_hidden), prompt_positions, out_size, num_frames=num_frames,
+                          chunk_size=chunk_size)
+
+    @torch.no_grad()
+    def track(self,
                 images: FrameSource,
                 prompts: Tensor,
                 cond_frames: Sequence[int],
@@ -529,7 +342,7 @@ class SAM2SegHead(BaseModule):
         Returns:
             Bool masks ``[K, T, H, W]``, or None when ``sink`` is given.
         """
-        frames = _Frames(images, num_frames)
+        frames = FrameAccess(images, num_frames)
         total = frames.num_frames
         num_obj = prompts.shape[0]
         cond = sorted({int(c) for c in cond_frames})
@@ -558,7 +371,7 @@ class SAM2SegHead(BaseModule):
             model.train(was_training)
         return masks
 
-    def _predict(self, frames: _Frames, prompts: Tensor, cond: List[int], chunk: int, out_size: Tuple[int, int],
+    def _predict(self, frames: FrameAccess, prompts: Tensor, cond: List[int], chunk: int, out_size: Tuple[int, int],
                  sink: Callable[[List[int], Tensor], None]) -> None:
         model = self.sam2_model
         total, num_obj = frames.num_frames, prompts.shape[0]
@@ -584,9 +397,8 @@ class SAM2SegHead(BaseModule):
             # config) works across the batch, which must then hold the objects of a single frame.
             for j, frame_idx in enumerate(group):
                 rows = slice(j * num_obj, (j + 1) * num_obj)
-                mem, mem_pos = model._encode_new_memory(
-                    current_vision_feats=[f[:, rows] for f in feats], feat_sizes=sizes,
-                    pred_masks_high_res=high_res[rows], object_score_logits=scores[rows], is_mask_from_pts=True)
+                mem, mem_pos = adapter.encode_memory(model, [f[:, rows] for f in feats], sizes, high_res[rows],
+                                                     scores[rows], from_prompt=True)
                 record = self._record(mem, pos_enc(mem_pos), obj_ptr[rows])
                 # Conditioning frames keep sam2's full record (a few KB each, not per video frame).
                 record.update(pred_masks=low_res[rows], object_score_logits=scores[rows])
@@ -608,7 +420,7 @@ class SAM2SegHead(BaseModule):
                 if not todo:
                     continue
                 # One encoder call for the chunk; each frame's flattened features are [HW, 1, C] views.
-                feats, pos, sizes = self._flatten(self._image_features(frames.get(todo)))
+                feats, pos, sizes = adapter.flatten_features(model, self._image_features(frames.get(todo)))
                 chunk_masks = []
                 for j, frame_idx in enumerate(todo):
                     high_res, mem, mem_pos, obj_ptr = self._track_frame(
@@ -633,21 +445,6 @@ class SAM2SegHead(BaseModule):
 
         track(list(range(first, total)), reverse=False)
         track(list(range(first - 1, -1, -1)), reverse=True)
-
-
-class _SharedMemoryAttention:
-    """``SAM2Base`` seen through a proxy whose ``memory_attention`` is replaced (see ``_attend_memory``).
-
-    sam2's ``_prepare_memory_conditioned_features`` (which memories and pointers a frame reads, with their
-    temporal encodings) is called on this proxy unchanged; only its final memory-attention call differs.
-    """
-
-    def __init__(self, model: nn.Module, attend: Callable):
-        self._model = model
-        self.memory_attention = attend
-
-    def __getattr__(self, name):
-        return getattr(self._model, name)
 
 
 def count_parameters(module: nn.Module) -> int:
