@@ -106,7 +106,9 @@ def test_mixture_config_has_reference_repeats():
     refcoco_tok = [s for s in mix.datasets[0]['pipeline'] if 'context_sep' in s]
     assert refcoco_tok and refcoco_tok[0]['context_sep'] == ''
     desc = [s for s in mix.datasets[-1]['pipeline'] if s.get('task')]
-    assert desc[0]['task'] == 'description' and desc[0]['max_rounds'] == 3
+    # The dataset cuts descriptions into samples of 3 (sample_mode='description'); the official question pool.
+    assert desc[0]['task'] == 'description' and desc[0]['description_questions'] == 'detailed'
+    assert mix.datasets[-1]['sample_mode'] == 'description'
 
 
 def test_mixture_image_sources_resolve_to_the_data_layout():

@@ -208,3 +208,20 @@ def test_sav_index_past_mask_track_is_an_error(tmp_path):
     with pytest.raises(DataError, match=r'mask_track_too_short\] .*sav\.json record 0 \(sav_000001\.mp4\): mask '
                                         r'key 51 has 10 frame masks but frame 12 was sampled'):
         dataset[0]
+
+
+@pytest.mark.parametrize('mode', ['conversation', 'description'])
+def test_indexed_dataset_gives_the_same_chunks(mode, tmp_path):
+    from data_converters.build_annotation_index import build as build_index
+    from sama_mm.datasets import SAMA239KIndexedDataset
+    ann = tmp_path / 'sama239k_train_final.json'
+    ann.write_text(open(osp.join(DATA, 'sama239k', 'sama239k_train_final.json')).read())
+    build_index(str(ann))
+    kwargs = dict(mask_dicts=SAMA_MASK_DICTS, data_prefix=dict(video=osp.join(DATA, 'sama239k')), sample_mode=mode)
+    from_json = SAMA239KDataset(data_root=str(tmp_path), ann_file='sama239k_train_final.json', **kwargs)
+    from_index = SAMA239KIndexedDataset(data_root=str(tmp_path), index_file='sama239k_train_final.index', **kwargs)
+    assert len(from_index) == len(from_json) > 0
+    for i in range(len(from_json)):
+        a, b = from_json.get_data_info(i), from_index.get_data_info(i)
+        assert {k: a[k] for k in a if k != 'sample_idx'} == {k: b[k] for k in b if k != 'sample_idx'}
+    assert len(from_index.modality_lengths()) == len(from_json)

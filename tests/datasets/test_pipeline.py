@@ -120,24 +120,27 @@ def test_sama239k_description_pipeline(demo_root, cfg, tok):
 
 @pytest.mark.parametrize('layout', ['mevis', 'rvos'])
 def test_rvos_train_pipeline(demo_root, cfg, tok, layout):
+    # The official training sample: one per video, 5 expressions drawn, official templates and answers.
+    from sama_mm.datasets.transforms.formatting_text import SEG_ANSWERS
     steps = pipeline_of(cfg, 'rvos_train_pipeline', tok, sam2_size=64)
     if layout == 'mevis':
         dataset = RefVOSDataset(ann_file='meta_expressions.json', data_root=str(demo_root / 'mevis' / 'train') + '/',
-                                mask_file='mask_dict.json', pipeline=steps)
+                                mask_file='mask_dict.json', samples_per='video', pipeline=steps)
     else:
         dataset = RefVOSDataset(ann_file='meta_expressions/train/meta_expressions.json',
                                 data_root=str(demo_root / 'rvos') + '/', data_prefix=dict(video='train/JPEGImages'),
-                                mask_dir='train/Annotations', pipeline=steps)
-    assert len(dataset) > 10
+                                mask_dir='train/Annotations', samples_per='video', pipeline=steps)
+    assert len(dataset) >= 2
     for i in range(len(dataset)):
         packed = dataset[i]
-        assert check_packed(packed, tok) == 1
+        assert check_packed(packed, tok) == 5
         meta = packed['data_samples'].metainfo
-        assert meta['exp_id'] == dataset.get_data_info(i)['exp_id']
-        assert meta['questions'] == [f'Please segment {dataset.get_data_info(i)["expression"]}.']
-        assert meta['answers'] == ['It is [SEG].']
+        exps = [e['expression'] for e in dataset.get_data_info(i)['expressions']]
+        assert len(meta['questions']) == 5
+        assert all(q in exps or any(e.replace('.', '').strip().lower() in q for e in exps) for q in meta['questions'])
+        assert all(a in SEG_ANSWERS for a in meta['answers'])
         gt = packed['data_samples'].gt_masks
-        assert gt.shape[0] == 1 and gt.sum() > 0
+        assert gt.shape[0] == 5 and gt.sum() > 0
 
 
 def test_rvos_test_pipeline(demo_root, cfg, tok):

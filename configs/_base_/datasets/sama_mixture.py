@@ -26,6 +26,7 @@ from sama_mm.datasets.transforms import SAMA239KToRounds
 
 with read_base():
     from .sama_pipelines import context_tokens, qformer, template, tokenizer
+    from .sama_pipelines import sama239k_description_train_pipeline
     from .image_pipelines import (image_chat_train_pipeline, image_region_train_pipeline, image_seg_train_pipeline,
                                   refcoco_train_pipeline)
     from .sama_pipelines import rvos_train_pipeline, sama239k_train_pipeline
@@ -58,17 +59,18 @@ refcoco_sources = [
     for name, refs in (('refcoco', 'refs_unc.json'), ('refcoco+', 'refs_unc.json'), ('refcocog', 'refs_umd.json'))]
 llava_source = dict(type=LLaVADataset, data_root=llava_root, ann_file='llava_v1_5_mix665k.json',
                     data_prefix=dict(img='llava_images'), skip_bad=skip_bad, pipeline=image_chat_train_pipeline)
+# Referring VOS as the official training: one sample per video (5 expressions drawn by the pipeline).
 mevis_source = dict(type=MeViSDataset, data_root=video_root + 'mevis/train/', ann_file='meta_expressions.json',
-                    mask_file='mask_dict.json', skip_bad=skip_bad, pipeline=rvos_train_pipeline)
+                    mask_file='mask_dict.json', samples_per='video', skip_bad=skip_bad, pipeline=rvos_train_pipeline)
 revos_source = dict(type=ReVOSDataset, data_root=video_root + 'revos/', ann_file='meta_expressions_train_.json',
-                    mask_file='mask_dict.json', foreground_file='mask_dict_foreground.json', skip_bad=skip_bad,
-                    pipeline=rvos_train_pipeline)
+                    mask_file='mask_dict.json', foreground_file='mask_dict_foreground.json', samples_per='video',
+                    skip_bad=skip_bad, pipeline=rvos_train_pipeline)
 # Ref-YouTube-VOS train from its PNG annotations (the reference reads a counter-keyed pickle instead; with that
 # converted, use CounterKeyedRefVOSDataset(video_order='file', mask_file=...)).
 rvos_source = dict(type=RefYouTubeVOSDataset, data_root=video_root + 'rvos/',
                    ann_file='meta_expressions/train/meta_expressions.json',
-                   data_prefix=dict(video='train/JPEGImages'), mask_dir='train/Annotations', skip_bad=skip_bad,
-                   pipeline=rvos_train_pipeline)
+                   data_prefix=dict(video='train/JPEGImages'), mask_dir='train/Annotations', samples_per='video',
+                   skip_bad=skip_bad, pipeline=rvos_train_pipeline)
 # Ref-SAV (SA-V videos with referring captions): one sample per video, 5 objects drawn with replacement, the
 # long caption in the official template, masks on the dense frames of the every-4th-frame masklet.
 ref_sav_train_pipeline = [
@@ -110,10 +112,13 @@ osprey_sources = [
     dict(type=OspreyDataset, data_root=data_root, ann_file=f'{osprey_dir}osprey_{part}.json',
          data_prefix=dict(img='coco2017/train2017'), skip_bad=skip_bad, pipeline=image_region_train_pipeline)
     for part in osprey_parts]
+# SAMA-239K as the official training: every record cut into samples of <= 4 rounds (a malformed round dropped
+# alone, a sample without [SEG] dropped) and of <= 3 descriptions; SA-V videos keep every 4th frame.
 sama239k_conversation = dict(type=SAMA239KIndexedDataset, data_root=sama239k_root,
                              ann_file='sama239k_train_final.json', mask_dicts=sama239k_mask_dicts, skip_bad=skip_bad,
-                             pipeline=sama239k_train_pipeline)
-sama239k_description = dict(sama239k_conversation, pipeline=sama239k_description_pipeline)
+                             sample_mode='conversation', pipeline=sama239k_train_pipeline)
+sama239k_description = dict(sama239k_conversation, sample_mode='description',
+                            pipeline=sama239k_description_train_pipeline)
 
 # (source, repeat factor, name) in the reference ConcatDataset order.
 mixture_sources = (

@@ -45,6 +45,9 @@ sampling = dict(interval=3, max_frames=32, min_frames=8, num_dense=5)
 tokenize = dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
                 context_tokens=context_tokens, context_sep='\n', max_length=8192)
 rvos_round = dict(type=RefVOSToRounds, question='Please segment {exp}.', answer='It is [SEG].')
+# Training: the official sample of a whole video (the datasets' samples_per='video'): 5 expressions drawn with
+# replacement, each with a drawn official question template and answer (docs/training.md).
+rvos_train_round = dict(type=RefVOSToRounds, num_rounds=5)
 
 # SAMA-239K multi-turn region conversations with grounded answers.
 sama239k_train_steps = dict(
@@ -62,8 +65,17 @@ sama239k_train_steps = dict(
 )
 sama239k_train_pipeline = _build(sama239k_train_steps)
 
-# Referring VOS (MeViS mask dicts or Ref-YouTube-VOS PNGs): one expression, one [SEG], no region prompt.
-rvos_train_steps = _edit(sama239k_train_steps, rounds=rvos_round, tokenize=dict(context_sep='\n'), region_masks=None)
+# SAMA-239K descriptions (SAMA239KDataset(sample_mode='description'): <= 3 per sample): a drawn official
+# detailed-description question per caption, a newline after the context tokens.
+sama239k_description_train_steps = _edit(
+    sama239k_train_steps, rounds=dict(task='description', max_rounds=None, description_questions='detailed'),
+    tokenize=dict(context_sep='\n'))
+sama239k_description_train_pipeline = _build(sama239k_description_train_steps)
+
+# Referring VOS (MeViS mask dicts or Ref-YouTube-VOS PNGs): 5 expressions of a video (one [SEG] each), no region
+# prompt.
+rvos_train_steps = _edit(sama239k_train_steps, rounds=rvos_train_round, tokenize=dict(context_sep='\n'),
+                         region_masks=None)
 rvos_train_pipeline = _build(rvos_train_steps)
 train_pipeline = sama239k_train_pipeline
 
