@@ -126,7 +126,7 @@ class ChatUniViFrames(BaseTransform):
     Required Keys:
 
         - num_frames (int): From ``VideoInit``.
-        - draws (SampleDraws): The sample's draws.
+        - draws (SeededDraws): The sample's draws.
 
     Added Keys:
 

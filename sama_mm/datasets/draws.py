@@ -1,13 +1,16 @@
 """Random choices of a training sample that are reproducible (seeded) or replayed (injected).
 
 Some official training datasets draw parts of a sample at random each time it is read (which objects and
-question templates a Ref-SAV sample uses, which frames a ChatUniVi sample shows). Here those choices go through a
-:class:`SampleDraws` object carried by the data info under ``draws``:
+question templates a Ref-SAV sample uses, which frames a ChatUniVi sample shows). For the datasets built on
+:class:`DrawsMixin` (Ref-SAV, ChatUniVi) those choices go through a :class:`SeededDraws` object that the
+dataset puts into the data info under ``draws``. (The referring-VOS and SAMA-239K transforms draw per transform
+instead, with :class:`sama_mm.datasets.transforms.formatting_text.SampleDraws`, seeded by the sample index only.)
+A :class:`SeededDraws`:
 
-* in training it draws from a generator seeded with ``(draw_seed, index, repeat round)``, so a run is
+* in training draws from a generator seeded with ``(draw_seed, index, repeat round)``, so a run is
   reproducible, every repeat of a source (``MultitaskMixture`` repeats) draws afresh, and data loader workers
   agree with the main process;
-* in tests it replays recorded values (the draws the official code made), so a sample can be compared token for
+* in tests replays recorded values (the draws the official code made), so a sample can be compared token for
   token with the official one.
 
 Draws are named (``'objects'``, ``'answers'``, ...); each name is a stream of integers consumed in order.
@@ -20,7 +23,7 @@ import numpy as np
 from .errors import DataError
 
 
-class SampleDraws:
+class SeededDraws:
     """Named integer draws of one sample: from a generator, or replayed from recorded lists.
 
     Args:
@@ -35,7 +38,7 @@ class SampleDraws:
     def __init__(self, rng: Optional[np.random.Generator] = None, replay: Optional[Dict[str, List[int]]] = None,
                  record: Any = '?'):
         if (rng is None) == (replay is None):
-            raise ValueError('SampleDraws needs exactly one of rng (fresh draws) and replay (recorded draws)')
+            raise ValueError('SeededDraws needs exactly one of rng (fresh draws) and replay (recorded draws)')
         self.rng = rng
         self.replay = {k: list(v) for k, v in copy.deepcopy(replay).items()} if replay is not None else None
         self.record = record
@@ -68,7 +71,7 @@ class SampleDraws:
 
 
 class DrawsMixin:
-    """For datasets whose pipeline draws at random: puts a :class:`SampleDraws` under ``draws`` in the data info.
+    """For datasets whose pipeline draws at random: puts a :class:`SeededDraws` under ``draws`` in the data info.
 
     Call :meth:`_init_draws` in ``__init__``. :meth:`prepare_data` accepts recorded ``draws`` (a dict of lists) to
     replay; :class:`~sama_mm.datasets.MultitaskMixture` calls :meth:`get_item_in_round` so that each repeat of the
@@ -84,12 +87,12 @@ class DrawsMixin:
         self.draw_seed = draw_seed
         self._draw_round = 0
 
-    def sample_draws(self, idx: int, replay: Optional[Dict[str, List[int]]] = None) -> SampleDraws:
+    def sample_draws(self, idx: int, replay: Optional[Dict[str, List[int]]] = None) -> SeededDraws:
         """The draws of sample ``idx`` in the current repeat round (or the replayed ones)."""
         if replay is not None:
-            return SampleDraws(replay=replay, record=idx)
+            return SeededDraws(replay=replay, record=idx)
         seed = [self.draw_seed & 0xFFFFFFFF, int(idx), int(self._draw_round)]
-        return SampleDraws(rng=np.random.default_rng(seed), record=idx)
+        return SeededDraws(rng=np.random.default_rng(seed), record=idx)
 
     def prepare_data(self, idx: int, draws: Optional[Dict[str, List[int]]] = None) -> Any:
         """The pipeline output of sample ``idx``; ``draws`` replays recorded choices instead of drawing."""

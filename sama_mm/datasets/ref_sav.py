@@ -17,8 +17,8 @@ masklet frame. The masklet is annotated on every 4th video frame, so annotated f
 One sample per video and repeat (``__len__`` = videos): ``num_objects`` (5) objects drawn uniformly with
 replacement, one round each, ``"Please segment the object according to the description: <long caption>"`` and
 one of five answers with one ``[SEG]``; the ground truth of round k is object k on the dense frames. The sparse
-frames follow the official rule (:func:`reference_sparse_indices` over the annotated frames), the dense ones
-are the centres of five segments of them.
+frames follow the official rule over the annotated frames (every 3rd, at most 32, the official top-up to 8), the
+dense ones are the centres of five segments of them.
 """
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -36,54 +36,13 @@ from .io import load_json
 from .lengths import sample_length
 from .robust import SkipBadMixin
 from .transforms._utils import record_of
-from .transforms.sampling import dense_positions
+from .transforms.formatting_text import SEG_ANSWERS, SEG_QUESTION_TEMPLATES
+from .transforms.sampling import dense_positions, sparse_indices
 
-#: The question of ``mode='long'`` (the official Ref-SAV template).
-REF_SAV_LONG_QUESTIONS = ('Please segment the object according to the description: {class_name}',)
-#: The 16 questions of ``mode='short'`` (the official referring-segmentation templates, also used for RVOS).
-SEGMENT_QUESTIONS = (
-    'Can you segment the {class_name} in this image?',
-    'Please segment {class_name} in this image.',
-    'What is {class_name} in this image? Please respond with segmentation mask.',
-    'What is {class_name} in this image? Please output segmentation mask.',
-    'Can you segment the {class_name} in this image',
-    'Please segment {class_name} in this image',
-    'What is {class_name} in this image? Please respond with segmentation mask',
-    'What is {class_name} in this image? Please output segmentation mask',
-    'Could you provide a segmentation mask for the {class_name} in this image?',
-    'Please identify and segment the {class_name} in this image.',
-    'Where is the {class_name} in this picture? Please respond with a segmentation mask.',
-    'Can you highlight the {class_name} in this image with a segmentation mask?',
-    'Could you provide a segmentation mask for the {class_name} in this image',
-    'Please identify and segment the {class_name} in this image',
-    'Where is the {class_name} in this picture? Please respond with a segmentation mask',
-    'Can you highlight the {class_name} in this image with a segmentation mask',
-)
-#: The five answers of a referring-segmentation round.
-SEGMENT_ANSWERS = ('It is [SEG].', 'Sure, [SEG].', 'Sure, it is [SEG].', 'Sure, the segmentation result is [SEG].',
-                   '[SEG].')
+#: The question of ``mode='long'`` (the official Ref-SAV template; ``mode='short'`` uses the referring-segmentation
+#: templates :data:`~sama_mm.datasets.transforms.formatting_text.SEG_QUESTION_TEMPLATES`).
+REF_SAV_LONG_QUESTIONS = ('Please segment the object according to the description: {exp}',)
 REF_SAV_MODES = ('long', 'short', 'long_short')
-
-
-def reference_sparse_indices(num_frames: int, interval: int = 3, max_frames: int = 32,
-                             min_frames: int = 8) -> List[int]:
-    """The official sparse-frame rule of its Ref-SAV (and evaluation) code, kept exactly.
-
-    Every ``interval``-th frame; more than ``max_frames`` of them: positions ``int(i * L / max_frames)``; fewer than
-    ``min_frames``: frames ``int((j + 1) * num_frames / (needed + 1))`` of the whole video are added and duplicates
-    removed (so a short video may end with fewer than ``min_frames``). Compare
-    :func:`sama_mm.datasets.transforms.sampling.sparse_indices`, whose top-up never collides.
-    """
-    if num_frames <= 0:
-        raise ValueError(f'a video needs at least one frame, got {num_frames}')
-    chosen = list(range(0, num_frames, interval))
-    if len(chosen) > max_frames:
-        step = len(chosen) / max_frames
-        chosen = [chosen[int(i * step)] for i in range(max_frames)]
-    if len(chosen) < min_frames:
-        needed = min_frames - len(chosen)
-        chosen = sorted(set(chosen + [int((j + 1) * (num_frames / (needed + 1))) for j in range(needed)]))
-    return sorted(chosen)
 
 
 @DATASETS.register_module()
@@ -164,8 +123,7 @@ class RefSAVDataset(DrawsMixin, SkipBadMixin, CheckedDataset):
         for i in range(len(self)):
             objects = self.get_data_info(i)['objects']
             caption = max((o['long'] for o in objects), key=len)
-            out.append(sample_length([REF_SAV_LONG_QUESTIONS[0].format(class_name=caption)] * 5,
-                                     [SEGMENT_ANSWERS[3]] * 5))
+            out.append(sample_length([REF_SAV_LONG_QUESTIONS[0].format(exp=caption)] * 5, [SEG_ANSWERS[3]] * 5))
         return np.asarray(out, dtype=np.int32)
 
 
@@ -173,15 +131,15 @@ class RefSAVDataset(DrawsMixin, SkipBadMixin, CheckedDataset):
 class RefSAVToRounds(BaseTransform):
     """Draw the objects of a Ref-SAV sample and write one segmentation round per object.
 
-    Draws (from ``results['draws']``, a :class:`~sama_mm.datasets.draws.SampleDraws`): ``objects`` (positions
+    Draws (from ``results['draws']``, a :class:`~sama_mm.datasets.draws.SeededDraws`): ``objects`` (positions
     into the video's object list, uniform with replacement), ``long`` (``mode='long_short'``: 1 = long
     captions), ``captions`` (short mode: one short caption per object), ``questions`` (short mode: a template
-    per round), ``answers`` (one of :data:`SEGMENT_ANSWERS` per round).
+    per round), ``answers`` (one of the five referring-segmentation answers per round).
 
     Required Keys:
 
         - objects (list[dict]): ``key``, ``long``, ``short`` per object of the video.
-        - draws (SampleDraws): The sample's draws.
+        - draws (SeededDraws): The sample's draws.
 
     Added Keys:
 
@@ -212,10 +170,10 @@ class RefSAVToRounds(BaseTransform):
             texts = [o['short'][draws.integer('captions', 0, len(o['short']))].replace('A ', '') for o in chosen]
         rounds = []
         for obj, text in zip(chosen, texts):
-            templates = REF_SAV_LONG_QUESTIONS if long else SEGMENT_QUESTIONS
+            templates = REF_SAV_LONG_QUESTIONS if long else SEG_QUESTION_TEMPLATES
             question = templates[draws.integer('questions', 0, len(templates)) if not long else 0]
-            answer = SEGMENT_ANSWERS[draws.integer('answers', 0, len(SEGMENT_ANSWERS))]
-            rounds.append(dict(question=question.format(class_name=text), answer=answer, gt_keys=[[obj['key']]],
+            answer = SEG_ANSWERS[draws.integer('answers', 0, len(SEG_ANSWERS))]
+            rounds.append(dict(question=question.format(exp=text), answer=answer, gt_keys=[[obj['key']]],
                                region_keys=[]))
         results['rounds'] = rounds
         return results
@@ -228,9 +186,10 @@ class RefSAVToRounds(BaseTransform):
 class LoadRefSAVMasklet(BaseTransform):
     """Read a Ref-SAV masklet: choose the frames and decode the rounds' objects on the dense frames.
 
-    The sparse frames are :func:`reference_sparse_indices` of the annotated frames, the dense ones the centres of
-    ``num_dense`` segments of them (:func:`~sama_mm.datasets.transforms.sampling.dense_positions`); annotated
-    frame ``i`` is video frame ``frame_stride * i``. Put it after ``VideoInit`` and before ``VideoDecode``.
+    The sparse frames are :func:`~sama_mm.datasets.transforms.sampling.sparse_indices` of the annotated frames
+    (the official top-up), the dense ones the centres of ``num_dense`` segments of them
+    (:func:`~sama_mm.datasets.transforms.sampling.dense_positions`); annotated frame ``i`` is video frame
+    ``frame_stride * i``. Put it after ``VideoInit`` and before ``VideoDecode``.
 
     Required Keys:
 
@@ -275,7 +234,7 @@ class LoadRefSAVMasklet(BaseTransform):
             raise DataError(exc.kind, path, exc.message, record) from None
         if not isinstance(masklet, list) or not masklet or not all(isinstance(f, list) for f in masklet):
             raise DataError('schema', path, '"masklet" must be a non-empty list of per-frame lists of RLEs', record)
-        sparse = reference_sparse_indices(len(masklet), self.interval, self.max_frames, self.min_frames)
+        sparse = sparse_indices(len(masklet), self.interval, self.max_frames, self.min_frames, 'spread', 'official')
         frames = [self.frame_stride * i for i in sparse]
         if frames[-1] >= results['num_frames']:
             raise VideoReadError('frame_index_out_of_range', results['video_path'],

@@ -15,7 +15,8 @@ import pytest
 from sama_mm.datasets import ChatUniViDataset, RefSAVDataset
 from sama_mm.datasets.chatunivi import ChatUniViFrames
 from sama_mm.datasets.errors import DataError, VideoReadError
-from sama_mm.datasets.ref_sav import LoadRefSAVMasklet, RefSAVToRounds, reference_sparse_indices
+from sama_mm.datasets.ref_sav import LoadRefSAVMasklet, RefSAVToRounds
+from sama_mm.datasets.transforms.sampling import sparse_indices
 from sama_mm.datasets.transforms import ChatTokenize, InternVLImageTransform, VideoDecode, VideoInit
 
 FIXTURES = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'official_recipe_extra')
@@ -118,10 +119,10 @@ def test_seeded_draws_are_reproducible_and_differ_per_repeat(tokenizer):
     assert all(0 <= o < 7 for objs in rounds for o in objs)
 
 
-def test_reference_sparse_rule():
-    assert reference_sparse_indices(40) == list(range(0, 40, 3))
-    assert reference_sparse_indices(6) == [0, 1, 2, 3, 4, 5]
-    long = reference_sparse_indices(101)
+def test_official_sparse_rule_on_annotated_frames():
+    assert sparse_indices(40) == list(range(0, 40, 3))
+    assert sparse_indices(6) == [0, 1, 2, 3, 4, 5]
+    long = sparse_indices(101)
     assert len(long) == 32 and long[:3] == [0, 3, 6] and long[-1] == 96
 
 
