@@ -19,10 +19,13 @@ from .base import CheckedDataset
 from .check import CheckReport
 from .errors import DataError
 from .io import VideoInfo, check_video, load_json
+from .lengths import info_length, sample_length
 from .mask_dict import check_track, load_mask_dict, missing_keys
 
 
 SAMPLES_PER = ('expression', 'video')
+#: Rounds of a whole-video training sample (the official ``select_number``), for length estimates.
+VIDEO_SAMPLE_ROUNDS = 5
 #: The per-expression fields a whole-video sample keeps for each of its expressions.
 EXPRESSION_FIELDS = ('exp_id', 'expression', 'obj_ids', 'anno_ids', 'type_id')
 
@@ -124,6 +127,21 @@ class RefVOSDataset(CheckedDataset):
         """The per-expression infos, grouped into whole-video samples with ``samples_per='video'``."""
         infos = super().filter_data()
         return group_by_video(infos) if self.samples_per == 'video' else infos
+
+    def modality_lengths(self) -> np.ndarray:
+        """Estimated token length per sample, for length-grouped sampling: a whole-video sample counts
+        :data:`VIDEO_SAMPLE_ROUNDS` rounds over its expressions (the pipeline draws which)."""
+        out = []
+        for i in range(len(self)):
+            info = self.get_data_info(i)
+            if info.get('expressions') is None:
+                out.append(info_length(info))
+                continue
+            texts = [e['expression'] for e in info['expressions']]
+            picks = [texts[k % len(texts)] for k in range(VIDEO_SAMPLE_ROUNDS)]
+            out.append(sample_length([f'Please segment {t} in this image.' for t in picks],
+                                     ['Sure, it is [SEG].'] * len(picks)))
+        return np.asarray(out, np.int32)
 
     def check_files(self, infos: List[dict], n_videos: int, report: CheckReport) -> None:
         """The expressions against the frames and the masks on disk."""

@@ -15,6 +15,7 @@ The mask dict of a record is chosen by a substring of its ``video`` path (``mask
 file), as the released data is organised by source (``mevis``, ``lvvis``, ``ref_youtube_vos``, ``VidSTG``,
 ``sav``).
 """
+import dataclasses
 import os.path as osp
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -27,7 +28,7 @@ from .base import CheckedDataset
 from .check import CheckReport
 from .errors import DataError
 from .io import check_video, load_json
-from .mask_dict import check_track, load_mask_dict, missing_keys
+from .mask_dict import check_track, frame_masks, load_mask_dict, missing_keys
 
 _OBJ_KEY = re.compile(r'obj(\d+)')
 SAMPLE_MODES = ('record', 'conversation', 'description')
@@ -313,6 +314,7 @@ class SAMA239KDataset(CheckedDataset):
         mask_dicts: Dict[str, Any] = {}
         videos, objects = set(), 0
         decoded: Dict[str, Any] = {}  # frame file -> size or None: each file decoded (and reported) once
+        checked = set()
         for info in infos:
             rid = f'{info["record_index"]} ({info["video_id"]})'
             path = info['video_path']
@@ -344,8 +346,18 @@ class SAMA239KDataset(CheckedDataset):
             keys.update(info['descriptions'])
             objects += len(keys)
             report.problems += missing_keys(mask_file, masks, sorted(keys), rid)
-            for key in sorted(k for k in keys if k in masks):
+            stride = info.get('frame_stride') or 1
+            if stride > 1:  # the tracks count the kept frames (every stride-th)
+                video = dataclasses.replace(video, num_frames=(video.num_frames + stride - 1) // stride)
+            for key in sorted(k for k in keys if k in masks and (info['record_index'], k) not in checked):
+                checked.add((info['record_index'], key))  # a record's chunks share their objects
                 report.problems += check_track(mask_file, key, masks[key], video, rid)
+                track = frame_masks(masks[key])
+                if info.get('past_track') == 'error' and isinstance(track, list) and len(track) < video.num_frames:
+                    report.problems.append(DataError(
+                        'mask_track_too_short', mask_file, f'mask key {key!r}: {len(track)} frame masks for a video '
+                        f'of {video.num_frames} frames ({path}{", every %dth kept" % stride if stride > 1 else ""})',
+                        rid))
         report.counts = dict(records=n_records, videos=len(videos), objects=objects,
                              rounds=sum(len(i['rounds']) for i in infos),
                              descriptions=sum(len(i['descriptions']) for i in infos))

@@ -178,6 +178,13 @@ def test_sama239k_chunks_and_dropped_rounds():
         records.full_init()  # the evaluation/record mode still rejects a record with a malformed round
 
 
+def test_check_finds_no_problem_in_the_fakes():
+    for mode in ('conversation', 'description'):
+        report = SAMA239KDataset(data_root=osp.join(DATA, 'sama239k'), ann_file='sama239k_train_final.json',
+                                 mask_dicts=SAMA_MASK_DICTS, sample_mode=mode, lazy_init=True).check()
+        assert report.problems == [], report.problems
+
+
 def test_sav_frames_are_every_fourth_frame():
     dataset = SAMA239KDataset(data_root=osp.join(DATA, 'sama239k'), ann_file='sama239k_train_final.json',
                               mask_dicts=SAMA_MASK_DICTS, sample_mode='conversation',
@@ -205,6 +212,8 @@ def test_sav_index_past_mask_track_is_an_error(tmp_path):
                               pipeline=[dict(type=VideoInit), dict(type=SampleFrames), dict(type=SAMA239KToRounds),
                                         dict(type=LoadSegMasks)])
     clear_mask_dict_cache()
+    problems = dataset.check().problems  # tools/check_dataset.py reports it too, once per object
+    assert sorted((p.kind, p.record) for p in problems) == [('mask_track_too_short', '0 (sav_000001.mp4)')] * 2
     with pytest.raises(DataError, match=r'mask_track_too_short\] .*sav\.json record 0 \(sav_000001\.mp4\): mask '
                                         r'key 51 has 10 frame masks but frame 12 was sampled'):
         dataset[0]
@@ -225,3 +234,15 @@ def test_indexed_dataset_gives_the_same_chunks(mode, tmp_path):
         a, b = from_json.get_data_info(i), from_index.get_data_info(i)
         assert {k: a[k] for k in a if k != 'sample_idx'} == {k: b[k] for k in b if k != 'sample_idx'}
     assert len(from_index.modality_lengths()) == len(from_json)
+
+
+def test_whole_video_samples_and_lengths():
+    per_expression = MeViSDataset(data_root=osp.join(DATA, 'mevis'), data_prefix=dict(video='JPEGImages'))
+    per_video = MeViSDataset(data_root=osp.join(DATA, 'mevis'), data_prefix=dict(video='JPEGImages'),
+                             samples_per='video')
+    assert len(per_expression) == 14 and len(per_video) == 3  # the evaluation keeps one sample per expression
+    assert [len(per_video.get_data_info(i)['expressions']) for i in range(3)] == [2, 7, 5]
+    lengths = per_video.modality_lengths()
+    assert lengths.shape == (3,) and (lengths > per_expression.modality_lengths().max()).all()
+    with pytest.raises(ValueError, match='samples_per'):
+        MeViSDataset(data_root=osp.join(DATA, 'mevis'), samples_per='frame')
