@@ -82,7 +82,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from sama_mm.utils.cli import out_path_usable
+    from sama_mm.utils.cli import emit_report, out_path_usable
     if args.out and not out_path_usable(args.out):
         return 2
     from sama_mm.evaluation.functional.captions import (JavaNotFoundError, caption_scores, check_same_ids,
@@ -105,10 +105,7 @@ def main(argv=None) -> int:
         print(f'warning: {len(empty)} prediction(s) in {args.preds} hold only markup and are empty after cleaning; '
               f'they score 0: {shown}', file=sys.stderr)
     text = json.dumps(scores)
-    if args.out:
-        with open(args.out, 'x', encoding='utf-8') as f:
-            f.write(text + '\n')
-    print(text)
+    emit_report(text, args.out)
     return 0
 
 

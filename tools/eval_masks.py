@@ -313,7 +313,7 @@ def check_prediction_set(report: dict, pred_root: str, allow_missing: bool, igno
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from sama_mm.utils.cli import out_path_usable
+    from sama_mm.utils.cli import emit_report, out_path_usable
     if args.out and not out_path_usable(args.out):
         return 2
     try:
@@ -333,10 +333,7 @@ def main(argv=None) -> int:
               f"empty masks: {_preview(report['missing_frames'])}", file=sys.stderr)
     report = dict(gt=args.gt, pred=args.pred, **report)
     text = json.dumps(report, indent=2)
-    if args.out:
-        with open(args.out, 'x', encoding='utf-8') as f:
-            f.write(text + '\n')
-    print(text)
+    emit_report(text, args.out)
     return 0
 
 

@@ -3,7 +3,7 @@ from .chatunivi import ChatUniViDataset, ChatUniViFrames
 from .check import CheckReport
 from .collate import sama_collate
 from .errors import DataError, PickleInputError, VideoReadError
-from .image_datasets import GCGDataset, GCGEvalDataset, LLaVADataset, OspreyDataset, RefCOCODataset
+from .image import GCGDataset, GCGEvalDataset, LLaVADataset, OspreyDataset, RefCOCODataset
 from .lazy_index import LazyMaskDict, LazyRecordIndex
 from .mixture import MultitaskMixture
 from .ref_sav import LoadRefSAVMasklet, RefSAVDataset, RefSAVToRounds

@@ -1,6 +1,7 @@
 """What tools/train.py and tools/test.py share: their common flags, how they change the config, and the
 process group of a distributed run (gloo on a machine without CUDA, torn down when the run ends); and
-:func:`prepare_out_path`, the check of an ``--out FILE`` that every tool runs before any work."""
+:func:`prepare_out_path`, the check of an ``--out FILE`` that every tool runs before any work, and
+:func:`emit_report`, how the evaluation tools end."""
 import argparse
 import os
 import os.path as osp
@@ -105,6 +106,22 @@ def prepare_out_path(path: str) -> str:
         reason = exc.strerror or type(exc).__name__
         raise type(exc)(f'cannot create the folder {parent} for {path}: {reason}') from None
     return path
+
+
+def emit_report(text: str, out: Optional[str] = None) -> None:
+    """The end of a tool that reports one JSON text: print it and, with ``--out``, write it to that file.
+
+    The file is created, never overwritten (mode ``'x'``): the tool checked the path with :func:`out_path_usable`
+    or :func:`prepare_out_path` before its work, so an existing file here means something else wrote it since.
+
+    Args:
+        text: The report (written with a trailing newline).
+        out: The ``--out`` file, or None to print only.
+    """
+    if out:
+        with open(out, 'x', encoding='utf-8') as f:
+            f.write(text + '\n')
+    print(text)
 
 
 def out_path_usable(path: str) -> bool:

@@ -2,7 +2,7 @@
 
 :class:`ImageInit` lets the video pipeline run unchanged on images: after it, ``SampleFrames`` picks frame 0 as
 the only sparse and dense frame and ``VideoDecode`` reads the image. :class:`LoadImageMasks` decodes the COCO
-segmentations carried by image data infos (see ``sama_mm/datasets/image_datasets.py``) for the ``[SEG]``
+segmentations carried by image data infos (see ``sama_mm/datasets/image/base.py``) for the ``[SEG]``
 ground truth and the ``<mask>`` region prompts. No tiling: each image is one 448 px view.
 """
 import os.path as osp
@@ -12,7 +12,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
-from ...structures import MaskFormatError
+from ...structures import MaskFormatError, decode_segmentation
 from ..errors import DataError, VideoReadError
 from ._utils import record_of
 from .masks import box_masks
@@ -86,7 +86,6 @@ class LoadImageMasks(BaseTransform):
         self.box = box
 
     def _decode(self, results: Dict, key, shape, record) -> np.ndarray:
-        from ..image_datasets import decode_segmentation
         ann_file = str(results.get('ann_file', '?'))
         masks = results.get('masks') or {}
         if str(key) not in masks or masks[str(key)] is None:

@@ -6,7 +6,7 @@ from pycocotools import mask as mask_utils
 
 from ...datasets.errors import DataError
 from ...datasets.mask_dict import frame_masks
-from ...structures import decode_rle
+from ...structures import MaskFormatError, decode_rle, decode_segmentation
 
 
 def get_field(sample: Any, name: str, default: Any = None) -> Any:
@@ -153,3 +153,18 @@ def read_id_png(path: str) -> np.ndarray:
         raise
     except Exception as exc:
         raise DataError('unreadable_mask', path, f'cannot read PNG mask: {exc}') from None
+
+
+def coco_annotation_mask(ann: dict, height: int, width: int, path: str) -> np.ndarray:
+    """The ``bool [H, W]`` mask of a COCO annotation's ``segmentation`` (polygons or RLE), for the metrics that
+    read COCO ground truth.
+
+    Raises:
+        DataError: A missing or malformed segmentation, or an RLE of another size; names ``path`` and the
+            annotation id.
+    """
+    try:
+        return decode_segmentation(ann.get('segmentation'), height, width,
+                                   f'annotation {ann.get("id")!r}').astype(bool)
+    except MaskFormatError as exc:
+        raise DataError('malformed_segmentation', path, str(exc), ann.get('id')) from None

@@ -4,7 +4,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
-from pycocotools import mask as mask_utils
 
 from ...datasets.errors import DataError
 from ...datasets.io import load_json
@@ -12,7 +11,8 @@ from ...datasets.mask_dict import load_mask_dict
 from ...registry import METRICS
 from ..functional.grounding import extract_phrases, question_miou, question_recall
 from ._text import build_clair, build_similarity, split_masks_by_round, text_scores
-from ._utils import as_bool_array, check_same_keys, decode_track, encode_track, get_field, mask_dict_track
+from ._utils import (as_bool_array, check_same_keys, coco_annotation_mask, decode_track, encode_track, get_field,
+                     mask_dict_track)
 
 
 def _load_records(paths: Union[str, Sequence[str]]) -> List[Tuple[str, int, dict]]:
@@ -309,19 +309,6 @@ class SAMABenchCMetric(BaseMetric):
                            True, self.meteor, build_clair(self.clair_cfg), type(self).__name__)
 
 
-def _ann_mask(ann: dict, h: int, w: int, path: str) -> np.ndarray:
-    seg = ann.get('segmentation')
-    if isinstance(seg, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
-    elif isinstance(seg, dict):
-        rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg.get('counts'), list) else dict(seg)
-        if isinstance(rle.get('counts'), str):
-            rle['counts'] = rle['counts'].encode('ascii')
-    else:
-        raise DataError('malformed_segmentation', path, 'segmentation must be polygons or RLE', ann.get('id'))
-    return mask_utils.decode(rle).astype(bool)
-
-
 @METRICS.register_module()
 class GCGMetric(_GroundedMetricBase):
     """Grounded conversation generation on images (GLaMM GCG): caption scores, mIoU and recall.
@@ -423,7 +410,8 @@ class GCGMetric(_GroundedMetricBase):
             if r['shape'] is not None and tuple(r['shape']) != (h, w):
                 raise DataError('size_mismatch', self.ann_file, f"prediction is {r['shape']} (HxW), image {(h, w)}",
                                 r['id'])
-            gt = np.stack([_ann_mask(a, h, w, self.ann_file) for a in anns]) if anns else np.zeros((0, h, w), bool)
+            gt = (np.stack([coco_annotation_mask(a, h, w, self.ann_file) for a in anns]) if anns
+                  else np.zeros((0, h, w), bool))
             pred = decode_track(r['rles'], (h, w))
             caption, labels = entry['caption'], entry['labels']
             gt_phrases = [str(x).lower() for x in labels] if labels else extract_phrases(caption)

@@ -8,7 +8,7 @@ from ...datasets.errors import DataError
 from ...datasets.io import load_json
 from ...registry import METRICS
 from ..functional.grounding import ciou_giou, mask_intersection_union
-from ._utils import as_bool_array, get_field
+from ._utils import as_bool_array, coco_annotation_mask, get_field
 
 
 @METRICS.register_module()
@@ -37,7 +37,6 @@ class RefCOCOMetric(BaseMetric):
         self._anns = None
 
     def _gt_from_file(self, ann_ids, shape) -> np.ndarray:
-        from pycocotools import mask as mask_utils
         if self._anns is None:
             data = load_json(self.ann_file)
             self._anns = {str(a['id']): a for a in data.get('annotations', [])}
@@ -52,14 +51,7 @@ class RefCOCOMetric(BaseMetric):
             if (h, w) != tuple(shape):
                 raise DataError('size_mismatch', self.ann_file, f'image of annotation {aid} is {(h, w)} (HxW), the '
                                 f'prediction {tuple(shape)}', aid)
-            seg = ann['segmentation']
-            if isinstance(seg, list):
-                rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
-            else:
-                rle = mask_utils.frPyObjects(seg, h, w) if isinstance(seg.get('counts'), list) else dict(seg)
-                if isinstance(rle.get('counts'), str):
-                    rle['counts'] = rle['counts'].encode('ascii')
-            out |= mask_utils.decode(rle).astype(bool)
+            out |= coco_annotation_mask(ann, h, w, self.ann_file)
         return out
 
     def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
