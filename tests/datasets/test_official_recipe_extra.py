@@ -151,3 +151,36 @@ def test_bad_records_are_named(tmp_path):
         {'from': 'human', 'value': 'hi'}]}]))
     with pytest.raises(DataError, match=r'0 \(q\)'):
         ChatUniViDataset(ann_file='video_chat.json', data_root=str(tmp_path))
+
+
+@pytest.mark.slow
+def test_tiny_model_trains_on_ref_sav_and_chatunivi_samples():
+    """The tiny demo model takes a batch of each source: mask losses from Ref-SAV, language loss from both."""
+    import torch
+    from mmengine.config import Config
+
+    from sama_mm.datasets import sama_collate
+    from sama_mm.datasets.transforms import PackSAMAInputs, SAM2ImageTransform
+    from sama_mm.registry import MODELS
+    from sama_mm.utils import register_all_modules
+    from tests.conftest import REPO_ROOT
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'demo', 'sama_tiny_demo.py'))
+    chat = dict(cfg.chat, context_sep='\n')
+    vit = dict(type=InternVLImageTransform, image_size=cfg.tiny_image_size)
+    ref = RefSAVDataset(ann_file='Ref-SAV.json', data_root=osp.join(FIXTURES, 'ref_sav'), pipeline=[
+        dict(type=VideoInit), dict(type=RefSAVToRounds),
+        dict(type=LoadRefSAVMasklet, max_frames=8, min_frames=4, num_dense=2), dict(type=VideoDecode), vit,
+        dict(type=SAM2ImageTransform, image_size=256), chat, cfg.qformer, dict(type=PackSAMAInputs)])
+    chats = ChatUniViDataset(ann_file='video_chat.json', data_root=osp.join(FIXTURES, 'chat_univi'), pipeline=[
+        dict(type=VideoInit), dict(type=ChatUniViFrames, num_sparse=8, num_dense=2), dict(type=VideoDecode), vit,
+        chat, cfg.qformer, dict(type=PackSAMAInputs)])
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    for items, with_masks in (([ref[0], ref[1]], True), ([chats[0], chats[2]], False)):
+        data = model.data_preprocessor(sama_collate(items), True)
+        losses = model(**data, mode='loss')
+        assert all(torch.isfinite(v) for v in losses.values())
+        assert (float(losses['loss_mask']) > 0) == with_masks
+        sum(losses.values()).backward()
