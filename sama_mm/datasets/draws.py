@@ -3,8 +3,8 @@
 Some official training datasets draw parts of a sample at random each time it is read (which objects and
 question templates a Ref-SAV sample uses, which frames a ChatUniVi sample shows). For the datasets built on
 :class:`DrawsMixin` (Ref-SAV, ChatUniVi) those choices go through a :class:`SeededDraws` object that the
-dataset puts into the data info under ``draws``. (The referring-VOS and SAMA-239K transforms draw per transform
-instead, with :class:`sama_mm.datasets.transforms.formatting_text.SampleDraws`, seeded by the sample index only.)
+dataset puts into the data info under ``draws``. (The referring-VOS and SAMA-239K datasets are built on it too:
+their ``RefVOSToRounds`` and ``SAMA239KToRounds`` steps draw from it.)
 A :class:`SeededDraws`:
 
 * in training draws from a generator seeded with ``(draw_seed, index, repeat round)``, so a run is

@@ -17,6 +17,7 @@ import numpy as np
 from ..registry import DATASETS
 from .base import CheckedDataset
 from .check import CheckReport
+from .draws import DrawsMixin
 from .errors import DataError
 from .io import VideoInfo, check_video, load_json
 from .lengths import info_length, sample_length
@@ -50,7 +51,7 @@ def _as_list(value: Any) -> list:
 
 
 @DATASETS.register_module()
-class RefVOSDataset(CheckedDataset):
+class RefVOSDataset(DrawsMixin, CheckedDataset):
     """One sample per (video, referring expression), or per video, of a referring-VOS split.
 
     Args:
@@ -64,6 +65,8 @@ class RefVOSDataset(CheckedDataset):
             class default). ``'video'``: one sample per video holding all its expressions (sorted by
             expression id) under ``expressions``, from which ``RefVOSToRounds`` draws the rounds: the official
             training sample (the training mixture sets it). Defaults to ``'expression'``.
+        draw_seed (int): Seed of the per-sample random draws of the pipeline (which expressions, templates and
+            answers; see :mod:`sama_mm.datasets.draws`). Defaults to 0.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`.
     """
 
@@ -71,7 +74,8 @@ class RefVOSDataset(CheckedDataset):
 
     def __init__(self, ann_file: str, data_root: str = '', data_prefix: Optional[dict] = None,
                  mask_file: Optional[str] = None, mask_dir: Optional[str] = None, samples_per: str = 'expression',
-                 **kwargs):
+                 draw_seed: int = 0, **kwargs):
+        self._init_draws(draw_seed)
         if samples_per not in SAMPLES_PER:
             raise ValueError(f'samples_per must be one of {SAMPLES_PER}, got {samples_per!r}')
         self.samples_per = samples_per

@@ -26,6 +26,7 @@ from ..structures.tokens import REGION_PLACEHOLDER as REGION_TOKEN
 from ..structures.tokens import SEG_TOKEN
 from .base import CheckedDataset
 from .check import CheckReport
+from .draws import DrawsMixin
 from .errors import DataError
 from .io import check_video, load_json
 from .mask_dict import check_track, frame_masks, load_mask_dict, missing_keys
@@ -41,7 +42,7 @@ def _is_key(value: Any) -> bool:
 
 
 @DATASETS.register_module()
-class SAMA239KDataset(CheckedDataset):
+class SAMA239KDataset(DrawsMixin, CheckedDataset):
     """SAMA-239K records (conversation and/or description) of videos with RLE mask dicts.
 
     Args:
@@ -62,6 +63,8 @@ class SAMA239KDataset(CheckedDataset):
         frame_strides (dict[str, int], optional): Video-path substring -> keep every n-th decoded frame of
             that video file; the mask dicts of such videos are indexed in the kept frames (the SA-V release:
             ``{'sav_train': 4}``, the default). Defaults to None (that default).
+        draw_seed (int): Seed of the per-sample random draws of the pipeline (description questions; see
+            :mod:`sama_mm.datasets.draws`). Defaults to 0.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset` (``pipeline``, ``test_mode``,
             ``lazy_init``, ``indices``, ...).
 
@@ -74,7 +77,9 @@ class SAMA239KDataset(CheckedDataset):
 
     def __init__(self, ann_file: str, mask_dicts: Dict[str, str], data_root: str = '',
                  data_prefix: Optional[dict] = None, sample_mode: str = 'record', rounds_per_sample: int = 4,
-                 descriptions_per_sample: int = 3, frame_strides: Optional[Dict[str, int]] = None, **kwargs):
+                 descriptions_per_sample: int = 3, frame_strides: Optional[Dict[str, int]] = None,
+                 draw_seed: int = 0, **kwargs):
+        self._init_draws(draw_seed)
         if not isinstance(mask_dicts, dict) or not mask_dicts:
             raise TypeError(f'mask_dicts must be a non-empty dict of video-path substring -> file, got {mask_dicts!r}')
         if sample_mode not in SAMPLE_MODES:

@@ -97,14 +97,9 @@ def test_refvos_samples_match_official(name, records, arrays, tokenizer):
     recs = records[name]
     assert len(recs) == 2 * len(dataset)  # the official dataset: videos x repeats (2 in the recording)
     for rec in recs:
-        info = dataset.get_data_info(rec['index'] % len(dataset))
-        assert info['video_id'] == rec['video']
-        chosen = [info['expressions'][i]['expression'] for i in rec['draws']['expressions']]
-        # The official code draws a template only for an expression without '?': one entry per round here.
-        questions = iter(rec['draws'].get('questions', []))
-        info['draws'] = dict(expressions=rec['draws']['expressions'], answers=rec['draws']['answers'],
-                             questions=[-1 if '?' in e else next(questions) for e in chosen])
-        out = dataset.pipeline(info)
+        assert dataset.get_data_info(rec['index'] % len(dataset))['video_id'] == rec['video']
+        # The official draws replay as they are: the streams are consumed in the official order.
+        out = dataset.prepare_data(rec['index'] % len(dataset), draws=rec['draws'])
         assert out['frame_indices'] == rec['sparse']
         assert out['dense_positions'] == rec['dense']
         assert [r['question'] for r in out['rounds']] == rec['prompts']
@@ -147,9 +142,7 @@ def test_sama239k_samples_match_official(mode, records, arrays, tokenizer):
         info = dataset.get_data_info(index)
         assert info['video_path'].endswith(rec['video'])
         sources.add(rec['video'].split('/')[0])
-        if mode == 'description':
-            info['draws'] = dict(description_questions=rec['draws']['description_questions'])
-        out = dataset.pipeline(info)
+        out = dataset.prepare_data(index, draws=rec['draws'] if mode == 'description' else None)
         assert out['frame_indices'] == rec['sparse']
         assert out['dense_positions'] == rec['dense']
         questions = [r['question'] for r in out['rounds']]
@@ -246,3 +239,16 @@ def test_whole_video_samples_and_lengths():
     assert lengths.shape == (3,) and (lengths > per_expression.modality_lengths().max()).all()
     with pytest.raises(ValueError, match='samples_per'):
         MeViSDataset(data_root=osp.join(DATA, 'mevis'), samples_per='frame')
+
+
+def test_draws_are_seeded_per_sample_and_repeat_round():
+    dataset = MeViSDataset(data_root=osp.join(DATA, 'mevis'), data_prefix=dict(video='JPEGImages'),
+                           samples_per='video', pipeline=[dict(type=RefVOSToRounds)])
+    first, again = dataset[1], dataset[1]
+    assert first['rounds'] == again['rounds'] and len(first['rounds']) == 5  # reproducible
+    assert first['draws'].drawn['expressions'] == again['draws'].drawn['expressions']
+    rounds = [dataset.get_item_in_round(1, r)['draws'].drawn['expressions'] for r in range(4)]
+    assert len({tuple(r) for r in rounds}) > 1  # each repeat of the source draws afresh
+    other_seed = MeViSDataset(data_root=osp.join(DATA, 'mevis'), data_prefix=dict(video='JPEGImages'),
+                              samples_per='video', draw_seed=7, pipeline=[dict(type=RefVOSToRounds)])
+    assert [other_seed[i]['rounds'] for i in range(3)] != [dataset[i]['rounds'] for i in range(3)]

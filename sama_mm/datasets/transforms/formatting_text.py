@@ -5,20 +5,22 @@ A round is one user question and one assistant answer. ``gt_keys`` holds one lis
 ``region_keys`` the object keys of the ``<mask>`` region prompts of the question, in order.
 
 Random choices (which expressions form a referring-VOS sample, the question template and answer of each
-round, the detailed-description question of each caption) are made per sample by :class:`SampleDraws`: from
-the process-wide NumPy state by default (like the official training code, whose data loader workers MMEngine
-seeds), from a generator seeded with ``(seed, sample_idx)`` when a ``seed`` is given, or replayed from a
-``draws`` dict of the data info (the golden-sample tests replay the official code's draws this way). The
-draws made are written to ``results['draws']``.
+round, the detailed-description question of each caption) go through the sample's
+:class:`~sama_mm.datasets.draws.SeededDraws` (``results['draws']``, put there by the dataset: seeded with
+``(draw_seed, index, repeat round)``, or replaying recorded draws). Streams: ``expressions``, ``questions``
+(only for expressions without '?'), ``answers`` and ``description_questions``, in the official order of the
+draws. Without ``draws`` in the data info (a pipeline run by hand) the generator is seeded from the process-wide
+NumPy state; a dict of lists there is replayed.
 """
 import copy
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from ...registry import TRANSFORMS
 from ...structures.tokens import PHRASE_END, PHRASE_START, REGION_PLACEHOLDER, SEG_TOKEN
+from ..draws import SeededDraws
 from ..errors import DataError
 from ._utils import record_of
 
@@ -84,34 +86,15 @@ def rewrite_answer_tags(text: str) -> str:
     return text
 
 
-class SampleDraws:
-    """The random choices of one sample: replayed, seeded per sample, or from the process-wide state.
-
-    Args:
-        results: The data info; its ``draws`` dict (name -> list of ints), when present, is replayed.
-        seed: None draws from ``np.random`` (the process state); an int seeds a generator with
-            ``(seed, sample_idx)`` so that a sample gets the same draws in every epoch and worker.
-    """
-
-    def __init__(self, results: Dict, seed: Optional[int] = None):
-        self.replay = results.get('draws') or {}
-        self.record = record_of(results)
-        self.rng = None if seed is None else np.random.default_rng([int(seed), int(results.get('sample_idx', 0))])
-        self.made: Dict[str, list] = {}
-
-    def integers(self, name: str, high: int, size: int) -> List[int]:
-        """``size`` ints in ``[0, high)`` (with replacement) under ``name``."""
-        if name in self.replay:
-            values = [int(v) for v in self.replay[name]]
-            if len(values) != size or not all(0 <= v < high for v in values):
-                raise DataError('bad_draws', '?', f'replayed draws {name}={values} need {size} ints in [0, {high})',
-                                self.record)
-        elif self.rng is not None:
-            values = [int(v) for v in self.rng.integers(high, size=size)]
-        else:
-            values = [int(v) for v in np.random.randint(high, size=size)]
-        self.made[name] = values
-        return values
+def sample_draws(results: Dict) -> SeededDraws:
+    """The sample's draws: ``results['draws']`` (a :class:`SeededDraws`, or a dict of recorded lists to replay),
+    else a generator seeded from the process-wide NumPy state; stored back under ``draws``."""
+    draws = results.get('draws')
+    if not isinstance(draws, SeededDraws):
+        draws = SeededDraws(replay=draws, record=record_of(results)) if draws is not None else \
+            SeededDraws(rng=np.random.default_rng(np.random.randint(2 ** 31)), record=record_of(results))
+    results['draws'] = draws
+    return draws
 
 
 @TRANSFORMS.register_module()
@@ -128,12 +111,11 @@ class SAMA239KToRounds(BaseTransform):
 
         - rounds (list[dict]): ``question``, ``answer``, ``gt_keys``, ``region_keys`` per round (conversation).
         - descriptions (dict[str, str]): object key -> caption (description).
-        - draws (dict, optional): Replayed draws (``description_questions``: one template index per caption).
+        - draws (SeededDraws | dict, optional): The sample's draws (``description_questions``: one per caption).
 
     Modified Keys:
 
         - rounds (list[dict]): The sample's rounds (a new list; the data info is not changed in place).
-        - draws (dict): The draws made (description only).
 
     Args:
         task (str): ``'conversation'`` or ``'description'``. Defaults to ``'conversation'``.
@@ -144,7 +126,6 @@ class SAMA239KToRounds(BaseTransform):
             ``'bench'`` (only ``'Please describe the region <mask> in the video in detail.'``, the SAMA-Bench-C
             protocol), ``'detailed'`` (the 20 questions of the official training data) or a list. Defaults to
             ``'bench'``; the training configs use ``'detailed'``.
-        seed (int, optional): Seed of the per-sample draws (see :class:`SampleDraws`). Defaults to None.
 
     Raises:
         DataError: The record has no rounds for the task, or an answer's ``[SEG]`` count differs from its
@@ -152,8 +133,7 @@ class SAMA239KToRounds(BaseTransform):
     """
 
     def __init__(self, task: str = 'conversation', seg_suffix: str = ' Response with interleaved segmentation masks.',
-                 max_rounds: Optional[int] = None, description_questions: Union[str, Sequence[str]] = 'bench',
-                 seed: Optional[int] = None):
+                 max_rounds: Optional[int] = None, description_questions: Union[str, Sequence[str]] = 'bench'):
         if task not in ('conversation', 'description'):
             raise ValueError(f"task must be 'conversation' or 'description', got {task!r}")
         if max_rounds is not None and (not isinstance(max_rounds, int) or max_rounds < 1):
@@ -169,7 +149,6 @@ class SAMA239KToRounds(BaseTransform):
         self.seg_suffix = seg_suffix
         self.max_rounds = max_rounds
         self.description_questions = tuple(description_questions)
-        self.seed = seed
 
     def transform(self, results: Dict) -> Dict:
         record = record_of(results)
@@ -189,13 +168,11 @@ class SAMA239KToRounds(BaseTransform):
                                    region_keys=list(rnd.get('region_keys', []))))
         else:
             items = list((results.get('descriptions') or {}).items())
-            draws = SampleDraws(results, self.seed)
-            picks = draws.integers('description_questions', len(self.description_questions), len(items)) \
-                if len(self.description_questions) > 1 else [0] * len(items)
-            rounds = [dict(question=self.description_questions[q], answer=text.strip(), gt_keys=[],
-                           region_keys=[key]) for (key, text), q in zip(items, picks)]
-            if draws.made:
-                results['draws'] = draws.made
+            pool = self.description_questions
+            picks = sample_draws(results).integers('description_questions', 0, len(pool), len(items)) \
+                if len(pool) > 1 else [0] * len(items)
+            rounds = [dict(question=pool[q], answer=text.strip(), gt_keys=[], region_keys=[key])
+                      for (key, text), q in zip(items, picks)]
         if not rounds:
             raise DataError('empty_conversation', str(results.get('video_path', '?')),
                             f'the record has no {self.task} rounds', record)
@@ -204,8 +181,7 @@ class SAMA239KToRounds(BaseTransform):
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(task={self.task!r}, seg_suffix={self.seg_suffix!r}, '
-                f'max_rounds={self.max_rounds}, description_questions={len(self.description_questions)} questions, '
-                f'seed={self.seed})')
+                f'max_rounds={self.max_rounds}, description_questions={len(self.description_questions)} questions)')
 
 
 @TRANSFORMS.register_module()
@@ -230,13 +206,13 @@ class RefVOSToRounds(BaseTransform):
         - expression (str) or expressions (list[dict]): The expression(s), each dict with ``expression``,
           ``anno_ids``, ``obj_ids``.
         - mask_file / mask_dir (str, optional): Which of the two id kinds the ground truth uses.
-        - draws (dict, optional): Replayed draws: ``expressions`` (indices into ``expressions``), ``questions``
-          (template index per round; ignored for a '?' expression) and ``answers``.
+        - draws (SeededDraws | dict, optional): The sample's draws, in the official order: ``expressions``
+          (``num_rounds`` indices into ``expressions``), then per round ``questions`` (only for an expression
+          without '?') and ``answers``.
 
     Added Keys:
 
         - rounds (list[dict]): ``dict(question, answer, gt_keys=[ids], region_keys=[])`` per round.
-        - draws (dict): The draws made.
 
     Args:
         question (str, optional): A fixed question template with an ``{exp}`` field (the expression used as
@@ -247,12 +223,11 @@ class RefVOSToRounds(BaseTransform):
         questions (Sequence[str]): Templates to draw from. Defaults to :data:`SEG_QUESTION_TEMPLATES`.
         answers (Sequence[str]): Answers to draw from. Defaults to :data:`SEG_ANSWERS`.
         num_rounds (int): Expressions (rounds) per whole-video sample. Defaults to 5 (official).
-        seed (int, optional): Seed of the per-sample draws (see :class:`SampleDraws`). Defaults to None.
     """
 
     def __init__(self, question: Optional[str] = None, answer: Optional[str] = None,
                  questions: Sequence[str] = SEG_QUESTION_TEMPLATES, answers: Sequence[str] = SEG_ANSWERS,
-                 num_rounds: int = 5, seed: Optional[int] = None):
+                 num_rounds: int = 5):
         for text in ([answer] if answer is not None else list(answers)):
             if text.count(SEG_TOKEN) != 1:
                 raise ValueError(f'an answer must contain exactly one {SEG_TOKEN}, got {text!r}')
@@ -266,7 +241,6 @@ class RefVOSToRounds(BaseTransform):
         self.questions = tuple(questions)
         self.answers = tuple(answers)
         self.num_rounds = num_rounds
-        self.seed = seed
 
     @staticmethod
     def _gt_keys(exp: Dict, results: Dict) -> list:
@@ -278,59 +252,34 @@ class RefVOSToRounds(BaseTransform):
         return list(exp.get('anno_ids') or exp.get('obj_ids') or [])
 
     def transform(self, results: Dict) -> Dict:
-        draws = SampleDraws(results, self.seed)
+        fixed = self.question is not None and self.answer is not None
+        draws = None if fixed and results.get('expressions') is None else sample_draws(results)
         if results.get('expressions') is not None:
             pool = results['expressions']
             if not pool:
                 raise DataError('empty_conversation', str(results.get('frame_dir', '?')), 'the video has no '
                                 'expressions', record_of(results))
-            chosen = [pool[i] for i in draws.integers('expressions', len(pool), self.num_rounds)]
+            chosen = [pool[i] for i in draws.integers('expressions', 0, len(pool), self.num_rounds)]
         else:
             chosen = [results]
-        rounds, q_draws, a_draws = [], [], []
+        rounds = []
         for exp in chosen:
             text = exp['expression']
             if '?' in text:
                 question = text if self.question is None else text.strip()
-                q_draws.append(-1)
             elif self.question is not None:
                 question = self.question.format(exp=text.strip())
             else:
-                q = self._draw(draws, 'questions', len(self.questions), len(rounds))
-                q_draws.append(q)
-                question = self.questions[q].format(exp=text.replace('.', '').strip().lower())
-            if self.answer is not None:
-                answer = self.answer
-            else:
-                a = self._draw(draws, 'answers', len(self.answers), len(rounds))
-                a_draws.append(a)
-                answer = self.answers[a]
+                template = self.questions[draws.integer('questions', 0, len(self.questions))]
+                question = template.format(exp=text.replace('.', '').strip().lower())
+            answer = self.answer if self.answer is not None else \
+                self.answers[draws.integer('answers', 0, len(self.answers))]
             rounds.append(dict(question=question, answer=answer, gt_keys=[self._gt_keys(exp, results)],
                                region_keys=[]))
         results['rounds'] = rounds
-        made = dict(draws.made)
-        if q_draws and self.question is None:
-            made['questions'] = q_draws
-        if a_draws:
-            made['answers'] = a_draws
-        if made:
-            results['draws'] = made
         return results
-
-    @staticmethod
-    def _draw(draws: SampleDraws, name: str, high: int, position: int) -> int:
-        """The ``position``-th draw of ``name``: replayed when given, else one new draw."""
-        if name in draws.replay:
-            value = int(draws.replay[name][position])
-            if not 0 <= value < high:
-                raise DataError('bad_draws', '?', f'replayed {name}[{position}]={value} is outside [0, {high})',
-                                draws.record)
-            return value
-        if draws.rng is not None:
-            return int(draws.rng.integers(high))
-        return int(np.random.randint(high))
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(question={self.question!r}, answer={self.answer!r}, '
                 f'questions={len(self.questions)} templates, answers={len(self.answers)}, '
-                f'num_rounds={self.num_rounds}, seed={self.seed})')
+                f'num_rounds={self.num_rounds})')
