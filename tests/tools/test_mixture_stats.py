@@ -12,6 +12,7 @@ import mixture_stats  # noqa: E402
 
 DEMO_CONFIG = osp.join(REPO_ROOT, 'configs', 'demo', 'sama_tiny_demo.py')
 MIXTURE_1B = osp.join(REPO_ROOT, 'configs', 'sama', 'sama_1b_mixture.py')
+MIXTURE_1B_DEMO = osp.join(REPO_ROOT, 'configs', 'sama', 'sama_1b_mixture_demo.py')
 
 
 @pytest.fixture(scope='module')
@@ -50,6 +51,23 @@ def test_demo_mixture_per_source(demo_dir, capsys, monkeypatch):
     missing = 3 * rows['mevis']['items'] + 3 * rows['ytvos']['items']
     assert sum(r['official_never_drawn'] for r in rows.values()) == missing
     assert rows['ytvos']['official_never_drawn'] == rows['ytvos']['samples']
+
+
+def test_1b_video_sources_on_the_demo_data(demo_dir, capsys, monkeypatch):
+    monkeypatch.chdir(demo_dir)
+    stats = run([MIXTURE_1B_DEMO, '--max-samples', '2'], capsys)
+    rows = {r['name']: r for r in stats['sources']}
+    assert list(rows) == ['mevis', 'ref_ytvos', 'sama239k_conversation', 'sama239k_description']
+    videos = {'mevis': 'mevis/train/meta_expressions.json',
+              'ref_ytvos': 'rvos/meta_expressions/train/meta_expressions.json'}
+    for name, meta in videos.items():
+        with open(demo_dir / 'data' / 'demo' / meta) as f:
+            n_videos = len(json.load(f)['videos'])
+        # the official referring-VOS sample: one per video and repeat, five expressions, one [SEG] each
+        assert rows[name]['items'] == n_videos and rows[name]['samples'] == 4 * n_videos
+        assert rows[name]['seg_per_sample'] == rows[name]['rounds_per_sample'] == 5
+    assert rows['sama239k_description']['seg_per_sample'] == 0
+    assert stats['samples_per_iter'] == 16 and stats['accumulative_counts'] == 4
 
 
 def test_estimates_from_item_counts(capsys):
