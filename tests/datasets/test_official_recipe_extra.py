@@ -184,3 +184,15 @@ def test_tiny_model_trains_on_ref_sav_and_chatunivi_samples():
         assert all(torch.isfinite(v) for v in losses.values())
         assert (float(losses['loss_mask']) > 0) == with_masks
         sum(losses.values()).backward()
+
+
+def test_check_reports_missing_files(tmp_path):
+    import shutil
+    root = tmp_path / 'chat_univi'
+    shutil.copytree(osp.join(FIXTURES, 'chat_univi'), root)
+    (root / 'Activity_Videos' / 'v_beta.mp4').unlink()
+    report = ChatUniViDataset(ann_file='video_chat.json', data_root=str(root), lazy_init=True).check()
+    assert report.counts == dict(records=3, rounds=5)
+    assert [(p.kind, p.record) for p in report.problems] == [('missing_video', 1)]
+    report = RefSAVDataset(ann_file='Ref-SAV.json', data_root=osp.join(FIXTURES, 'ref_sav'), lazy_init=True).check()
+    assert report.counts == dict(videos=3, objects=12) and not report.problems
