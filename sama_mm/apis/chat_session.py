@@ -131,6 +131,22 @@ class ChatSession:
         ids = self._conversation(kept, question, regions)['inputs']['input_ids'].tolist()
         return ids if first else ids[len(self.context_ids()):]
 
+    def model_inputs(self, rounds: Sequence[dict], generation: bool = True):
+        """The inputs ``model.test_step`` would receive for a conversation about this video: the test pipeline's
+        turn part on ``rounds``, then the model's data preprocessor (tests, notebooks, teaching a model a chat).
+
+        Args:
+            rounds: ``dict(question, answer, regions)`` per round (``regions`` as for :meth:`ask`).
+            generation: End with a generation prompt (the last round's answer left out); False: all rounds closed,
+                with ``labels`` on the answers as in training.
+
+        Returns:
+            ``(inputs, data_sample)`` (``inputs`` batched, as the preprocessor returns them).
+        """
+        rounds = [dict(question=r['question'], answer=r.get('answer') or '',
+                       regions=self._region_masks(list(r.get('regions') or []))) for r in rounds]
+        return self._prepare(self.pipeline.turn(self._frames, rounds, generation))
+
     def _prepare(self, packed: dict):
         """The packed sample through the model's data preprocessor (device, dtypes), as ``tools/test.py`` does."""
         data = self.model.data_preprocessor(dict(inputs=[packed['inputs']], data_samples=[packed['data_samples']]))
@@ -183,9 +199,7 @@ class ChatSession:
             region_prompt_mask(tuple(box), self.ori_shape)  # the same checks as a plain box
         info = VideoInit()(dict(video_path=self.video_path, video_id=osp.basename(str(self.video_path))))
         image = VideoDecode()(dict(info, frame_indices=[frame]))['imgs'][0]
-        head = self.model.seg_head
-        from_region = getattr(head, 'prompt_from_region', None) or head.mask_from_prompt
-        mask = from_region(image, box=box, points=points, point_labels=prompt.get('labels'))
+        mask = self.model.seg_head.prompt_from_region(image, box=box, points=points, point_labels=prompt.get('labels'))
         if not mask.any():
             raise ValueError(f'region {r}: SAM2 found no object for {prompt} on frame {frame}')
         return mask.astype(np.uint8)

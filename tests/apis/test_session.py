@@ -269,15 +269,15 @@ def test_point_prompts_are_segmented_by_the_sam2_head(video, monkeypatch):
     # The real call on a real frame: shape and dtype of SAM2's mask.
     frame = np.zeros((40, 56, 3), np.uint8)
     frame[10:30, 20:40] = 255
-    mask = head.mask_from_prompt(frame, points=[[30, 20]])
+    mask = head.prompt_from_region(frame, points=[[30, 20]])
     assert mask.shape == (40, 56) and mask.dtype == bool
     with pytest.raises(ValueError, match='box or points'):
-        head.mask_from_prompt(frame)
+        head.prompt_from_region(frame)
     # In a chat turn the point prompt's mask becomes the region (a fixed mask keeps the random model out of it).
     calls = []
     fixed = np.zeros((40, 56), bool)
     fixed[5:20, 10:30] = True
-    monkeypatch.setattr(head, 'mask_from_prompt', lambda img, **kw: calls.append((img.shape, kw)) or fixed)
+    monkeypatch.setattr(head, 'prompt_from_region', lambda img, **kw: calls.append((img.shape, kw)) or fixed)
     inferencer = SAMAInferencer.from_model(model, cfg, max_new_tokens=2)
     session = inferencer.open(video)
     seen = []
