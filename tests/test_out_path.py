@@ -28,3 +28,15 @@ def test_refusals_are_one_line_os_errors(tmp_path):
     with pytest.raises(NotADirectoryError, match='names a folder; give the path of a file to write$'):
         prepare_out_path(str(tmp_path / 'new') + os.sep)
     assert existing.read_text() == 'keep me' and not (tmp_path / 'new').exists()
+
+
+def test_emit_report_prints_and_writes_without_overwriting(tmp_path, capsys):
+    from sama_mm.utils.cli import emit_report
+    out = tmp_path / 'report.json'
+    emit_report('{"a": 1}', str(out))
+    assert out.read_text() == '{"a": 1}\n' and capsys.readouterr().out == '{"a": 1}\n'
+    emit_report('{"b": 2}')  # no --out: printed only
+    assert capsys.readouterr().out == '{"b": 2}\n'
+    with pytest.raises(FileExistsError):
+        emit_report('{"c": 3}', str(out))
+    assert out.read_text() == '{"a": 1}\n'
