@@ -3,12 +3,13 @@
 MMEngine datasets take a pipeline as a list of transform configs. The configs of this project write each pipeline
 as an ordered dict of *step name -> transform config* instead (``rvos_test_steps`` beside ``rvos_test_pipeline``),
 so that a pipeline derived from another, or a leaf config, changes a step by its name rather than by its position
-or by guessing it from its keys::
+or by guessing it from its keys (configs/_base_/datasets/sama_pipelines.py lists the step names)::
 
-    sama_bench_c_test_pipeline = build_pipeline(sama_bench_g_test_steps, rounds=dict(task='description'),
-                                                tokenize=dict(context_sep='\\n'), region_masks=dict(box=False))
+    sama_bench_c_test_steps = edit_steps(sama_bench_g_test_steps, rounds=dict(task='description'),
+                                         tokenize=dict(context_sep='\\n'), region_masks=dict(box=False))
+    sama_bench_c_test_pipeline = build_pipeline(sama_bench_c_test_steps)
 
-A name that is not a step of the pipeline is an error (a misspelt step would otherwise change nothing).
+A name that is not a step of the pipeline is an error (a misspelt step would otherwise change nothing silently).
 
 MMEngine's pure-Python configs copy every value a leaf imports from a base (``with read_base(): ...``): editing
 ``rvos_test_steps`` in a leaf does **not** reach the ``rvos_test_pipeline`` or the dataloaders its base built. A

@@ -7,6 +7,7 @@ import pytest
 from mmengine.config import Config
 
 from sama_mm.registry import MODELS
+from sama_mm.utils.pipeline import transform_name
 from tests.conftest import REPO_ROOT
 from tests.models.backbone_helpers import tiny_tokenizer
 
@@ -87,7 +88,7 @@ def test_pipelines_use_the_model_tokenizer_and_template(size):
     cfg = Config.fromfile(f'{REPO_ROOT}/configs/sama/sama_{size}_mixture.py')
     backbone = cfg.model.backbone
     for source in cfg.train_dataloader.dataset.datasets:
-        chat = [step for step in source.pipeline if 'template' in step]
+        chat = [step for step in source.pipeline if transform_name(step) == 'ChatTokenize']
         assert len(chat) == 1
         assert chat[0]['template'] == backbone.template
         assert chat[0]['tokenizer'] == backbone.tokenizer
