@@ -97,7 +97,7 @@ def test_mixture_config_has_reference_repeats():
     mix = cfg.train_dataloader.dataset
     repeats = dict(zip(mix.names, mix.repeats))
     assert repeats == {'refcoco': 4, 'refcoco+': 4, 'refcocog': 4, 'llava665k': 1, 'mevis': 4, 'revos': 10,
-                       'ref_ytvos': 4, 'gcg_openpsg': 1, 'gcg_grandf': 10, 'gcg_flickr': 1, 'gcg_refcocog': 1,
+                       'ref_ytvos': 4, 'chatunivi': 1, 'ref_sav': 4, 'gcg_openpsg': 1, 'gcg_grandf': 10, 'gcg_flickr': 1, 'gcg_refcocog': 1,
                        'osprey_conversation': 1, 'osprey_detail_description': 1, 'osprey_part_level': 1,
                        'osprey_short_form': 1, 'osprey_lvis_positive_negative': 1, 'sama239k_conversation': 5,
                        'sama239k_description': 5}
