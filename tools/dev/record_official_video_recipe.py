@@ -357,7 +357,8 @@ def record(official: str, out: str) -> None:
     rvos = make_rvos(data, tmp)
     sama = make_sama239k(data, tmp)
     mods = import_official(official)
-    rv, conv_mod, cap_mod = mods['ReVOS_Dataset'], mods['VideoRegionConv_Dataset'], mods['VideoRegionCaptioning_Dataset']
+    rv, conv_mod = mods['ReVOS_Dataset'], mods['VideoRegionConv_Dataset']
+    cap_mod = mods['VideoRegionCaptioning_Dataset']
     log = DrawLog(mods, dict(questions=rv.SEG_QUESTIONS, answers=rv.ANSWER_LIST,
                              conv_questions=conv_mod.SEG_QUESTIONS,
                              description_questions=cap_mod.DETAILED_QUESTIONS))
@@ -378,6 +379,7 @@ def record(official: str, out: str) -> None:
             log.reset()
             _seed(i)
             s = ds[i]
+            assert len(log.sparse) == 1, f'{name} sample {i} was replaced by another one (official refetch)'
             samples.append(dict(index=i, video=ds.videos[i % ds.real_len()], draws=log.draws,
                                 sparse=log.sparse[-1], dense=[int(v) for v in s['dense_indices']],
                                 conversation=_texts(s), input_ids=[int(v) for v in s['input_ids']],
@@ -406,6 +408,7 @@ def record(official: str, out: str) -> None:
             _seed(i)
             raw = ds.text_data[i]
             s = ds[i]
+            assert len(log.sparse) == 1, f'{name} sample {i} was replaced by another one (official refetch)'
             entry = dict(index=i, sample_id=raw['id'], video=raw['file_name'], draws=log.draws, sparse=log.sparse[-1],
                          dense=[int(v) for v in s['dense_indices']], conversation=_texts(s),
                          input_ids=[int(v) for v in s['input_ids']], labels=[int(v) for v in s['labels']],
@@ -419,8 +422,9 @@ def record(official: str, out: str) -> None:
                 arrays[f'{name}/{i}/masks'] = np.packbits(s['masks'].numpy().astype(np.uint8))
                 arrays[f'{name}/{i}/masks_shape'] = np.asarray(s['masks'].shape)
         records['samples'][name] = samples
-    with gzip.open(osp.join(out, 'records.json.gz'), 'wt') as f:
-        json.dump(records, f)
+    with open(osp.join(out, 'records.json.gz'), 'wb') as raw_file:  # mtime 0: the same bytes on every run
+        with gzip.GzipFile(fileobj=raw_file, mode='wb', mtime=0) as f:
+            f.write(json.dumps(records).encode())
     np.savez_compressed(osp.join(out, 'arrays.npz'), **arrays)
     print({k: len(v) for k, v in records['samples'].items()})
 
