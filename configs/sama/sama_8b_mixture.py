@@ -6,6 +6,7 @@
 from mmengine.config import read_base
 
 from sama_mm.models import SAMA, SAMADataPreprocessor
+from sama_mm.utils.pipeline import update_transforms
 
 with read_base():
     from .._base_.datasets.sama_mixture import *  # noqa: F401,F403
@@ -26,8 +27,7 @@ mixture.update({field: [value for value, name in zip(mixture[field], mixture['na
 model = dict(type=SAMA, backbone=backbone, neck=neck, seg_head=seg_head,  # noqa: F405
              data_preprocessor=dict(type=SAMADataPreprocessor, pixel_dtype='bfloat16'), max_new_tokens=512)
 
-# The pipelines default to the 1B tokenizer and template: bind this model's.
-for source in train_dataloader['dataset']['datasets']:  # noqa: F405
-    for step in source['pipeline']:
-        if 'tokenizer' in step and 'template' in step:
-            step.update(tokenizer=backbone['tokenizer'], template=backbone_template)  # noqa: F405
+# The pipelines default to the 1B tokenizer and template: bind this model's to every ChatTokenize of the config
+# (.build(): the function itself, as imports are lazy while MMEngine reads a config).
+update_transforms.build()(globals(), 'ChatTokenize', tokenizer=backbone['tokenizer'],  # noqa: F405
+                          template=backbone_template)  # noqa: F405

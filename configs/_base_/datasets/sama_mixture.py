@@ -22,7 +22,6 @@ from sama_mm.datasets.chatunivi import ChatUniViFrames
 from sama_mm.datasets.ref_sav import LoadRefSAVMasklet, RefSAVToRounds
 from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, PackSAMAInputs, SAM2ImageTransform,
                                          VideoDecode, VideoInit)
-from sama_mm.datasets.transforms import SAMA239KToRounds
 
 with read_base():
     from .sama_pipelines import context_tokens, qformer, template, tokenizer
@@ -47,10 +46,6 @@ skip_bad = True  # bad samples are skipped (deterministically replaced) and summ
 sama239k_mask_dicts = dict(mevis='mevis_train_mask_dict.json', lvvis='lvvis_train_mask_dict.json',
                            ref_youtube_vos='ref_youtube_train_mask_dict.json',  # converted from the released .pkl
                            VidSTG='VidSTG_mask_dict_train_updated.json', sav='SAV_mask_dict_train.json')
-# The conversation pipeline with its rounds step (4th) replaced by description rounds (<= 3 per sample).
-sama239k_description_pipeline = (sama239k_train_pipeline[:3]
-                                  + [dict(type=SAMA239KToRounds, task='description', max_rounds=3)]
-                                  + sama239k_train_pipeline[4:])
 
 refcoco_sources = [
     dict(type=RefCOCODataset, data_root=data_root, ann_file=f'{refseg_dir}{name}/{refs}',

@@ -21,13 +21,13 @@ from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, L
                                          PackSAMAInputs, QFormerPrompts, RefVOSToRounds, SAM2FrameSource,
                                          SAM2ImageTransform, SAMA239KToRounds, SampleFrames, VideoDecode, VideoInit)
 from sama_mm.tokenizers import build_qformer_tokenizer
-from sama_mm.utils.pipeline import build_pipeline, edit_steps
+from sama_mm.utils.pipeline import build_pipeline, edit_steps, insert_steps
 
 with read_base():
     from ..models.internvl_1b import backbone_template, checkpoint_root
 
 # The helpers themselves (imports are lazy while MMEngine reads a config); deleted at the end.
-_build, _edit = build_pipeline.build(), edit_steps.build()
+_build, _edit, _insert = build_pipeline.build(), edit_steps.build(), insert_steps.build()
 
 # SAMA's context aggregator (the neck) reads one context token per sparse frame per round and the <mask> region
 # prompts; False drops both and the QFormerPrompts step (Sa2VA style). A leaf config that imports these
@@ -97,18 +97,9 @@ test_pipeline = rvos_test_pipeline
 
 # SAMA-Bench-G: one question per sample (no history), its regions as box masks on the sparse frames, no newline
 # after the context tokens (the official evaluation's prompt); SAM2 tracks every [SEG] through every frame.
-sama_bench_g_test_steps = dict(
-    init=dict(type=VideoInit),
-    sample=dict(type=SampleFrames, dense_policy='first', **sampling),
-    decode=dict(type=VideoDecode),
-    rounds=dict(type=SAMA239KToRounds, task='conversation'),
-    vit_image=dict(type=InternVLImageTransform, image_size=448),
-    tokenize=dict(tokenize, context_sep='', generation=True),
-    region_masks=dict(type=LoadRegionMasks, box=True),
-    qformer=qformer if with_neck else None,
-    sam2_frames=dict(type=SAM2FrameSource, image_size=1024),
-    pack=dict(type=PackSAMAInputs),
-)
+sama_bench_g_test_steps = _insert(
+    _edit(rvos_test_steps, rounds=dict(type=SAMA239KToRounds, task='conversation'), tokenize=dict(context_sep='')),
+    after='tokenize', region_masks=dict(type=LoadRegionMasks, box=True))
 sama_bench_g_test_pipeline = _build(sama_bench_g_test_steps)
 # SAMA-Bench-C: "Please describe the region <mask> in the video in detail." with the raw (not boxed) mask and a
 # newline after the context tokens, as the official caption evaluation. SAM2 runs only if the answer has a [SEG].
@@ -116,4 +107,4 @@ sama_bench_c_test_steps = _edit(sama_bench_g_test_steps, rounds=dict(task='descr
                                 tokenize=dict(context_sep='\n'), region_masks=dict(box=False))
 sama_bench_c_test_pipeline = _build(sama_bench_c_test_steps)
 
-del _build, _edit  # helpers, not config values
+del _build, _edit, _insert  # helpers, not config values
