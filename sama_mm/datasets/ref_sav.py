@@ -92,14 +92,14 @@ class RefSAVDataset(DrawsMixin, SkipBadMixin, CheckedDataset):
                 continue
             objects = video.get('objects')
             if not isinstance(objects, dict) or not objects:
-                bad('"objects" must be a non-empty object {key: {"formated", "short_caps"}}')
+                bad('"objects" must be a non-empty object {key: {"formated", "short_caps"?}}')
                 continue
             entries = []
             for key, obj in objects.items():
-                caps = obj.get('short_caps') if isinstance(obj, dict) else None
-                if not str(key).isdigit() or not isinstance(obj.get('formated'), str) or not isinstance(caps, list) \
-                        or not caps or not all(isinstance(c, str) for c in caps):
-                    bad(f'object {key!r}: needs a numeric key, a "formated" caption and a non-empty "short_caps" '
+                caps = obj.get('short_caps', []) if isinstance(obj, dict) else None
+                if not str(key).isdigit() or not isinstance(caps, list) or not isinstance(obj.get('formated'), str) \
+                        or not all(isinstance(c, str) for c in caps):
+                    bad(f'object {key!r}: needs a numeric key, a "formated" caption and (optional) a "short_caps" '
                         'list of strings')
                     entries = None
                     break
@@ -167,6 +167,9 @@ class RefSAVToRounds(BaseTransform):
         if long:
             texts = [o['long'] for o in chosen]
         else:
+            if not all(o['short'] for o in chosen):
+                raise DataError('schema', str(results.get('video_path', '?')), f'mode={self.mode!r} needs the '
+                                '"short_caps" of every object', record_of(results))
             texts = [o['short'][draws.integer('captions', 0, len(o['short']))].replace('A ', '') for o in chosen]
         rounds = []
         for obj, text in zip(chosen, texts):

@@ -147,6 +147,10 @@ def test_bad_records_are_named(tmp_path):
                                                               'objects': {'x': {'formated': 'a'}}}}))
     with pytest.raises(DataError, match='v1'):
         RefSAVDataset(ann_file='Ref-SAV.json', data_root=str(tmp_path))
+    (tmp_path / 'Ref-SAV.json').write_text(json.dumps({'v2': {'video_path': 'a/b.mp4', 'anno_path': 'a/b.json',
+                                                              'objects': {'0': 'not an object'}}}))
+    with pytest.raises(DataError, match='v2'):
+        RefSAVDataset(ann_file='Ref-SAV.json', data_root=str(tmp_path))
     (tmp_path / 'video_chat.json').write_text(json.dumps([{'id': 'q', 'video': 'q.mp4', 'conversations': [
         {'from': 'human', 'value': 'hi'}]}]))
     with pytest.raises(DataError, match=r'0 \(q\)'):
