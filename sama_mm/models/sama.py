@@ -92,7 +92,7 @@ class SAMA(BaseModel):
                             neck_turns: Optional[List[dict]], data_sample: Optional[SAMADataSample]) -> torch.Tensor:
         """The embeddings for one sample's ``<IMG_CONTEXT>`` slots, in slot order."""
         parts = [visual[dense_positions].flatten(0, 1)]
-        if self.neck is not None:
+        if self.with_neck:
             if neck_turns is None:
                 raise ValueError(f'{describe_sample(data_sample)}: the model has a neck but the sample has no '
                                  '"neck_turns" (put QFormerPrompts in the pipeline)')

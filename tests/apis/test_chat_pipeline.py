@@ -99,13 +99,13 @@ def test_an_added_sam2_frame_transform_reaches_the_masks(model_cfg, video, monke
     model, cfg = model_cfg
     head = model.seg_head
     seen = []
-    original = head.predict
+    original = head.track
 
     def spy(frames, *args, **kwargs):
         seen.append(frames([0, 1]))
         return original(frames, *args, **kwargs)
 
-    monkeypatch.setattr(head, 'predict', spy)
+    monkeypatch.setattr(head, 'track', spy)
     plain = SAMAInferencer.from_model(model, cfg).open(video).ask(QUESTION, answer='It is [SEG].')
     mirrored_cfg = _with_step(cfg, 'SAM2FrameSource', dict(type='MirrorSAM2Frames'))
     mirrored = SAMAInferencer.from_model(model, mirrored_cfg).open(video).ask(QUESTION, answer='It is [SEG].')

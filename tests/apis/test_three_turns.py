@@ -102,8 +102,8 @@ def _fresh_masks(model, session, seg_hidden):
     cond = model.prompt_frame_positions(sample, session.num_frames)
     source = VideoFrameSource(session.video_path, None, session.num_frames, session.settings['sam2_image_size'],
                               'clip')
-    return head.predict(source, head.project(seg_hidden), cond, session.ori_shape,
-                        num_frames=session.num_frames).cpu()
+    return head.track(source, head.project(seg_hidden), cond, session.ori_shape,
+                      num_frames=session.num_frames).cpu()
 
 
 def test_three_turn_grounded_chat_equals_full_recomputation(model_cfg, video):

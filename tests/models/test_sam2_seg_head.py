@@ -208,6 +208,56 @@ def test_loss_is_weighted_point_loss_on_nearest_resized_gt(head):
         head.mask_losses(logits, gt[:1])
 
 
+def test_contract_loss_reads_frames_and_targets_and_equals_the_batched_mask_losses(video):
+    """loss(seg_hidden, inputs, data_samples): the head projects, decodes each sample's dense frames, resizes its
+    gt_masks and computes the losses once over the batch (as SAMA.loss did before the contract)."""
+    from sama_mm.structures import SAMADataSample
+    import torch.nn.functional as F
+    head = build_tiny(seed=3).train()
+    hidden = [torch.randn(2, HIDDEN), torch.randn(0, HIDDEN), torch.randn(1, HIDDEN)]
+    samples = [SAMADataSample(metainfo=dict(video_id=f'v{b}')) for b in range(3)]
+    for sample, h in zip(samples, hidden):
+        if len(h):
+            gt = torch.zeros(len(h), 2, 48, 64, dtype=torch.uint8)
+            gt[:, :, 10:30, 20:40] = 1
+            sample.gt_masks = gt
+    inputs = dict(sam2_pixel_values=[video[:2], video[2:4], video[4:6]])
+    torch.manual_seed(7)
+    losses = head.loss(hidden, inputs, samples)
+    logits, targets = [], []
+    for b in (0, 2):
+        pred = head.forward_train(inputs['sam2_pixel_values'][b], head.project(hidden[b]))
+        logits.append(pred.flatten(0, 1)[:, None])
+        targets.append(F.interpolate(samples[b].gt_masks.float(), size=pred.shape[-2:]).flatten(0, 1)[:, None])
+    torch.manual_seed(7)
+    expected = head.mask_losses(torch.cat(logits), torch.cat(targets))
+    for name in ('loss_mask', 'loss_dice'):
+        assert torch.equal(losses[name], expected[name])
+    samples[0].gt_masks = samples[0].gt_masks[:1]
+    with pytest.raises(ValueError, match="video 'v0': 2 \\[SEG\\] tokens but 1 ground-truth masks"):
+        head.loss(hidden, inputs, samples)
+    zero = head.loss([hidden[1]], inputs, [samples[1]])
+    sum(zero.values()).backward()
+    trainable = [p for p in head.parameters() if p.requires_grad]
+    assert all(v.item() == 0 for v in zero.values()) and all(p.grad is not None for p in trainable)
+
+
+def test_contract_predict_is_project_then_track(head, video):
+    hidden = torch.randn(2, HIDDEN)
+    masks = head.predict(hidden, video[:4], [1], (48, 64), num_frames=4, chunk_size=2)
+    assert torch.equal(masks, head.track(video[:4], head.project(hidden), [1], (48, 64), chunk_size=2))
+
+
+def test_released_sam2_key_spelling_is_shared_with_the_converter():
+    from sama_mm.apis.convert import our_key_to_released, released_key_to_ours
+    from sama_mm.models.heads.sam2_adapter import sam2_state_dict_from_checkpoint
+    released = 'grounding_encoder.sam2_model.memory_encoder.fuser.layers.0.g_weight'
+    ours = 'seg_head.sam2_model.memory_encoder.fuser.layers.0.gamma'
+    assert released_key_to_ours(released) == ours and our_key_to_released(ours) == released
+    assert list(sam2_state_dict_from_checkpoint({released: 1, 'text_hidden_fcs.0.weight': 2})) == [
+        'memory_encoder.fuser.layers.0.gamma']
+
+
 def test_bf16_autocast_and_no_object_suppression_options(video):
     head = build_tiny(seed=4, bf16_autocast=True, suppress_no_object=True).eval()
     # Force "object absent" everywhere: suppressed masks become sam2's NO_OBJ_SCORE.

@@ -75,7 +75,7 @@ class BaseSegHead(BaseModule, metaclass=ABCMeta):
         Args:
             seg_hidden: ``[K, H]`` LLM hidden states of the generated ``[SEG]`` tokens (``K >= 1``).
             frames: The frames: a tensor ``[N, ...]`` or an on-demand source ``callable(indices) -> Tensor``
-                (read it through :func:`~sama_mm.models.heads.frame_access.FrameAccess`).
+                (read it through :class:`~sama_mm.models.heads.frame_access.FrameAccess`).
             prompt_positions: Positions (in ``frames``) of the frames the LLM saw, where the head is prompted.
             out_size: ``(H, W)`` of the returned masks (the original frame size).
             num_frames: N, the number of frames of ``frames``.

@@ -10,7 +10,6 @@ conditioning frame and then backward to the frames before it. Unlike the release
 all objects are tracked together as one batch and each frame's image features are computed once.
 """
 import math
-import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -184,10 +183,6 @@ class SAM2SegHead(BaseSegHead):
         return adapter.mask_from_box_or_points(self.sam2_model, image, box=box, points=points,
                                                point_labels=point_labels)
 
-    def mask_from_prompt(self, frame: np.ndarray, **prompt) -> np.ndarray:
-        """Deprecated name of :meth:`prompt_from_region` (kept while callers move)."""
-        return self.prompt_from_region(frame, **prompt)
-
     def project(self, seg_hidden: Tensor) -> Tensor:
         """``[SEG]`` hidden states ``[K, H]`` → SAM2 language prompts ``[K, 256]``."""
         weight = self.text_hidden_fcs[0].weight
@@ -285,18 +280,9 @@ class SAM2SegHead(BaseSegHead):
 
     @torch.no_grad()
     def predict(self, seg_hidden: Tensor, frames: FrameSource, prompt_positions: Sequence[int],
-                out_size: Tuple[int, int], num_frames: Optional[int] = None, chunk_size: Optional[int] = None,
-                *legacy, **legacy_kw) -> Tensor:
-        """One mask track per ``[SEG]`` hidden state: :meth:`project`, then :meth:`track` (``bool [K, N, H, W]``).
-
-        The older call ``predict(frames, prompts, cond_frames, out_size, ...)`` with projected prompts still
-        works (with a ``DeprecationWarning``) until every caller uses :meth:`track` or this contract.
-        """
-        if not (isinstance(seg_hidden, Tensor) and seg_hidden.dim() == 2):
-            warnings.warn('SAM2SegHead.predict(frames, prompts, ...) is deprecated: call track() with projected '
-                          'prompts, or predict(seg_hidden, frames, ...)', DeprecationWarning, stacklevel=2)
-            return self.track(seg_hidden, frames, prompt_positions, out_size, num_frames, chunk_size, *legacy,
-                              **legacy_kw)
+                out_size: Tuple[int, int], num_frames: Optional[int] = None,
+                chunk_size: Optional[int] = None) -> Tensor:
+        """One mask track per ``[SEG]`` hidden state: :meth:`project`, then :meth:`track` (``bool [K, N, H, W]``)."""
         return self.track(frames, self.project(seg_hidden), prompt_positions, out_size, num_frames=num_frames,
                           chunk_size=chunk_size)
 
