@@ -6,11 +6,9 @@ from mmengine.config import read_base
 with read_base():
     from .sama_8b_mixture import *  # noqa: F401,F403
 
-# The two sources with this model's tokenizer and template bound to their ChatTokenize step.
-sama239k_sources_8b = [
-    dict(source, pipeline=[dict(step, tokenizer=backbone['tokenizer'], template=backbone_template)  # noqa: F405
-                           if 'tokenizer' in step and 'template' in step else step for step in source['pipeline']])
-    for source in (sama239k_conversation, sama239k_description)]  # noqa: F405
+# The two sources, their ChatTokenize already bound to this model's tokenizer and template (sama_8b_mixture.py
+# binds every ChatTokenize of the config).
+sama239k_sources_8b = [sama239k_conversation, sama239k_description]  # noqa: F405
 train_dataloader['dataset'].update(  # noqa: F405
     datasets=train_dataloader['dataset']['datasets'] + sama239k_sources_8b,  # noqa: F405
     repeats=train_dataloader['dataset']['repeats'] + [sama239k_repeat] * 2,  # noqa: F405

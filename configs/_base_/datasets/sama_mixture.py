@@ -20,11 +20,12 @@ from sama_mm.engine.hooks import DataSkipSummaryHook
 from sama_mm.datasets import ChatUniViDataset, RefSAVDataset
 from sama_mm.datasets.chatunivi import ChatUniViFrames
 from sama_mm.datasets.ref_sav import LoadRefSAVMasklet, RefSAVToRounds
-from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, PackSAMAInputs, SAM2ImageTransform,
-                                         VideoDecode, VideoInit)
+from sama_mm.datasets.transforms import (InternVLImageTransform, PackSAMAInputs, SAM2ImageTransform, VideoDecode,
+                                         VideoInit)
+from sama_mm.utils.pipeline import build_pipeline
 
 with read_base():
-    from .sama_pipelines import context_tokens, qformer, template, tokenizer
+    from .sama_pipelines import qformer, tokenize, with_neck
     from .sama_pipelines import sama239k_description_train_pipeline
     from .image_pipelines import (image_chat_train_pipeline, image_region_train_pipeline, image_seg_train_pipeline,
                                   refcoco_train_pipeline)
@@ -68,31 +69,32 @@ rvos_source = dict(type=RefYouTubeVOSDataset, data_root=video_root + 'rvos/',
                    skip_bad=skip_bad, pipeline=rvos_train_pipeline)
 # Ref-SAV (SA-V videos with referring captions): one sample per video, 5 objects drawn with replacement, the
 # long caption in the official template, masks on the dense frames of the every-4th-frame masklet.
-ref_sav_train_pipeline = [
-    dict(type=VideoInit),
-    dict(type=RefSAVToRounds, num_objects=5, mode='long'),
-    dict(type=LoadRefSAVMasklet, frame_stride=4, interval=3, max_frames=32, min_frames=8, num_dense=5),
-    dict(type=VideoDecode),
-    dict(type=InternVLImageTransform, image_size=448),
-    dict(type=SAM2ImageTransform, image_size=1024),
-    dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
-         context_tokens=context_tokens, context_sep='\n', max_length=8192),
-    qformer,
-    dict(type=PackSAMAInputs),
-]
+# Named steps as in sama_pipelines.py; the masklet step samples the frames and loads their masks.
+ref_sav_train_steps = dict(
+    init=dict(type=VideoInit),
+    rounds=dict(type=RefSAVToRounds, num_objects=5, mode='long'),
+    masklet=dict(type=LoadRefSAVMasklet, frame_stride=4, interval=3, max_frames=32, min_frames=8, num_dense=5),
+    decode=dict(type=VideoDecode),
+    vit_image=dict(type=InternVLImageTransform, image_size=448),
+    sam2_image=dict(type=SAM2ImageTransform, image_size=1024),
+    tokenize=tokenize,
+    qformer=qformer if with_neck else None,
+    pack=dict(type=PackSAMAInputs),
+)
+ref_sav_train_pipeline = build_pipeline.build()(ref_sav_train_steps)  # .build(): the function (lazy imports)
 ref_sav_source = dict(type=RefSAVDataset, data_root=data_root + 'ref_sav/', ann_file='Ref-SAV.json',
                       data_prefix=dict(video='sam_v_full'), skip_bad=skip_bad, pipeline=ref_sav_train_pipeline)
 # ChatUniVi video QA: every round of a record, 32 sparse frames drawn in 32 segments, 5 dense drawn among them.
-chatunivi_train_pipeline = [
-    dict(type=VideoInit),
-    dict(type=ChatUniViFrames, num_sparse=32, num_dense=5),
-    dict(type=VideoDecode),
-    dict(type=InternVLImageTransform, image_size=448),
-    dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
-         context_tokens=context_tokens, context_sep='\n', max_length=8192),
-    qformer,
-    dict(type=PackSAMAInputs),
-]
+chatunivi_train_steps = dict(
+    init=dict(type=VideoInit),
+    sample=dict(type=ChatUniViFrames, num_sparse=32, num_dense=5),
+    decode=dict(type=VideoDecode),
+    vit_image=dict(type=InternVLImageTransform, image_size=448),
+    tokenize=tokenize,
+    qformer=qformer if with_neck else None,
+    pack=dict(type=PackSAMAInputs),
+)
+chatunivi_train_pipeline = build_pipeline.build()(chatunivi_train_steps)
 chatunivi_source = dict(type=ChatUniViDataset, data_root=video_root + 'chat_univi/', ann_file='video_chat.json',
                         data_prefix=dict(video='Activity_Videos'), skip_bad=skip_bad,
                         pipeline=chatunivi_train_pipeline)
