@@ -4,9 +4,9 @@ The fixtures (``tests/data/official_recipe``) were written by ``tools/dev/record
 which ran the official ``VideoMeVISDataset``, ``VideoReVOSDataset``, ``VideoRefYoutubeVOSDataset``,
 ``VideoRegionConvDataset`` and ``VideoRegionDescriptionDataset`` (sunye23/SAMA 7c75e44) on the scaled-down
 fakes under ``data/`` with seeded randomness and recorded every sample: the random draws, the sparse/dense
-frames, the templated conversation, ``input_ids``/``labels``, the ground-truth masks and the region prompt
-masks. Here our datasets and transforms replay those draws and must give the same samples: ids and labels
-exact, masks exact. No official code runs here.
+frames, the templated conversation, ``input_ids``/``labels``, the ground-truth masks, the region prompt masks
+and a digest of the ViT input. Here our datasets and transforms replay those draws and must give the same
+samples: ids and labels exact, masks exact, ViT pixels exact. No official code runs here.
 
 Known, deliberate differences switched to the official behaviour for the comparison: the referring-VOS
 sparse frames use the official training stride 32 (the release passes ``max_frames`` as the interval; our
@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from sama_mm.datasets import DataError
 from sama_mm.datasets.revos import CounterKeyedRefVOSDataset, MeViSDataset, ReVOSDataset
 from sama_mm.datasets.sama239k import SAMA239KDataset
-from sama_mm.datasets.transforms import (ChatTokenize, LoadRegionMasks, LoadSegMasks, RefVOSToRounds,
-                                         SAMA239KToRounds, SampleFrames, VideoDecode, VideoInit)
+from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, LoadRegionMasks, LoadSegMasks,
+                                         RefVOSToRounds, SAMA239KToRounds, SampleFrames, VideoDecode, VideoInit)
 from sama_mm.datasets.transforms.masks import clear_mask_dict_cache
 
 FIXTURES = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'data', 'official_recipe')
@@ -53,6 +53,17 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(osp.join(FIXTURES, 'tokenizer'))
 
 
+#: The ViT input with PIL bicubic resizing, as the official datasets' torchvision Resize on PIL images.
+VIT = dict(type=InternVLImageTransform, image_size=448, resize_backend='pil')
+
+
+def check_pixels(out, arrays, key):
+    """Our ViT input against the official digest: every 32nd pixel and the per-frame sums, exactly."""
+    pixels = torch.as_tensor(out['pixel_values'])
+    assert torch.equal(pixels[:, :, ::32, ::32], torch.from_numpy(arrays[key + '/pixel_grid']))
+    assert np.array_equal(pixels.double().sum(dim=(1, 2, 3)).numpy(), arrays[key + '/pixel_sums'])
+
+
 def unpack(arrays, key):
     shape = tuple(int(v) for v in arrays[key + '_shape'])
     return np.unpackbits(arrays[key])[:int(np.prod(shape))].reshape(shape)
@@ -65,7 +76,7 @@ def tokenize(tokenizer, context_sep):
 
 def rvos_dataset(name, tokenizer):
     pipeline = [dict(type=VideoInit), dict(type=SampleFrames, interval=32, max_frames=32, min_frames=8, num_dense=5),
-                dict(type=VideoDecode), dict(type=RefVOSToRounds), dict(type=LoadSegMasks),
+                dict(type=VideoDecode), dict(type=RefVOSToRounds), dict(type=LoadSegMasks), VIT,
                 tokenize(tokenizer, '\n')]
     if name == 'mevis':
         return MeViSDataset(data_root=osp.join(DATA, 'mevis'), data_prefix=dict(video='JPEGImages'),
@@ -106,6 +117,7 @@ def test_refvos_samples_match_official(name, records, arrays, tokenizer):
         check_text(out, rec, tokenizer)
         masks = unpack(arrays, f'{name}/{rec["index"]}/masks')
         assert np.array_equal(out['gt_masks'].reshape(masks.shape), masks)
+        check_pixels(out, arrays, f'{name}/{rec["index"]}')
 
 
 def sama_dataset(mode, tokenizer, **kwargs):
@@ -114,7 +126,7 @@ def sama_dataset(mode, tokenizer, **kwargs):
     else:
         rounds, sep = dict(type=SAMA239KToRounds, task='description', description_questions='detailed'), '\n'
     pipeline = [dict(type=VideoInit), dict(type=SampleFrames, interval=3, max_frames=32, min_frames=8, num_dense=5),
-                dict(type=VideoDecode), rounds, dict(type=LoadSegMasks), tokenize(tokenizer, sep),
+                dict(type=VideoDecode), rounds, dict(type=LoadSegMasks), VIT, tokenize(tokenizer, sep),
                 dict(type=LoadRegionMasks, box=True)]
     return SAMA239KDataset(data_root=osp.join(DATA, 'sama239k'), ann_file='sama239k_train_final.json',
                            mask_dicts=SAMA_MASK_DICTS, sample_mode=mode, pipeline=pipeline, **kwargs)
@@ -151,6 +163,7 @@ def test_sama239k_samples_match_official(mode, records, arrays, tokenizer):
         assert [len(r['region_keys']) for r in out['rounds']] == rec['mask_count']
         key = f'sama239k_{mode}/{rec["index"]}'
         assert np.array_equal(region_prompts_16(out), unpack(arrays, key + '/prompt_masks'))
+        check_pixels(out, arrays, key)
         if mode == 'conversation':
             masks = unpack(arrays, key + '/masks')
             assert np.array_equal(out['gt_masks'].reshape(masks.shape), masks)

@@ -14,7 +14,8 @@ training splits; SAMA-239K records on every video source: ``mevis``, ``lvvis``, 
 ``VideoRegionDescriptionDataset``) with ``random``/``numpy``/``torch`` seeded before every sample, and writes
 what each sample is: ``records.json.gz`` (the random draws, the sparse and dense frame indices, the templated
 conversation, ``input_ids`` and ``labels``, the Q-Former prompts) and ``arrays.npz`` (ground-truth masks and
-16x16 region prompt masks, bit-packed). Nothing of the official checkout is copied; it is imported from
+16x16 region prompt masks, bit-packed; a digest of the 448x448 ViT input: per-frame sums, every 32nd
+pixel). Nothing of the official checkout is copied; it is imported from
 ``--official`` with these run-time adaptations (no official file is edited):
 
 * the packages' ``__init__`` files are not run (they import the models): ``projects``, ``projects.llava_sam2``
@@ -337,6 +338,13 @@ def _texts(sample) -> list:
     return [dict(input=t['input'], output=t['output']) for t in sample['conversation']]
 
 
+def _pixels(arrays: dict, key: str, sample: dict) -> None:
+    """A digest of the ViT input ``[T, 3, 448, 448]``: per-frame float64 sums and every 32nd pixel."""
+    pixels = sample['pixel_values']
+    arrays[key + '/pixel_sums'] = pixels.double().sum(dim=(1, 2, 3)).numpy()
+    arrays[key + '/pixel_grid'] = pixels[:, :, ::32, ::32].numpy()
+
+
 def record(official: str, out: str) -> None:
     from transformers import AutoTokenizer
     from xtuner.dataset.map_fns import template_map_fn_factory
@@ -386,6 +394,7 @@ def record(official: str, out: str) -> None:
                                 labels=[int(v) for v in s['labels']], prompts=list(s['prompts'])))
             arrays[f'{name}/{i}/masks'] = np.packbits(s['masks'].numpy().astype(np.uint8))
             arrays[f'{name}/{i}/masks_shape'] = np.asarray(s['masks'].shape)
+            _pixels(arrays, f'{name}/{i}', s)
         records['samples'][name] = samples
     sama_common = {k: v for k, v in sama.items() if k != 'image_folder'}
     conv = conv_mod.VideoRegionConvDataset(
@@ -418,6 +427,7 @@ def record(official: str, out: str) -> None:
                 torch.zeros(0, 5, 16, 16)
             arrays[f'{name}/{i}/prompt_masks'] = np.packbits(prompt.numpy().astype(np.uint8))
             arrays[f'{name}/{i}/prompt_masks_shape'] = np.asarray(prompt.shape)
+            _pixels(arrays, f'{name}/{i}', s)
             if 'masks' in s:
                 arrays[f'{name}/{i}/masks'] = np.packbits(s['masks'].numpy().astype(np.uint8))
                 arrays[f'{name}/{i}/masks_shape'] = np.asarray(s['masks'].shape)
