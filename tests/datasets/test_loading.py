@@ -99,3 +99,19 @@ def test_missing_video_and_frame_name_file_and_record(demo_root):
     folder = str(demo_root / 'mevis' / 'train' / 'JPEGImages' / 'bikes_a')
     with pytest.raises(VideoReadError, match=r'bikes_a record 0 \(bikes_a\).*99999'):
         VideoInit()(dict(video_path=folder, frames=['00000', '99999'], video_id='bikes_a', record_index=0))
+
+
+def test_frame_stride_keeps_every_nth_frame(demo_root):
+    # SA-V style: the kept frames are the video (num_frames, indices) for a file and for a frame folder.
+    path = str(demo_root / 'videos' / 'bunny_a.mp4')
+    out = VideoDecode()(dict(VideoInit()(dict(video_path=path, video_id='v', frame_stride=4)), frame_indices=[0, 2, 5]))
+    assert out['num_frames'] == 6  # 24 frames, every 4th kept
+    direct = decord.VideoReader(path, num_threads=1).get_batch([0, 8, 20]).asnumpy()
+    assert np.array_equal(out['imgs'], direct)
+    with pytest.raises(VideoReadError, match='outside the video of 6 frames'):
+        VideoDecode()(dict(VideoInit()(dict(video_path=path, video_id='v', frame_stride=4)), frame_indices=[6]))
+    folder = str(demo_root / 'mevis' / 'train' / 'JPEGImages' / 'bunny_a')
+    plain = VideoInit()(dict(video_path=folder, video_id='f'))
+    strided = VideoInit()(dict(video_path=folder, video_id='f', frame_stride=3))
+    assert strided['frame_files'] == plain['frame_files'][::3]
+    assert strided['num_frames'] == (plain['num_frames'] + 2) // 3

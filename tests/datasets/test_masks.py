@@ -198,3 +198,26 @@ def test_changed_or_missing_mask_dict(corrupt_root):
     mask_path.unlink()
     with pytest.raises(DataError, match=r'mevis_train_mask_dict\.json record 0 \(.*\): mask dict file not found'):
         sample(info, SAMA239KToRounds())
+
+
+def test_index_past_a_track_is_an_error_in_training(tmp_path):
+    from sama_mm.datasets.transforms.masks import decode_track
+    m = np.zeros((4, 6), np.uint8)
+    m[1:3, 2:4] = 1
+    rle = mask_utils.encode(np.asfortranarray(m))
+    rle['counts'] = rle['counts'].decode()
+    masks = {'7': [rle, None]}  # a track of 2 frames
+    out = decode_track(masks, 'm.json', 7, [0, 1, 3], (4, 6), 'rec', past_track='empty')
+    assert out[0].sum() == 4 and out[1:].sum() == 0  # SAMA-Bench rule: missing frames are empty
+    with pytest.raises(DataError, match=r'mask_track_too_short\] m\.json record rec: mask key 7 has 2 frame masks'):
+        decode_track(masks, 'm.json', 7, [0, 1, 3], (4, 6), 'rec', past_track='error')
+    with open(tmp_path / 'm.json', 'w') as f:
+        json.dump(masks, f)
+    results = dict(rounds=[dict(gt_keys=[['7']])], mask_file=str(tmp_path / 'm.json'), frame_indices=[0, 3],
+                   dense_positions=[0, 1], ori_shape=(4, 6), video_id='v')
+    with pytest.raises(DataError, match='mask_track_too_short'):
+        LoadSegMasks()(dict(results))  # no rule in the info: training's 'error'
+    assert LoadSegMasks()(dict(results, past_track='empty'))['gt_masks'].sum() == 4
+    assert LoadSegMasks(past_track='empty')(dict(results))['gt_masks'].sum() == 4
+    with pytest.raises(ValueError, match='past_track'):
+        LoadRegionMasks(past_track='zero')
