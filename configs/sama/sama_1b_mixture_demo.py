@@ -5,6 +5,7 @@
 from mmengine.config import read_base
 
 from sama_mm.tokenizers import build_qformer_tokenizer, build_tiny_tokenizer
+from sama_mm.utils.pipeline import update_transforms
 
 with read_base():
     from .sama_1b_mixture import *  # noqa: F401,F403
@@ -18,14 +19,12 @@ demo_sources = [
     (dict(sama239k_description, data_root=demo_root,  # noqa: F405
           mask_dicts=dict(mevis='mevis_train_mask_dict.json')), sama239k_repeat, 'sama239k_description'),  # noqa: F405
 ]
-# The tiny tokenizers on every step that tokenizes: ChatTokenize (LLM) and QFormerPrompts (Q-Former).
+# The tiny tokenizers on every step that tokenizes, ChatTokenize (LLM) and QFormerPrompts (Q-Former), in copies of
+# the sources' steps (.build(): the function itself, as imports are lazy while MMEngine reads a config).
 demo_tokenizer = dict(type=build_tiny_tokenizer, vocab_size=512, template='qwen_chat')
-demo_datasets = [
-    dict(source, pipeline=[
-        dict(step, tokenizer=demo_tokenizer, template='qwen_chat') if 'tokenizer' in step and 'template' in step
-        else dict(step, tokenizer=dict(type=build_qformer_tokenizer, tiny=True)) if 'tokenizer' in step else step
-        for step in source['pipeline']])
-    for source, _, _ in demo_sources]
+demo_datasets = [dict(source, pipeline=[dict(step) for step in source['pipeline']]) for source, _, _ in demo_sources]
+update_transforms.build()(demo_datasets, 'ChatTokenize', tokenizer=demo_tokenizer, template='qwen_chat')
+update_transforms.build()(demo_datasets, 'QFormerPrompts', tokenizer=dict(type=build_qformer_tokenizer, tiny=True))
 train_dataloader['dataset'].update(  # noqa: F405
     datasets=demo_datasets, repeats=[r for _, r, _ in demo_sources], names=[n for _, _, n in demo_sources],
     official_lengths=[official_family_lengths.get(n, (100, True)) for _, _, n in demo_sources])  # noqa: F405

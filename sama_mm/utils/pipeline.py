@@ -146,7 +146,8 @@ def update_transforms(config: Any, transform: str, **kwargs: Any) -> int:
     """Set arguments of every transform of one type anywhere in a config, in place.
 
     For what no named step can reach once a base config has built its dataloaders, e.g. binding a model's
-    tokenizer and chat template to every ``ChatTokenize`` of the evaluation sets::
+    tokenizer and chat template to every ``ChatTokenize`` of the evaluation sets (in a config: ``.build()`` first,
+    see the module docstring)::
 
         update_transforms(globals(), 'ChatTokenize', tokenizer=backbone['tokenizer'], template=backbone_template)
 
