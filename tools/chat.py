@@ -163,7 +163,7 @@ def _check_region_count(args) -> None:
 
 def _check_regions_fit(regions, session) -> None:
     """Every ``--region`` on a frame of the video and inside it, checked before the first question is asked."""
-    from sama_mm.apis.inference import region_prompt_mask
+    from sama_mm.apis.chat_inputs import region_prompt_mask
     for i, (frame, box) in enumerate(regions):
         text = f'{frame}:{",".join(f"{v:g}" for v in box)}'
         if not 0 <= frame < session.num_frames:

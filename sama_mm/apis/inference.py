@@ -28,22 +28,11 @@ and encodes each frame once per turn (see ``SAM2SegHead.predict``).
 This module gathers the chat API: :class:`SAMAInferencer` (``apis/inferencer.py``), :class:`ChatSession` and
 :class:`TurnResult` (``apis/chat_session.py``), the settings and the pipeline (``apis/chat_inputs.py``).
 """
-import numpy as np
-import torch
-from torch import Tensor
-
 from .chat_inputs import (DEFAULT_CHAT_CFG, PIPELINE_SETTINGS, ChatPipeline, chat_cfg_from_config,
                           check_chat_settings, region_prompt_mask, test_pipeline_of)
 from .chat_session import ChatSession, TurnResult
 from .inferencer import SAMAInferencer
 
 __all__ = ['DEFAULT_CHAT_CFG', 'PIPELINE_SETTINGS', 'ChatPipeline', 'ChatSession', 'SAMAInferencer', 'TurnResult',
-           'chat_cfg_from_config', 'check_chat_settings', 'masks_to_numpy', 'region_prompt_mask', 'test_pipeline_of']
+           'chat_cfg_from_config', 'check_chat_settings', 'region_prompt_mask', 'test_pipeline_of']
 
-#: The old private name of :func:`~sama_mm.apis.chat_inputs.test_pipeline_of` (``sama_mm.utils.data_config``).
-_test_pipeline = test_pipeline_of
-
-
-def masks_to_numpy(masks: Tensor) -> np.ndarray:
-    """``bool [K, N, H, W]`` tensor -> ``uint8`` numpy array."""
-    return masks.to(torch.uint8).numpy()

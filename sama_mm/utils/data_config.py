@@ -152,7 +152,7 @@ def to_data_config(cfg, tokenizer_dir: Optional[str] = FOLDER_VAR) -> Dict[str, 
 
     Weights come from the folder, so the record's model builds without loading any: ``llm_lora`` (merged on
     export), ``seg_head.sam2_checkpoint`` and ``init_cfg`` entries are cleared. ``chat_cfg`` holds the
-    effective inference settings (:func:`sama_mm.apis.inference.chat_cfg_from_config`), so a model built from
+    effective inference settings (:func:`sama_mm.apis.chat_inputs.chat_cfg_from_config`), so a model built from
     the record chats exactly as one built from ``cfg``.
 
     Args:
@@ -163,7 +163,7 @@ def to_data_config(cfg, tokenizer_dir: Optional[str] = FOLDER_VAR) -> Dict[str, 
     Raises:
         ConfigError: A value that JSON cannot hold or a class without a registry name, naming its key.
     """
-    from sama_mm.apis.inference import _test_pipeline, chat_cfg_from_config
+    from sama_mm.apis.chat_inputs import chat_cfg_from_config, test_pipeline_of
     data = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(cfg)
     tok = None if tokenizer_dir is None else dict(type='AutoTokenizer', pretrained_model_name_or_path=tokenizer_dir)
     model = copy.deepcopy(dict(data['model']))
@@ -177,7 +177,7 @@ def to_data_config(cfg, tokenizer_dir: Optional[str] = FOLDER_VAR) -> Dict[str, 
         model['seg_head'] = dict(model['seg_head'], sam2_checkpoint=None)
     model = _to_data(model, 'model', tok)
     record = dict(format=DATA_CONFIG_FORMAT, model=model,
-                  test_pipeline=_to_data(list(_test_pipeline(cfg)), 'test_pipeline', tok),
+                  test_pipeline=_to_data(list(test_pipeline_of(cfg)), 'test_pipeline', tok),
                   chat_cfg=_to_data(chat_cfg_from_config(cfg), 'chat_cfg', None))
     for key in ('test_dataloader', 'test_evaluator', 'test_cfg'):
         if data.get(key):

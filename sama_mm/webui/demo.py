@@ -251,7 +251,7 @@ class WebDemo:
             DemoError: No video, a model without the context aggregator, a frame or box outside the video, an
                 empty brush mask.
         """
-        from sama_mm.apis.inference import region_prompt_mask
+        from sama_mm.apis.chat_inputs import region_prompt_mask
         session = self._need_video(state)
         if not self.has_neck:
             raise DemoError('This model has no context aggregator (neck=None), so it cannot read region prompts; '
