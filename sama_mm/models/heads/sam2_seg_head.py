@@ -8,6 +8,9 @@ Inference: the conditioning frames are decoded the same way and stored as condit
 frame is tracked with SAM2's memory attention (mask memories + object pointers), forward from the first
 conditioning frame and then backward to the frames before it. Unlike the released code (reference §6 item 20),
 all objects are tracked together as one batch and each frame's image features are computed once.
+
+The head follows the :class:`~sama_mm.models.heads.BaseSegHead` contract; every call into sam2's private API goes
+through :mod:`sama_mm.models.heads.sam2_adapter`.
 """
 import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -231,11 +234,15 @@ class SAM2SegHead(BaseSegHead):
             ValueError: A sample's ``[SEG]`` count differs from its number of ground-truth masks.
         """
         targets = self.match_targets(seg_hidden, data_samples)
+        images = inputs.get('sam2_pixel_values')
+        if images is None and any(gt is not None for gt in targets):
+            raise ValueError('SAM2SegHead.loss needs inputs["sam2_pixel_values"]: put SAM2ImageTransform in the '
+                             'training pipeline')
         logits, masks = [], []
         for b, (hidden, gt) in enumerate(zip(seg_hidden, targets)):
             if gt is None:
                 continue
-            pred = self.forward_train(inputs['sam2_pixel_values'][b], self.project(hidden))  # [K, D, h, w]
+            pred = self.forward_train(images[b], self.project(hidden))  # [K, D, h, w]
             target = F.interpolate(gt.float(), size=pred.shape[-2:], mode='nearest')
             logits.append(pred.flatten(0, 1)[:, None])
             masks.append(target.flatten(0, 1)[:, None].to(pred.device))
