@@ -71,8 +71,8 @@ class LengthGroupedSampler(ResumableDefaultSampler):
     megabatches of ``mega_batch_mult * world_size * per_device_batch_size`` samples, each sorted by length, with
     visual (positive length) and text-only (negative length) samples never mixed in a megabatch; every rank
     then takes every ``world_size``-th index, so the ``W`` per-rank batches of one step come from the same
-    megabatch. The grouping itself is XTuner's ``get_length_grouped_indices``; this class adds what XTuner's
-    sampler lacks: lengths of any dataset (``modality_lengths()``, a ``modality_length`` list, a
+    megabatch. The grouping itself is :func:`length_grouped_order` (XTuner's algorithm, our code); this class
+    adds what XTuner's sampler lacks: lengths of any dataset (``modality_lengths()``, a ``modality_length`` list, a
     ``ConcatDataset`` of those, or estimated from ``get_data_info`` by :func:`sama_mm.datasets.lengths.
     info_length`) and :meth:`skip` for exact resumption.
 
@@ -141,18 +141,72 @@ class LengthGroupedSampler(ResumableDefaultSampler):
 
     def global_order(self) -> List[int]:
         """The epoch's length-grouped order of all indices (the same on every rank)."""
-        # Imported here: importing xtuner.dataset loads its dataset stack (a few seconds), paid only when a
-        # length-grouped sampler is actually used.
-        from xtuner.dataset.samplers.length_grouped import get_length_grouped_indices
         generator = torch.Generator()
         generator.manual_seed(self.seed + self.epoch)
-        return get_length_grouped_indices(self.lengths.tolist(), self.group_batch_size, generator=generator)
+        return length_grouped_order(self.lengths.tolist(), self.group_batch_size, generator=generator)
 
     def __iter__(self) -> Iterator[int]:
         indices = self.global_order()
         if self.round_up:
             indices = (indices * math.ceil(self.total_size / len(indices)))[:self.total_size]
         return self._skipped(iter(indices[self.rank:self.total_size:self.world_size]))
+
+
+def length_grouped_order(lengths: List[int], group_size: int,
+                         generator: Optional[torch.Generator] = None) -> List[int]:
+    """A random order of ``range(len(lengths))`` in which neighbours have similar lengths.
+
+    The indices are shuffled and cut into groups of ``group_size``; each group is sorted longest first. When
+    the list mixes visual (positive) and text-only (negative) samples, each kind is shuffled and grouped on its
+    own, the full groups of both kinds are shuffled together, and the two leftover groups are merged into one
+    last group. Finally the longest sample of all is swapped to the very front, so the first batch is the
+    largest and an out-of-memory error shows at once.
+
+    This is the algorithm of XTuner's ``get_length_grouped_indices`` (xtuner/dataset/samplers/length_grouped.py,
+    Copyright (c) OpenMMLab, Apache License 2.0, itself after LLaVA's length-grouped sampler), written anew
+    here so that sama_mm does not depend on xtuner. It makes the same ``torch.randperm`` calls in the same order
+    and sorts stably the same way, so the same generator state gives the same order as XTuner's function
+    (tests/engine/test_samplers.py compares with lists recorded from it).
+
+    Args:
+        lengths: Non-zero sample lengths; negative marks a text-only sample.
+        group_size: Samples per group (XTuner's "megabatch"): ``mega_batch_mult * global batch size``.
+        generator: The random generator (seeded by the caller).
+
+    Returns:
+        The permuted indices.
+
+    Raises:
+        ValueError: A length is 0 or ``group_size`` < 1.
+    """
+    lengths = [int(v) for v in lengths]
+    if any(v == 0 for v in lengths):
+        raise ValueError('length_grouped_order: lengths must be non-zero')
+    if group_size < 1:
+        raise ValueError(f'length_grouped_order: group_size must be >= 1, got {group_size}')
+    if not lengths:
+        return []
+
+    def grouped(members: List[int], key) -> List[List[int]]:
+        perm = torch.randperm(len(members), generator=generator).tolist()
+        return [sorted((members[k] for k in perm[start:start + group_size]), key=key, reverse=True)
+                for start in range(0, len(perm), group_size)]
+
+    visual = [i for i, v in enumerate(lengths) if v > 0]
+    text = [i for i, v in enumerate(lengths) if v < 0]
+    if not visual or not text:
+        # One kind only: sorted by the signed length, as XTuner does (all-negative lists come shortest first).
+        groups = grouped(list(range(len(lengths))), key=lambda i: lengths[i])
+    else:
+        visual_groups = grouped(visual, key=lambda i: lengths[i])
+        text_groups = grouped(text, key=lambda i: -lengths[i])
+        full = visual_groups[:-1] + text_groups[:-1]
+        groups = [full[k] for k in torch.randperm(len(full), generator=generator).tolist()]
+        groups.append(sorted(visual_groups[-1] + text_groups[-1], key=lambda i: abs(lengths[i]), reverse=True))
+    heads = [abs(lengths[group[0]]) for group in groups]
+    top = int(torch.argmax(torch.tensor(heads)).item())
+    groups[0][0], groups[top][0] = groups[top][0], groups[0][0]
+    return [i for group in groups for i in group]
 
 
 def sample_lengths(dataset: Sized) -> np.ndarray:

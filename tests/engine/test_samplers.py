@@ -1,13 +1,16 @@
 """Resumable and length-grouped samplers: skipping, rank slices and the length grouping."""
+import json
+import os.path as osp
 from unittest import mock
 
 import numpy as np
 import pytest
+import torch
 from torch.utils.data import ConcatDataset as TorchConcatDataset
 
 from sama_mm.datasets import LengthGroupedSampler, MultitaskMixture, ResumableDefaultSampler, ResumableInfiniteSampler
 from sama_mm.datasets.lengths import info_length
-from sama_mm.datasets.samplers import sample_lengths
+from sama_mm.datasets.samplers import length_grouped_order, sample_lengths
 
 
 class Lengths:
@@ -139,23 +142,44 @@ def test_length_grouped_draws_every_index_once_per_epoch():
     assert sorted(list(two[0]) + list(two[1])) == list(range(len(mix)))
 
 
+XTUNER_ORDERS = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'xtuner_length_grouped', 'orders.json')
+
+
+def _xtuner_orders():
+    """Orders recorded from xtuner 0.1.23 by tools/dev/record_xtuner_length_grouped.py (xtuner is not needed)."""
+    with open(XTUNER_ORDERS) as f:
+        return json.load(f)
+
+
+def test_length_grouped_order_equals_xtuner_function():
+    recorded = _xtuner_orders()
+    assert [c['name'] for c in recorded['functions']] == ['visual_only', 'text_only', 'mixed', 'mixed_ties']
+    for case in recorded['functions']:
+        generator = torch.Generator()
+        generator.manual_seed(case['seed'])
+        assert length_grouped_order(case['lengths'], case['group_size'], generator=generator) == case['order'], \
+            case['name']
+    with pytest.raises(ValueError, match='non-zero'):
+        length_grouped_order([1, 0], 2)
+
+
 @pytest.mark.parametrize('world_size', [1, 2])
 def test_emulate_official_reproduces_the_xtuner_sampler(world_size):
-    from xtuner.dataset.samplers import LengthGroupedSampler as XTunerSampler
+    recorded = _xtuner_orders()
+    assert [tuple(spec) for spec in recorded['mixture']] == list(SMALL_OFFICIAL_MIXTURE)
     official = TorchConcatDataset([OfficialLike(*spec) for spec in SMALL_OFFICIAL_MIXTURE])
     mix = small_mixture()
     assert len(mix) == len(official) == 28 + 50 + 6 + 16 + 45
     assert len(mix.official_modality_lengths()) == len(official) - (9 * 5 + 3 * 4)  # RVOS/Ref-SAV repeats missing
+    theirs = {(r['rank'], r['epoch']): r for r in recorded['samplers'] if r['world_size'] == world_size}
+    assert len(theirs) == 2 * world_size
     for rank in range(world_size):
-        with mock.patch('xtuner.dataset.samplers.length_grouped.get_dist_info', return_value=(rank, world_size)):
-            theirs = XTunerSampler(official, per_device_batch_size=4, length_property='modality_length', seed=11)
         with mock.patch('mmengine.dataset.sampler.get_dist_info', return_value=(rank, world_size)):
             ours = LengthGroupedSampler(mix, per_device_batch_size=4, seed=11, emulate_official=True)
         for epoch in (0, 1):
-            theirs.set_epoch(epoch)
             ours.set_epoch(epoch)
-            assert list(ours) == list(theirs)
-        assert len(ours) == len(theirs)
+            assert list(ours) == theirs[rank, epoch]['order']
+            assert len(ours) == theirs[rank, epoch]['length']
 
 
 def test_emulate_official_leaves_the_tail_out_and_repeats_the_shuffled_head():
