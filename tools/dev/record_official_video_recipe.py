@@ -199,10 +199,11 @@ def make_sama239k(data: str, tmp: str) -> dict:
     rounds += [_round('Show <mask> with interleaved segmentation masks.', '<p> It </p> [SEG].', [12], [[12]])]
     add('mevis', 'mevis/train/JPEGImages/sm0', names, 30, [11, 12, -1, 13], rounds,
         {'obj0': 'A grey cat. ', 'obj1': 'A brown dog.', 'obj3': 'A small dog.'})
-    # LV-VIS: 20 frames (official sparse top-up); a wrong speaker and a [SEG] count off, each dropped alone.
+    # LV-VIS: 20 frames (official sparse top-up); a wrong speaker and a [SEG] count off, each dropped alone; a
+    # '<video>' placeholder in a question and an answer with surrounding whitespace.
     names = [f'{t:05d}' for t in range(20)]
     _write_frames(osp.join(root, 'lvvis/train/JPEGImages/00012'), names)
-    rounds = [_round('Is <mask> moving?', '<p> Yes </p> [SEG].', [21], [[21]]),
+    rounds = [_round('<video>\nIs <mask> moving?', ' <p> Yes </p> [SEG]. \n', [21], [[21]]),
               _round('Hello?', 'Hi.', [], [], who=('gpt', 'human')),
               _round('Find the toy.', '<p> toy </p> [SEG] and [SEG].', [], [[22]]),
               _round('What is near <mask>?' + seg, '<p> A box </p> [SEG].', [22], [[21, 22]]),

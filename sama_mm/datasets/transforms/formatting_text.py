@@ -30,6 +30,8 @@ ANSWER_TAGS = (('<seg>', SEG_TOKEN), ('<g_s>', PHRASE_START), ('<g_e>', PHRASE_E
 DESCRIPTION_QUESTION = f'Please describe the region {REGION_PLACEHOLDER} in the video in detail.'
 #: A question holding this text already asks for masks: the segmentation suffix is not appended again.
 SEG_SUFFIX_MARKER = 'with interleaved segmentation masks.'
+#: Visual placeholders removed from SAMA-239K questions (the frames and context tokens take their place).
+VISUAL_TAGS = ('<image>\n', '<video>\n', '\n<video>', '\n<image>')
 
 #: Question templates of the official referring-segmentation training rounds (``{exp}``: the expression).
 SEG_QUESTION_TEMPLATES = (
@@ -101,8 +103,9 @@ def sample_draws(results: Dict) -> SeededDraws:
 class SAMA239KToRounds(BaseTransform):
     """Turn a SAMA-239K data info into the rounds of one training sample.
 
-    ``task='conversation'``: the info's rounds, answer tags rewritten; a question whose answer has a ``[SEG]``
-    gets ``seg_suffix`` appended unless it already holds :data:`SEG_SUFFIX_MARKER` (as the official loader).
+    ``task='conversation'``: the info's rounds, answers stripped and their tags rewritten; a question whose
+    answer has a ``[SEG]`` gets ``seg_suffix`` appended unless it already holds :data:`SEG_SUFFIX_MARKER`, then
+    loses the :data:`VISUAL_TAGS` (as the official loader).
     ``task='description'``: one round per described object, a question from ``description_questions``, the
     caption (stripped) as answer, ``region_keys`` ``[key]`` and no ``[SEG]``. Splitting a record into samples
     (4 conversation rounds, 3 descriptions) is the dataset's job (``SAMA239KDataset(sample_mode=...)``).
@@ -155,7 +158,7 @@ class SAMA239KToRounds(BaseTransform):
         if self.task == 'conversation':
             rounds = []
             for i, rnd in enumerate(results.get('rounds') or []):
-                answer = rewrite_answer_tags(rnd['answer'])
+                answer = rewrite_answer_tags(rnd['answer'].strip())
                 gt_keys = copy.deepcopy(list(rnd.get('gt_keys', [])))
                 if answer.count(SEG_TOKEN) != len(gt_keys):
                     raise DataError('seg_count_mismatch', str(results.get('video_path', '?')),
@@ -164,6 +167,8 @@ class SAMA239KToRounds(BaseTransform):
                 question = rnd['question']
                 if gt_keys and SEG_SUFFIX_MARKER not in question:
                     question += self.seg_suffix
+                for tag in VISUAL_TAGS:
+                    question = question.replace(tag, '')
                 rounds.append(dict(question=question, answer=answer, gt_keys=gt_keys,
                                    region_keys=list(rnd.get('region_keys', []))))
         else:
