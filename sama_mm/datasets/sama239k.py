@@ -68,7 +68,7 @@ class SAMA239KDataset(DrawsMixin, CheckedDataset):
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset` (``pipeline``, ``test_mode``,
             ``lazy_init``, ``indices``, ...).
 
-    In ``'conversation'``/``'description'`` modes an infos' ``past_track`` is ``'error'``: a sampled frame past
+    In ``'conversation'``/``'description'`` modes a sample's ``past_track`` is ``'error'``: a sampled frame past
     an object's mask track stops with an error naming the mask file and the record (``'record'`` mode keeps
     the SAMA-Bench rule: missing frames are empty masks).
     """
