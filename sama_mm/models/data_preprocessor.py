@@ -25,8 +25,8 @@ class SAMADataPreprocessor(BaseDataPreprocessor):
     input_ids=[...], ...), data_samples=[SAMADataSample, ...])`` (a list of per-sample input dicts works too).
 
     Output: ``dict(inputs=dict(pixel_values=list, dense_positions=list, input_ids=[B, L], labels=[B, L],
-    attention_mask=[B, L] bool, sam2_pixel_values=list or None, sam2_frames=list or None, neck_turns=list or
-    None), data_samples=list)``.
+    attention_mask=[B, L] bool, sam2_pixel_values=list (a None entry for a sample without SAM2 frames) or None,
+    sam2_frames=list or None, neck_turns=list or None), data_samples=list)``.
     """
 
     def __init__(self, pad_token_id: int = 0, pixel_dtype: str = 'float32', non_blocking: bool = False):
@@ -52,8 +52,10 @@ class SAMADataPreprocessor(BaseDataPreprocessor):
             input_ids=self.cast_data(input_ids),
             attention_mask=self.cast_data(attention_mask),
             labels=self.cast_data(labels) if labels is not None else None,
-            sam2_pixel_values=([self._pixels(s['sam2_pixel_values']) for s in samples]
-                               if all('sam2_pixel_values' in s for s in samples) else None),
+            # Per sample; None for a sample without SAM2 frames (a text-only source such as LLaVA or ChatUniVi
+            # batched with segmentation samples), None for the whole batch when no sample has them.
+            sam2_pixel_values=([self._pixels(s['sam2_pixel_values']) if 'sam2_pixel_values' in s else None
+                                for s in samples] if any('sam2_pixel_values' in s for s in samples) else None),
             # On-demand frame sources for SAM2 tracking at inference (decoded and moved by the head).
             sam2_frames=[s['sam2_frames'] for s in samples] if all('sam2_frames' in s for s in samples) else None,
             neck_turns=([self._turns(s['neck_turns']) for s in samples]
