@@ -228,3 +228,15 @@ def test_mevis_configs_write_the_mevis_layout():
         assert cfg.test_evaluator['server'] == 'mevis', split
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'sama', 'sama_1b_test_refytvos_valid.py'))
     assert cfg.test_evaluator['server'] == 'refytvos'
+
+
+def test_sama_bench_c_prompts_with_raw_masks():
+    """Bench-C region prompts are the raw masks in both region encoders (the official caption evaluation),
+    Bench-G prompts are boxes (issue 21 item 4)."""
+    from sama_mm.datasets.transforms import LoadRegionMasks, QFormerPrompts
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/_base_/datasets/sama_pipelines.py'))
+    for name, box in (('sama_bench_c_test_pipeline', False), ('sama_bench_g_test_pipeline', True)):
+        steps = [s for s in cfg[name] if s['type'] in (LoadRegionMasks, QFormerPrompts)
+                 or s['type'] in ('LoadRegionMasks', 'QFormerPrompts')]
+        assert len(steps) == 2, name
+        assert all(s.get('box', True) is box for s in steps), (name, steps)

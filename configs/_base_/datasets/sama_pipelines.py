@@ -102,9 +102,12 @@ sama_bench_g_test_steps = _insert(
     after='tokenize', region_masks=dict(type=LoadRegionMasks, box=True))
 sama_bench_g_test_pipeline = _build(sama_bench_g_test_steps)
 # SAMA-Bench-C: "Please describe the region <mask> in the video in detail." with the raw (not boxed) mask and a
-# newline after the context tokens, as the official caption evaluation. SAM2 runs only if the answer has a [SEG].
+# newline after the context tokens, as the official caption evaluation. The raw masks reach both region encoders:
+# LoadRegionMasks (mask pooling) and QFormerPrompts (the Q-Former's 112-pixel masks) keep them unboxed.
+# SAM2 runs only if the answer has a [SEG].
 sama_bench_c_test_steps = _edit(sama_bench_g_test_steps, rounds=dict(task='description'),
-                                tokenize=dict(context_sep='\n'), region_masks=dict(box=False))
+                                tokenize=dict(context_sep='\n'), region_masks=dict(box=False),
+                                qformer=dict(box=False) if with_neck else None)
 sama_bench_c_test_pipeline = _build(sama_bench_c_test_steps)
 
 del _build, _edit, _insert  # helpers, not config values
