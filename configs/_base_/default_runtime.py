@@ -1,7 +1,7 @@
 # Runtime shared by every config: scope, hooks, logging, checkpointing, seed and environment.
 from mmengine.hooks import DistSamplerSeedHook, IterTimerHook, LoggerHook, ParamSchedulerHook
 from mmengine.runner import LogProcessor
-from mmengine.visualization import LocalVisBackend, Visualizer
+from mmengine.visualization import LocalVisBackend, TensorboardVisBackend, Visualizer  # noqa: F401
 
 from sama_mm.engine.hooks import NonFiniteLossHook, ResumableCheckpointHook, StepSeedHook
 
@@ -27,6 +27,13 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# Experiment tracking. Every logged scalar (loss terms, lr, grad norm, time) goes to each vis backend; the local
+# one writes <work_dir>/<timestamp>/vis_data/scalars.json (plot it with tools/analysis/plot_logs.py).
+# TensorBoard (its package comes with the "train" extra): in a config that inherits this file, add
+#     visualizer.vis_backends.append(dict(type=TensorboardVisBackend))
+# (tests/data/configs/toy_tensorboard.py does so); event files then appear next to scalars.json, in
+# <work_dir>/<timestamp>/vis_data/, and `tensorboard --logdir <work_dir>` shows them. MMEngine's
+# WandbVisBackend and MLflowVisBackend are added the same way (install wandb / mlflow yourself).
 visualizer = dict(type=Visualizer, vis_backends=[dict(type=LocalVisBackend)])
 log_processor = dict(type=LogProcessor, window_size=10, by_epoch=False)
 log_level = 'INFO'

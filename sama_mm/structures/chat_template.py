@@ -1,8 +1,8 @@
 """Chat templates of the LLMs SAMA is built on (the strings of XTuner's PROMPT_TEMPLATE entries).
 
-We keep our own copy of these few strings because importing ``xtuner.utils`` pulls in DeepSpeed and takes
-seconds; the values are facts of the released models and must not change (the 4B model keeps ``phi3_chat``
-although its LLM is Qwen2.5, for parity with its checkpoint).
+We keep our own copy of these few strings: sama_mm does not depend on xtuner (whose import pulls in DeepSpeed
+and takes seconds), and the values are facts of the released models and must not change (the 4B model keeps
+``phi3_chat`` although its LLM is Qwen2.5, for parity with its checkpoint).
 """
 from dataclasses import dataclass
 from typing import Tuple
