@@ -21,9 +21,10 @@ from .loading import VideoDecode, VideoInit
 from .masks import LoadRegionMasks, LoadSegMasks
 from .region_prompts import QFormerPrompts
 from .sampling import SampleFrames
+from .tiles import DynamicTiles
 from .tokenize import ChatTokenize
 
 __all__ = ['QFormerPrompts', 'SAM2FrameSource', 'VideoFrameSource', 'VideoInit', 'VideoDecode', 'SampleFrames',
            'LoadSegMasks', 'LoadRegionMasks', 'SAMA239KToRounds', 'RefVOSToRounds', 'InternVLImageTransform',
            'SAM2ImageTransform', 'ChatTokenize', 'PackSAMAInputs', 'ImageInit', 'LoadImageMasks',
-           'LoadIndexedSegMasks', 'LoadIndexedRegionMasks']
+           'LoadIndexedSegMasks', 'LoadIndexedRegionMasks', 'DynamicTiles']

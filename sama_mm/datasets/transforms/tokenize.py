@@ -276,7 +276,9 @@ class ChatTokenize(BaseTransform):
         rounds = results['rounds']
         num_sparse = len(results['frame_indices'])
         num_dense = len(results['dense_positions'])
-        frames = image_block_text(num_dense, self.num_image_tokens)
+        # Dynamic tiles (``num_tiles`` from DynamicTiles) share one <img> block, as in the released image datasets.
+        frames = (image_block_text(1, num_dense * self.num_image_tokens) if results.get('num_tiles')
+                  else image_block_text(num_dense, self.num_image_tokens))
         encoded = []
         for k, rnd in enumerate(rounds):
             pieces = self._question_pieces(rnd, k, num_sparse, frames if k == 0 else '', results)
