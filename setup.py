@@ -1,4 +1,5 @@
-"""Install sama_mm; the pins live in requirements/*.txt (each with its reason)."""
+"""Install sama_mm; the requirement ranges live in requirements/*.txt (each with its reason), the exact tested
+set in requirements/lock.txt."""
 import os.path as osp
 
 from setuptools import find_packages, setup
@@ -21,12 +22,16 @@ def read_version():
 
 
 extras = {
-    # The browser test serves the web demo, so the test extra includes the web extra.
-    'tests': read_requirements('tests.txt') + read_requirements('web.txt'),
+    'train': read_requirements('train.txt'),
+    'eval': read_requirements('eval.txt'),
     'web': read_requirements('web.txt'),
-    'optional': read_requirements('optional.txt'),
+    'decord': read_requirements('decord.txt'),
     'mim': read_requirements('mminstall.txt'),
 }
+# The test suite exercises every extra (the browser test serves the web demo, the caption tests run METEOR, the
+# video backend tests compare with decord, the TensorBoard test writes event files).
+extras['tests'] = sorted(set(read_requirements('tests.txt')).union(*extras.values()))
+extras['dev'] = extras['tests']
 extras['all'] = sorted({req for reqs in extras.values() for req in reqs})
 
 setup(
@@ -37,8 +42,8 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['sama_mm', 'sama_mm.*']),
     python_requires='>=3.10',
-    # sam2 and xtuner (requirements/nodeps.txt) are installed with --no-deps in a second pip call because
-    # their declared requirements clash with these pins; tools/ensure_env.sh does both steps.
+    # Compatible ranges; the exact tested set is requirements/lock.txt (use it as pip's constraints file:
+    # pip install -c requirements/lock.txt ".[train,eval,web]").
     install_requires=read_requirements('runtime.txt') + read_requirements('mminstall.txt'),
     extras_require=extras,
     license='Apache-2.0',

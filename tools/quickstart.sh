@@ -4,7 +4,8 @@
 # writing everything to work_dirs/quickstart/. Idempotent: a second run reuses the venv, the demo data and the
 # trained checkpoint (training resumes from it and stops at once).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/ensure_env.sh"
+# Installs sama_mm[train,eval,web] with requirements/lock.txt into .venv (only when missing).
+source "$(dirname "${BASH_SOURCE[0]}")/ensure_env.sh" train,eval,web
 OUT=work_dirs/quickstart
 CONFIG=configs/demo/sama_tiny_demo.py
 mkdir -p "$OUT"

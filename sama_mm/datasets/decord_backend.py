@@ -1,4 +1,4 @@
-"""decord, loaded after OpenCV.
+"""decord, loaded after OpenCV (the optional decord video backend; the default is PyAV, see video_backends.py).
 
 decord's wheel bundles its own zlib. When decord is imported before cv2, OpenCV's PNG codec binds to that
 zlib and every ``cv2.imread``/``cv2.imwrite`` of a PNG fails ("libpng error: bad parameters to zlib"), which

@@ -59,3 +59,25 @@ def test_backend_switch_and_errors(tmp_path, monkeypatch, demo_root):
     with pytest.raises(VideoBackendError, match='outside'):
         reader.get_batch([24])
     assert reader.get_batch([]).shape == (0, 180, 320, 3)
+
+
+@pytest.mark.parametrize('backend', ['pyav', 'decord'])
+def test_png_io_survives_the_backend(tmp_path, demo_root, backend):
+    """Decoding first, then PNG I/O: neither backend's bundled libraries break OpenCV's PNG codec (decord's would
+    if it were imported before cv2, which sama_mm/datasets/decord_backend.py prevents)."""
+    if not video_backends()[backend]:
+        pytest.skip(f'{backend} not installed')
+    import subprocess
+    import sys
+
+    from tests.conftest import HANG_TIMEOUT
+    png = str(tmp_path / 'm.png')
+    code = ('import numpy as np\n'
+            'from sama_mm.datasets.video_backends import open_video\n'
+            f'open_video({str(demo_root / "videos" / "bikes_a.mp4")!r}, {backend!r}).get_batch([5])\n'
+            'import cv2\n'
+            f'cv2.imwrite({png!r}, np.full((4, 4), 255, np.uint8))\n'
+            f'assert cv2.imread({png!r}, cv2.IMREAD_UNCHANGED) is not None\n')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=HANG_TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+
