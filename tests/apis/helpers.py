@@ -79,19 +79,14 @@ def overfit_answer(inferencer, video: str, rounds, max_steps: int = 180, lr: flo
     """Teach the tiny LLM a conversation about ``video`` (LM loss on the answers only).
 
     Args:
-        rounds: ``[(question, answer), ...]``, tokenized as training does (``ChatTokenize``).
+        rounds: ``[(question, answer), ...]``, built as the test pipeline builds a chat (every round closed, the
+            ids and labels training gives it).
     """
-    from sama_mm.datasets.transforms.tokenize import ChatTokenize
     model = inferencer.model
     session = inferencer.open(video)
-    backbone = model.backbone
-    tokenize = ChatTokenize(tokenizer=backbone.tokenizer, template=backbone.template.name,
-                            num_image_tokens=inferencer.settings['num_image_tokens'], max_length=4096)
-    sample = tokenize(dict(rounds=[dict(question=q, answer=a, gt_keys=['o'] * a.count('[SEG]')) for q, a in rounds],
-                           frame_indices=session.frame_indices, dense_positions=session.dense_positions,
-                           video_id='train'))
-    ids = torch.tensor([sample['input_ids']])
-    labels = torch.tensor([sample['labels']])
+    inputs, _ = session.model_inputs([dict(question=q, answer=a) for q, a in rounds], generation=False)
     visual = session.visual.detach()
-    return fit_llm(model, lambda: model.build_inputs_embeds(ids, [visual], [torch.tensor(session.dense_positions)], None),
-            labels, max_steps, lr)
+    fill = visual[session.dense_positions].flatten(0, 1)
+    if model.with_neck:
+        fill = torch.cat([fill, model.neck(visual, inputs['neck_turns'][0]).detach()])
+    return fit_llm(model, lambda: model.embed_turn(inputs['input_ids'], fill), inputs['labels'], max_steps, lr)
