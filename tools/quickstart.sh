@@ -5,7 +5,8 @@
 # trained checkpoint (training resumes from it and stops at once).
 set -euo pipefail
 # Installs sama_mm[train,eval,web] with requirements/lock.txt into .venv (only when missing).
-source "$(dirname "${BASH_SOURCE[0]}")/ensure_env.sh" train,eval,web
+# decord: data_converters/build_demo_data.py still decodes its source clips with decord directly.
+source "$(dirname "${BASH_SOURCE[0]}")/ensure_env.sh" train,eval,web,decord
 OUT=work_dirs/quickstart
 CONFIG=configs/demo/sama_tiny_demo.py
 mkdir -p "$OUT"
