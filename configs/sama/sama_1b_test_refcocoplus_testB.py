@@ -8,3 +8,4 @@ with read_base():
 
 test_dataloader = refcocoplus_testB_loader  # noqa: F405
 test_evaluator = refcocoplus_testB_metric  # noqa: F405
+model.update(max_new_tokens=2048)  # noqa: F405  the released inference's limit (a long caption is not cut)

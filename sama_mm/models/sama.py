@@ -262,7 +262,7 @@ class SAMA(BaseModel):
 
     def prompt_frame_positions(self, sample: SAMADataSample, num_frames: int) -> List[int]:
         """Positions (in the SAM2 frame list) of the frames SAM2 is prompted on, per ``sam2_prompt_frames``."""
-        dense = list(sample.dense_frame_indices)
+        dense = list(dict.fromkeys(sample.dense_frame_indices))  # the tiles of an image are all its frame 0
         if self.sam2_prompt_frames == 'first':
             return list(range(min(len(dense), num_frames)))
         available = list(sample.get('sam2_frame_indices', range(num_frames)))

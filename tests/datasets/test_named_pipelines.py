@@ -93,7 +93,7 @@ def test_derived_pipelines_differ_only_where_they_say():
     assert set(changed) == {'SAMA239KToRounds', 'ChatTokenize'} and changed['ChatTokenize'] == ['context_sep']
     image = _config('configs/_base_/datasets/image_pipelines.py')
     assert _types(image.image_chat_train_pipeline) == [
-        'ImageInit', 'SampleFrames', 'VideoDecode', 'InternVLImageTransform', 'ChatTokenize', 'QFormerPrompts',
+        'ImageInit', 'SampleFrames', 'VideoDecode', 'DynamicTiles', 'ChatTokenize', 'QFormerPrompts',
         'PackSAMAInputs']
     assert [s.get('context_sep') for s in image.refcoco_train_pipeline if 'context_sep' in s] == ['']
     assert [s.get('context_sep') for s in image.gcg_test_pipeline if 'context_sep' in s] == ['\n']

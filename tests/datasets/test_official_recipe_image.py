@@ -65,3 +65,89 @@ def test_bad_input_is_named():
                             ann_file='x.json', record_index=3))
     with pytest.raises(ValueError, match='min_tiles'):
         DynamicTiles(min_tiles=3, max_tiles=2)
+
+
+# ------------------------------------------------------------------------------------------ tiles in the model
+def _tiny_tiled_pipeline(cfg, regions=False, generation=False):
+    """The image pipeline at the tiny demo sizes, with dynamic tiles of the tiny ViT's 56 px."""
+    from sama_mm.datasets.transforms import (ChatTokenize, ImageInit, LoadImageMasks, PackSAMAInputs,
+                                             QFormerPrompts, SAM2ImageTransform, SampleFrames, VideoDecode)
+    steps = [dict(type=ImageInit), dict(type=SampleFrames, interval=1, max_frames=1, min_frames=1, num_dense=1),
+             dict(type=VideoDecode)]
+    if not regions:
+        steps += [] if generation else [dict(type=LoadImageMasks, targets=('gt', ))]
+        steps.append(dict(type=SAM2ImageTransform, image_size=256))
+    steps += [dict(type=DynamicTiles, image_size=cfg.tiny_image_size),
+              dict(cfg.chat, context_sep='\n' if regions or generation else '', generation=generation)]
+    if regions:
+        steps.append(dict(type=LoadImageMasks, targets=('region', ), box=True))
+    steps += [dict(cfg.qformer), dict(type=PackSAMAInputs)]
+    return steps
+
+
+@pytest.fixture(scope='module')
+def tiny():
+    from mmengine.config import Config
+
+    from sama_mm.registry import MODELS
+    cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(osp.dirname(__file__))), 'configs', 'demo',
+                                   'sama_tiny_demo.py'))
+    return cfg, MODELS.build(cfg.model)
+
+
+def test_tiled_refcoco_sample_trains_and_predicts(tmp_path, tiny):
+    import time
+
+    import torch
+
+    from sama_mm.datasets import sama_collate
+    from sama_mm.registry import DATASETS
+    from tests.datasets import fakes
+    cfg, model = tiny
+    root, images = tmp_path / 'ref_seg' / 'refcoco', tmp_path / 'coco' / 'train2014'
+    fakes.make_refcoco(str(root), str(images))
+    ds = DATASETS.build(dict(type='RefCOCODataset', data_root=str(root), ann_file='refs_unc.json',
+                             instances_file='instances.json', data_prefix=dict(img=str(images)), split='train',
+                             num_rounds=5, pipeline=_tiny_tiled_pipeline(cfg)))
+    packed = ds[0]
+    inputs, sample = packed['inputs'], packed['data_samples']
+    n = tile_grid(fakes.W, fakes.H, cfg.tiny_image_size)
+    n = n[0] * n[1] + (n[0] * n[1] > 1)
+    assert tuple(inputs['pixel_values'].shape) == (n, 3, cfg.tiny_image_size, cfg.tiny_image_size)
+    assert tuple(inputs['sam2_pixel_values'].shape) == (1, 3, 256, 256)  # SAM2 sees the whole image once
+    assert tuple(sample.gt_masks.shape) == (3, 1, fakes.H, fakes.W)
+    ids = list(inputs['input_ids'].tolist() if hasattr(inputs['input_ids'], 'tolist') else inputs['input_ids'])
+    ctx = model.backbone.img_context_token_id
+    assert sum(t == ctx for t in ids) == n * 4 + 3 * n  # one block of n x 4 vision tokens + n context per round
+    model.train()
+    start = time.perf_counter()
+    losses = model(**model.data_preprocessor(sama_collate([packed]), True), mode='loss')
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    sum(losses.values()).backward()
+    assert model.neck is not None
+    print(f'tiny SAMA, {n} tiles: {time.perf_counter() - start:.3f} s per training sample (forward + backward)')
+
+    test = DATASETS.build(dict(type='RefCOCODataset', data_root=str(root), ann_file='refs_unc.json',
+                               instances_file='instances.json', data_prefix=dict(img=str(images)), split='val',
+                               test_mode=True, pipeline=_tiny_tiled_pipeline(cfg, generation=True)))
+    model.eval()
+    with torch.no_grad():
+        out = model(**model.data_preprocessor(sama_collate([test[0]]), False), mode='predict')[0]
+    assert out.pred_masks.shape[1:] == (1, fakes.H, fakes.W)
+
+
+def test_tiled_region_prompt_sits_on_the_thumbnail(tmp_path, tiny):
+    from sama_mm.registry import DATASETS
+    from tests.datasets import fakes
+    cfg, _ = tiny
+    root = tmp_path / 'Osprey-724K'
+    fakes.make_osprey(str(root), str(tmp_path / 'coco'))
+    ds = DATASETS.build(dict(type='OspreyDataset', data_root=str(root), ann_file='osprey_conversation.json',
+                             data_prefix=dict(img=str(tmp_path / 'coco')),
+                             pipeline=_tiny_tiled_pipeline(cfg, regions=True)))
+    packed = ds[0]
+    n = len(packed['inputs']['pixel_values'])
+    region = packed['inputs']['region_masks']
+    assert n > 1 and tuple(region.shape) == (2, n, fakes.H, fakes.W)
+    assert not region[:, :-1].any() and region[:, -1].any()
+    assert [r['frame'] for t in packed['inputs']['neck_turns'] for r in t['regions']] == [n - 1, n - 1]

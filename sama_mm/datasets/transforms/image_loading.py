@@ -3,7 +3,8 @@
 :class:`ImageInit` lets the video pipeline run unchanged on images: after it, ``SampleFrames`` picks frame 0 as
 the only sparse and dense frame and ``VideoDecode`` reads the image. :class:`LoadImageMasks` decodes the COCO
 segmentations carried by image data infos (see ``sama_mm/datasets/image/base.py``) for the ``[SEG]``
-ground truth and the ``<mask>`` region prompts. No tiling: each image is one 448 px view.
+ground truth and the ``<mask>`` region prompts. The ViT input of an image is made by ``InternVLImageTransform``
+(one 448 px view) or ``DynamicTiles`` (InternVL's dynamic tiles, as the released training; see ``tiles.py``).
 """
 import os.path as osp
 from typing import Dict, Sequence
@@ -68,6 +69,10 @@ class LoadImageMasks(BaseTransform):
         - gt_masks (np.ndarray): ``uint8 [K, D, H, W]`` (``'gt'`` in ``targets``).
         - region_masks (np.ndarray): ``uint8 [R, T, H, W]`` (``'region'`` in ``targets``), boxes when ``box``.
 
+    After :class:`~sama_mm.datasets.transforms.DynamicTiles` (``num_tiles`` set) ``gt_masks`` has one frame (the
+    image SAM2 sees) and a region is drawn on the thumbnail tile only (the released code places visual prompts
+    on the thumbnail too), so the aggregator pools it where the whole image is.
+
     Args:
         targets (Sequence[str]): ``'gt'`` (put before ``ChatTokenize``) and/or ``'region'`` (after it, so that
             regions of rounds dropped for length go too). Defaults to ``('gt',)``.
@@ -98,8 +103,12 @@ class LoadImageMasks(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         record = record_of(results)
         shape = tuple(int(v) for v in results['ori_shape'])
-        num_dense = len(results['dense_positions'])
+        tiles = int(results.get('num_tiles') or 0)
+        # With DynamicTiles the [SEG] targets stay on the one image (SAM2's frame); region prompts go on the
+        # thumbnail (the last tile, the only one showing the whole image), empty on the grid tiles.
+        num_dense = 1 if tiles else len(results['dense_positions'])
         num_sparse = len(results['frame_indices'])
+        region_at = [num_sparse - 1] if tiles > 1 else list(range(num_sparse))
         if 'gt' in self.targets:
             groups = [g for rnd in results['rounds'] for g in rnd.get('gt_keys', [])]
             gt = np.zeros((len(groups), num_dense, *shape), np.uint8)
@@ -112,7 +121,7 @@ class LoadImageMasks(BaseTransform):
             region = np.zeros((len(keys), num_sparse, *shape), np.uint8)
             for r, key in enumerate(keys):
                 mask = self._decode(results, key, shape, record)[None]
-                region[r] = box_masks(mask) if self.box else mask
+                region[r, region_at] = box_masks(mask) if self.box else mask
             results['region_masks'] = region
         return results
 
