@@ -56,7 +56,7 @@ def find_video(videos_dir: str, name: str) -> str:
 
 
 def read_frames(path: str) -> Tuple[List[str], List[np.ndarray]]:
-    """Frame names and BGR frames of a video file (decord) or a frame folder (file names in natural order)."""
+    """Frame names and BGR frames of a video file (sama_mm's video backend) or a frame folder (natural order)."""
     if osp.isdir(path):
         files = natural_sorted(f for f in os.listdir(path) if f.lower().endswith(FRAME_EXTS))
         if not files:
@@ -68,11 +68,11 @@ def read_frames(path: str) -> Tuple[List[str], List[np.ndarray]]:
                 raise SystemExit(f'{osp.join(path, f)}: not a readable image')
             frames.append(img)
         return [osp.splitext(f)[0] for f in files], frames
-    from sama_mm.datasets.decord_backend import decord
+    from sama_mm.datasets.video_backends import VideoBackendError, open_video
     try:
-        reader = decord.VideoReader(path, num_threads=1)
-        rgb = reader.get_batch(list(range(len(reader)))).asnumpy()
-    except Exception as exc:  # decord raises its own DECORDError for broken files
+        reader = open_video(path)
+        rgb = reader.get_batch(range(len(reader)))
+    except VideoBackendError as exc:
         raise SystemExit(f'{path}: cannot decode the video ({exc})') from None
     return [f'{t:05d}' for t in range(len(rgb))], [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in rgb]
 

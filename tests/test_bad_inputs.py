@@ -248,7 +248,7 @@ def bad_videos(root):
     os.makedirs(folder, exist_ok=True)
     with open(osp.join(folder, 'readme.txt'), 'w') as f:
         f.write('not a frame')
-    return {'corrupt video': (corrupt, ['[unreadable_video]', corrupt, 'decord cannot read it']),
+    return {'corrupt video': (corrupt, ['[unreadable_video]', corrupt, 'cannot read it']),
             'zero-byte video': (empty, ['[unreadable_video]', empty, 'empty (0 bytes)']),
             'empty frame folder': (folder, ['[missing_frames]', folder, 'frame folder holds no images']),
             'missing video': (osp.join(root, 'nope.mp4'), ['nope.mp4', 'not found'])}

@@ -111,7 +111,8 @@ def probe_video(path: str, frames: Optional[Sequence[str]] = None, record: Any =
     """Count the frames of a video and read its size without decoding more than one frame.
 
     Args:
-        path: A video file (decoded with decord) or a folder of frame images.
+        path: A video file (read with :func:`sama_mm.datasets.video_backends.open_video`) or a folder of frame
+            images.
         frames: For frame folders, the frame names the annotation lists (without extension); when None,
             every image in the folder is a frame, in natural order of the file names
             (``2.jpg`` before ``10.jpg``, see :func:`natural_key`).
@@ -146,16 +147,14 @@ def probe_video(path: str, frames: Optional[Sequence[str]] = None, record: Any =
         return VideoInfo(path, len(files), height, width, files)
     if not osp.exists(path):
         raise VideoReadError('missing_video', path, 'video file or frame folder not found', record)
-    from .decord_backend import decord
+    from .video_backends import VideoBackendError, open_video
     try:
-        reader = decord.VideoReader(path, num_threads=1)
-        num_frames = len(reader)
-        if num_frames == 0:
-            raise VideoReadError('unreadable_video', path, 'video has no frames', record)
-        height, width = reader[0].shape[:2]
-    except (decord.DECORDError, RuntimeError) as exc:  # decord raises both for broken files
-        raise VideoReadError('unreadable_video', path, f'decord cannot read it: {exc}', record) from None
-    return VideoInfo(path, num_frames, int(height), int(width), None)
+        reader = open_video(path)
+    except VideoBackendError as exc:
+        raise VideoReadError('unreadable_video', path, f'cannot read it: {exc}', record) from None
+    if len(reader) == 0:
+        raise VideoReadError('unreadable_video', path, 'video has no frames', record)
+    return VideoInfo(path, len(reader), reader.height, reader.width, None)
 
 
 def decode_frame(path: str) -> Tuple[int, int]:

@@ -81,3 +81,19 @@ def test_png_io_survives_the_backend(tmp_path, demo_root, backend):
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=HANG_TIMEOUT)
     assert proc.returncode == 0, proc.stderr
 
+
+
+@pytest.mark.parametrize('backend', ['pyav', 'decord'])
+def test_pipeline_backend_switch(demo_root, backend, monkeypatch):
+    """VideoInit(backend=...) picks the decoder; VideoDecode returns the same frames either way."""
+    if not video_backends()[backend]:
+        pytest.skip(f'{backend} not installed')
+    from sama_mm.datasets.transforms import VideoDecode, VideoInit
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    path = str(demo_root / 'videos' / 'bunny_b.mp4')
+    results = VideoInit(backend=backend)(dict(video_path=path))
+    assert results['video_reader'].backend == backend and results['ori_shape'] == (180, 320)
+    results['frame_indices'] = [17, 2, 9]
+    imgs = VideoDecode()(results)['imgs']
+    np.testing.assert_array_equal(imgs, open_video(path, 'pyav').get_batch([17, 2, 9]))
+    assert "backend='decord'" in repr(VideoInit(backend='decord'))

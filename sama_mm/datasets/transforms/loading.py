@@ -3,8 +3,8 @@ sampler chose (:class:`VideoDecode`).
 
 Two kinds of video are supported:
 
-* video files (``.mp4`` ...), read with decord; the handle is a ``decord.VideoReader`` under
-  ``video_reader``;
+* video files (``.mp4`` ...), read through :mod:`sama_mm.datasets.video_backends` (PyAV by default, decord as
+  an option); the handle is a :class:`~sama_mm.datasets.video_backends.VideoReader` under ``video_reader``;
 * folders of JPEG/PNG frames (MeViS, Ref-YouTube-VOS, SAMA-239K layouts); the handle is the resolved list of
   frame files under ``frame_files`` (one per frame, in annotation order).
 """
@@ -41,21 +41,25 @@ class VideoInit(BaseTransform):
 
         - num_frames (int): Number of (kept) frames of the video.
         - ori_shape (tuple[int, int]): ``(H, W)`` of the frames.
-        - video_reader (decord.VideoReader): The open reader, for video files.
+        - video_reader (VideoReader): The open reader (``sama_mm.datasets.video_backends``), for video files.
         - frame_files (list[str]): The file of every frame, for frame folders.
         - video_path (str): Set from ``frame_dir`` when only that was given.
 
     Args:
-        num_threads (int): Decoding threads of the decord reader. Defaults to 1 (data loader workers already
+        num_threads (int): Decoding threads of the video reader. Defaults to 1 (data loader workers already
             run in parallel).
+        backend (str, optional): The video backend, ``'pyav'`` or ``'decord'`` (see
+            :mod:`sama_mm.datasets.video_backends`). Defaults to None: the ``SAMA_VIDEO_BACKEND`` environment
+            variable, else PyAV. Both decode the same frames with the same pixels.
 
     Raises:
         VideoReadError: The video is missing or unreadable, or a listed frame is missing; the message names
             the file and the record.
     """
 
-    def __init__(self, num_threads: int = 1):
+    def __init__(self, num_threads: int = 1, backend: Optional[str] = None):
         self.num_threads = num_threads
+        self.backend = backend
 
     def transform(self, results: Dict) -> Dict:
         path = results.get('video_path') or results.get('frame_dir')
@@ -76,35 +80,34 @@ class VideoInit(BaseTransform):
             raise VideoReadError('missing_video', path, 'video file or frame folder not found', record)
         if osp.getsize(path) == 0:
             raise VideoReadError('unreadable_video', path, 'the video file is empty (0 bytes)', record)
-        from ..decord_backend import decord
+        from ..video_backends import VideoBackendError, open_video
         try:
-            reader = decord.VideoReader(path, num_threads=self.num_threads)
-            num_frames = len(reader)
-            if num_frames == 0:
-                raise VideoReadError('unreadable_video', path, 'video has no frames', record)
-            if results.get('height') and results.get('width'):
-                shape = (int(results['height']), int(results['width']))
-            else:
-                shape = tuple(int(v) for v in reader[0].shape[:2])
-                reader.seek(0)
-        except (decord.DECORDError, RuntimeError) as exc:
-            raise VideoReadError('unreadable_video', path, f'decord cannot read it: {exc}', record) from None
+            reader = open_video(path, self.backend, num_threads=self.num_threads)
+        except VideoBackendError as exc:
+            raise VideoReadError('unreadable_video', path, f'cannot read it: {exc}', record) from None
+        num_frames = len(reader)
+        if num_frames == 0:
+            raise VideoReadError('unreadable_video', path, 'video has no frames', record)
+        if results.get('height') and results.get('width'):
+            shape = (int(results['height']), int(results['width']))
+        else:
+            shape = (reader.height, reader.width)  # from the stream header: nothing decoded
         results['video_reader'] = reader
         results['num_frames'] = (num_frames + stride - 1) // stride
         results['ori_shape'] = shape
         return results
 
     def __repr__(self) -> str:
-        return f'{type(self).__name__}(num_threads={self.num_threads})'
+        return f'{type(self).__name__}(num_threads={self.num_threads}, backend={self.backend!r})'
 
 
 @TRANSFORMS.register_module()
 class VideoDecode(BaseTransform):
-    """Decode exactly the sampled frames (one decord batch, or one image read per frame) and drop the handle.
+    """Decode exactly the sampled frames (one reader batch, or one image read per frame) and drop the handle.
 
     Required Keys:
 
-        - video_reader (decord.VideoReader) or frame_files (list[str]): The handle from :class:`VideoInit`.
+        - video_reader (VideoReader) or frame_files (list[str]): The handle from :class:`VideoInit`.
         - frame_indices (list[int]): Indices of the frames to decode (from :class:`SampleFrames`), counted in
           the kept frames when ``frame_stride`` > 1.
         - ori_shape (tuple[int, int]): ``(H, W)``; every decoded frame must have it.
@@ -141,11 +144,11 @@ class VideoDecode(BaseTransform):
                                  f'frame indices {bad or indices} are outside the video of {num_frames} frames',
                                  record)
         if reader is not None:
-            from ..decord_backend import decord
+            from ..video_backends import VideoBackendError
             try:
-                imgs = reader.get_batch([i * stride for i in indices]).asnumpy()
-            except (decord.DECORDError, RuntimeError) as exc:
-                raise VideoReadError('unreadable_video', path, f'decord cannot decode frames {indices}: {exc}',
+                imgs = np.asarray(reader.get_batch([i * stride for i in indices]))
+            except VideoBackendError as exc:
+                raise VideoReadError('unreadable_video', path, f'cannot decode frames {indices}: {exc}',
                                      record) from None
             del reader
         else:
