@@ -273,11 +273,11 @@ def resolve_backend(backend: Optional[str] = None) -> str:
     name = backend or os.environ.get(ENV_VAR) or DEFAULT_BACKEND
     name = name.strip().lower()
     if name not in _BACKENDS:
-        raise ValueError(f'unknown video backend {name!r} (from {"the argument" if backend else ENV_VAR + " or the default"}); '
-                         f'known: {sorted(_BACKENDS)}')
+        source = 'the argument' if backend else f'{ENV_VAR} or the default'
+        raise ValueError(f'unknown video backend {name!r} (from {source}); known: {sorted(_BACKENDS)}')
     if not video_backends()[name]:
         raise ValueError(f'video backend {name!r} needs the package {_MODULES[name]!r}, which is not installed '
-                         f'(pip install "sama_mm[{name}]" or pick another with {ENV_VAR})')
+                         f'(pip install {_MODULES[name]}, or pick another backend with {ENV_VAR})')
     return name
 
 
