@@ -90,6 +90,13 @@ class MultitaskMixture:
             if hasattr(d, 'full_init'):
                 d.full_init()
         self.sizes = [len(d) for d in self.datasets]
+        empty = [(name, d) for name, d, n in zip(self.names, self.datasets, self.sizes) if n == 0]
+        if empty:  # a silently smaller mixture would change what the run trains on
+            from .errors import DataError
+            name, d = empty[0]
+            raise DataError('empty_source', getattr(d, 'ann_file', name),
+                            f'mixture source {name!r} has no samples (of {len(empty)} empty: '
+                            f'{[n for n, _ in empty]}); check its files or leave it out of the mixture')
         self.cumulative = np.cumsum([r * n for r, n in zip(self.repeats, self.sizes)]).tolist()
         self._fully_initialized = True
 

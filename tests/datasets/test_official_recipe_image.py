@@ -151,3 +151,85 @@ def test_tiled_region_prompt_sits_on_the_thumbnail(tmp_path, tiny):
     assert n > 1 and tuple(region.shape) == (2, n, fakes.H, fakes.W)
     assert not region[:, :-1].any() and region[:, -1].any()
     assert [r['frame'] for t in packed['inputs']['neck_turns'] for r in t['regions']] == [n - 1, n - 1]
+
+
+# ------------------------------------------------------------------------------------- Osprey as released
+def _osprey_release(root):
+    """The five Osprey-724K files in the released schema (``annotation``, ``description``), COCO folders."""
+    from tests.datasets import fakes
+    fakes.write_image(str(root / 'coco' / 'val2014' / 'COCO_val2014_000000000001.jpg'))
+    fakes.write_image(str(root / 'coco' / 'train2017' / '000000000002.jpg'))
+    anns = [dict(segmentation=fakes.polygon(0, 10, 0, 10), bbox=[0, 0, 10, 10], category_id=1),
+            dict(segmentation=fakes.rle(fakes.box(10, 20, 10, 20)), bbox=[10, 10, 10, 10], category_id=2)]
+    conv = [dict(value='<image>\nWhat is <region1>?', **{'from': 'human'}), dict(value='A <b>square</b>.', **{
+        'from': 'gpt'}), dict(value='And <region2>?', **{'from': 'human'}), dict(value='Another one.', **{'from': 'gpt'})]
+    base = dict(id=1, file_name='COCO_val2014_000000000001.jpg', height=fakes.H, width=fakes.W, annotation=anns)
+    for part in ('conversation', 'part_level', 'short_form', 'lvis_positive_negative'):
+        fakes.write_json(str(root / 'Osprey-724K' / f'osprey_{part}.json'),
+                         [dict(base, conversations=conv), dict(base, id=2, file_name='000000000002.jpg',
+                                                               conversations=conv[:2])])
+    fakes.write_json(str(root / 'Osprey-724K' / 'osprey_detail_description.json'),
+                     [dict(base, description=['<region1>: A square in the corner.', '<region2>: A bar.'])])
+
+
+OSPREY_DIRS = ('coco/train2014', 'coco/val2014', 'coco/train2017', 'coco/val2017')
+
+
+@pytest.mark.parametrize('part', ['conversation', 'detail_description', 'part_level', 'short_form',
+                                  'lvis_positive_negative'])
+def test_osprey_release_files_load(tmp_path, part):
+    from sama_mm.datasets.image.chat import OSPREY_DETAIL_QUESTIONS, SHORT_FORM_SUFFIX
+    from sama_mm.registry import DATASETS
+    _osprey_release(tmp_path)
+    ds = DATASETS.build(dict(type='OspreyDataset', data_root=str(tmp_path), ann_file=f'Osprey-724K/osprey_{part}.json',
+                             img_dirs=OSPREY_DIRS, pipeline=[]))
+    report = ds.check()
+    assert report.ok, report.format()
+    listing = 'There are 2 part regions in the picture: region1 <mask>, region2 <mask>.\n'
+    info = ds.get_data_info(0)
+    assert info['img_path'].endswith('coco/val2014/COCO_val2014_000000000001.jpg')
+    if part == 'detail_description':
+        assert len(ds) == 1
+        out = ds.prepare_data(0, draws=dict(questions=[4, 29]))
+        assert [r['question'] for r in out['rounds']] == [
+            listing + OSPREY_DETAIL_QUESTIONS[4].format(region='region1'),
+            OSPREY_DETAIL_QUESTIONS[29].format(region='region2')]
+        assert [r['answer'] for r in out['rounds']] == ['region1: A square in the corner.', 'region2: A bar.']
+        fresh = ds.prepare_data(0)['draws'].drawn['questions']
+        assert fresh == ds.prepare_data(0)['draws'].drawn['questions']  # seeded: the same in every run
+        return
+    assert len(ds) == 2 and ds.get_data_info(1)['img_path'].endswith('coco/train2017/000000000002.jpg')
+    suffix = SHORT_FORM_SUFFIX if part == 'short_form' else ''
+    assert [r['question'] for r in info['rounds']] == [listing + 'What is region1?' + suffix,
+                                                      'And region2?' + suffix]
+    assert info['rounds'][0]['answer'] == 'A bsquare/b.'  # angle brackets dropped as the released loader does
+
+
+def test_osprey_old_key_still_reads_and_bad_records_are_named(tmp_path):
+    from sama_mm.datasets import DataError
+    from sama_mm.registry import DATASETS
+    from tests.datasets import fakes
+    fakes.write_json(str(tmp_path / 'osprey_x.json'), [dict(file_name='a.jpg', description='not a list',
+                                                            annotation=[])])
+    ds = DATASETS.build(dict(type='OspreyDataset', data_root=str(tmp_path), ann_file='osprey_x.json', pipeline=[],
+                             lazy_init=True))
+    with pytest.raises(DataError, match='description'):
+        ds.full_init()
+
+
+def test_empty_mixture_source_is_named(tmp_path):
+    from sama_mm.datasets import DataError, MultitaskMixture
+    from tests.datasets import fakes
+    fakes.write_json(str(tmp_path / 'osprey_empty.json'), [])
+    source = dict(type='OspreyDataset', data_root=str(tmp_path), ann_file='osprey_empty.json', pipeline=[])
+    with pytest.raises(DataError, match='osprey_empty.json.*no sample'):
+        len(MultitaskMixture([source], names=['osprey_conversation']))
+
+    class Empty:  # any other source without samples
+        ann_file = 'somewhere/empty.json'
+
+        def __len__(self):
+            return 0
+
+    with pytest.raises(DataError, match="'llava'"):
+        len(MultitaskMixture([Empty()], names=['llava']))

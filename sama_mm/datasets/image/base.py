@@ -14,7 +14,7 @@ sampled image by :class:`~sama_mm.datasets.transforms.LoadImageMasks`).
 
 Differences from the reference loaders (on purpose): choices are deterministic (RefCOCO takes the first
 ``num_rounds`` referring phrases round-robin over the image's objects instead of drawing 5 with replacement);
-no dynamic tiling (one 448 px view per image); Osprey regions use SAMA's two-token ``<mask>`` prompt, not Sa2VA's
+Osprey regions use SAMA's two-token ``<mask>`` prompt, not Sa2VA's
 pixel-count tokens; LLaVA records without an image are dropped (counted as ``text_only`` in ``check()``).
 """
 import os.path as osp
@@ -50,6 +50,15 @@ class ImageChatDataset(SkipBadMixin, CheckedDataset):
         self._init_skip_bad(skip_bad, max_skips)
         super().__init__(ann_file=ann_file, data_root=data_root,
                          data_prefix=data_prefix if data_prefix is not None else dict(img=''), **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """The data infos; a file that yields none is an ``empty_source`` error naming it (a mixture must not
+        silently lose a source)."""
+        infos = super().load_data_list()
+        if not infos:
+            raise DataError('empty_source', self.ann_file, f'no sample could be read from the file (a '
+                            f'{type(self).__name__} source must not be silently empty)')
+        return infos
 
     def _info(self, index: int, file_name: str, rounds: List[dict], masks: Dict[str, Any], image_id: Any = None,
               height: Optional[int] = None, width: Optional[int] = None) -> dict:
