@@ -84,7 +84,8 @@ def test_refcoco_train_and_test(tmp_path, tok):
     root, images = tmp_path / 'ref_seg' / 'refcoco', tmp_path / 'coco' / 'train2014'
     fakes.make_refcoco(str(root), str(images))
     cfg = dict(type='RefCOCODataset', data_root=str(root), ann_file='refs_unc.json', instances_file='instances.json',
-               data_prefix=dict(img=str(images)), split='train', num_rounds=5, pipeline=image_pipeline(tok))
+               data_prefix=dict(img=str(images)), split='train', num_rounds=5, rounds_mode='first',
+               pipeline=image_pipeline(tok))
     ds = DATASETS.build(cfg)
     assert len(ds) == 1
     info = ds.get_data_info(0)

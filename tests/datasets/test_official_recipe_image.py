@@ -115,10 +115,10 @@ def test_tiled_refcoco_sample_trains_and_predicts(tmp_path, tiny):
     n = n[0] * n[1] + (n[0] * n[1] > 1)
     assert tuple(inputs['pixel_values'].shape) == (n, 3, cfg.tiny_image_size, cfg.tiny_image_size)
     assert tuple(inputs['sam2_pixel_values'].shape) == (1, 3, 256, 256)  # SAM2 sees the whole image once
-    assert tuple(sample.gt_masks.shape) == (3, 1, fakes.H, fakes.W)
+    assert tuple(sample.gt_masks.shape) == (5, 1, fakes.H, fakes.W)  # 5 drawn rounds
     ids = list(inputs['input_ids'].tolist() if hasattr(inputs['input_ids'], 'tolist') else inputs['input_ids'])
     ctx = model.backbone.img_context_token_id
-    assert sum(t == ctx for t in ids) == n * 4 + 3 * n  # one block of n x 4 vision tokens + n context per round
+    assert sum(t == ctx for t in ids) == n * 4 + 5 * n  # one block of n x 4 vision tokens + n context per round
     model.train()
     start = time.perf_counter()
     losses = model(**model.data_preprocessor(sama_collate([packed]), True), mode='loss')
@@ -233,3 +233,29 @@ def test_empty_mixture_source_is_named(tmp_path):
 
     with pytest.raises(DataError, match="'llava'"):
         len(MultitaskMixture([Empty()], names=['llava']))
+
+
+# ------------------------------------------------------------------------------------------ RefCOCO draws
+def test_refcoco_official_rounds_replay_and_seed(tmp_path):
+    from sama_mm.datasets.transforms.formatting_text import SEG_ANSWERS, SEG_QUESTION_TEMPLATES
+    from sama_mm.registry import DATASETS
+    from tests.datasets import fakes
+    root, images = tmp_path / 'ref_seg' / 'refcoco', tmp_path / 'coco' / 'train2014'
+    fakes.make_refcoco(str(root), str(images))
+    ds = DATASETS.build(dict(type='RefCOCODataset', data_root=str(root), ann_file='refs_unc.json',
+                             instances_file='instances.json', data_prefix=dict(img=str(images)), split='train',
+                             pipeline=[]))
+    # Image 1 has two objects: ann 10 ('left square', 'the small one') and ann 11 ('right bar').
+    draws = dict(sentences=[1, 0], objects=[0, 1, 1, 0, 0], questions=[0, 1, 2, 15, 4], answers=[0, 1, 2, 3, 4])
+    out = ds.prepare_data(0, draws=draws)
+    rounds = out['rounds']
+    phrases = ['the small one', 'right bar', 'right bar', 'the small one', 'the small one']
+    assert [r['question'] for r in rounds] == [SEG_QUESTION_TEMPLATES[q].format(exp=p)
+                                              for q, p in zip(draws['questions'], phrases)]
+    assert [r['answer'] for r in rounds] == list(SEG_ANSWERS)
+    assert [r['gt_keys'] for r in rounds] == [[['10']], [['11']], [['11']], [['10']], [['10']]]
+    assert set(out['masks']) == {'10', '11'}
+    a, b = ds.prepare_data(0)['draws'].drawn, ds.prepare_data(0)['draws'].drawn
+    assert a == b and len(a['objects']) == 5  # seeded: reproducible
+    again = ds.get_item_in_round(0, 1)['draws'].drawn
+    assert again['sentences'] == a['sentences']  # the sentence of an object is fixed for the run

@@ -12,8 +12,8 @@ Questions use ``<mask>`` for region prompts and answers ``[SEG]`` (with ``<p> ..
 in SAMA-239K, so the same tokenizer step serves all. Masks stay undecoded in the info (decoded only for the
 sampled image by :class:`~sama_mm.datasets.transforms.LoadImageMasks`).
 
-Differences from the reference loaders (on purpose): choices are deterministic (RefCOCO takes the first
-``num_rounds`` referring phrases round-robin over the image's objects instead of drawing 5 with replacement);
+Differences from the reference loaders (on purpose): RefCOCO draws its rounds as the released recipe by default
+(``rounds_mode="first"``: deterministic round-robin phrases, see :mod:`.refcoco`);
 Osprey regions use SAMA's two-token ``<mask>`` prompt, not Sa2VA's
 pixel-count tokens; LLaVA records without an image are dropped (counted as ``text_only`` in ``check()``).
 """

@@ -1,16 +1,23 @@
 """RefCOCO / RefCOCO+ / RefCOCOg referring segmentation (training rounds and evaluation samples)."""
 import os.path as osp
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from ...registry import DATASETS
 from ...structures.tokens import SEG_TOKEN
+from ..draws import DrawsMixin, SeededDraws
 from ..errors import DataError
 from ..io import load_json
+from ..transforms.formatting_text import SEG_ANSWERS, SEG_QUESTION_TEMPLATES
 from .base import ImageChatDataset
+
+#: Values of ``rounds_mode``.
+ROUNDS_MODES = ('official', 'first')
 
 
 @DATASETS.register_module()
-class RefCOCODataset(ImageChatDataset):
+class RefCOCODataset(DrawsMixin, ImageChatDataset):
     """RefCOCO / RefCOCO+ / RefCOCOg referring segmentation on COCO train2014 images.
 
     Files (``ref_seg/<name>/``): ``instances.json`` (COCO: ``images``, ``annotations`` with polygon or RLE
@@ -18,8 +25,15 @@ class RefCOCODataset(ImageChatDataset):
     (``python data_converters/pickle_to_json.py 'refs(unc).p' refs_unc.json --trust-pickle-code-execution``):
     a list of ``{"ref_id", "ann_id", "image_id", "split", "sentences": [{"sent": str, ...}], ...}``.
 
-    Training (``test_mode=False``): one sample per image, up to ``num_rounds`` rounds, taking referring phrases
-    round-robin over the image's refs (first sentence of each ref, then the second, ...). Testing: one sample
+    Training (``test_mode=False``), one sample per image. ``rounds_mode='official'`` (default, the released
+    recipe): the image's objects are its refs (a repeated ``ann_id`` counted once, as the released loader), each
+    with one of its sentences (``raw`` lower-cased, else ``sent``) drawn once per run (draw ``sentences``,
+    seeded by ``draw_seed`` and the index only); every sample draws ``num_rounds`` objects with replacement
+    (``objects``) and per round a question template of
+    :data:`~sama_mm.datasets.transforms.formatting_text.SEG_QUESTION_TEMPLATES` (``questions``) and an answer of
+    ``SEG_ANSWERS`` (``answers``); a phrase loses one trailing full stop. ``rounds_mode='first'``: no draws, up to
+    ``num_rounds`` rounds taking the phrases round-robin over the refs (first sentence of each ref, then the
+    second, ...) with the fixed ``question``/``answer``. Testing: one sample
     per (ref, sentence) with one round, ``ref_id``/``sent_id``/``ann_id`` in the info (``ann_id`` names the
     ground truth for :class:`~sama_mm.evaluation.metrics.RefCOCOMetric`).
 
@@ -28,16 +42,25 @@ class RefCOCODataset(ImageChatDataset):
         instances_file (str): ``instances.json``, relative to ``data_root``.
         split (str): ``train``, ``val``, ``testA``, ``testB``, ``test``. Defaults to ``'train'``.
         num_rounds (int): Rounds per training sample. Defaults to 5.
-        question (str): Question template with ``{exp}``. Defaults to ``'Please segment {exp} in this image.'``.
-        answer (str): Answer with one ``[SEG]``. Defaults to ``'It is [SEG].'``.
+        rounds_mode (str): ``'official'`` (drawn rounds, the released recipe) or ``'first'`` (deterministic, fixed
+            question). Defaults to ``'official'``.
+        question (str): Question template with ``{exp}`` (testing, and training with ``rounds_mode='first'``).
+            Defaults to ``'Please segment {exp} in this image.'``.
+        answer (str): Answer with one ``[SEG]`` (as ``question``). Defaults to ``'It is [SEG].'``.
+        draw_seed (int): Seed of the per-sample draws (:mod:`sama_mm.datasets.draws`). Defaults to 0.
         **kwargs: Passed to :class:`ImageChatDataset` (``data_prefix=dict(img='.../train2014')``, ...).
     """
 
     METAINFO = dict(dataset_name='RefCOCO')
 
     def __init__(self, ann_file: str, instances_file: str = 'instances.json', split: str = 'train',
-                 num_rounds: int = 5, question: str = 'Please segment {exp} in this image.',
-                 answer: str = f'It is {SEG_TOKEN}.', data_root: str = '', **kwargs):
+                 num_rounds: int = 5, rounds_mode: str = 'official',
+                 question: str = 'Please segment {exp} in this image.', answer: str = f'It is {SEG_TOKEN}.',
+                 data_root: str = '', draw_seed: int = 0, **kwargs):
+        if rounds_mode not in ROUNDS_MODES:
+            raise ValueError(f'rounds_mode must be one of {ROUNDS_MODES}, got {rounds_mode!r}')
+        self.rounds_mode = rounds_mode
+        self._init_draws(draw_seed)
         if str(ann_file).endswith(('.p', '.pkl', '.pickle')):
             from ..io import pickle_refusal
             raise pickle_refusal(osp.join(data_root, ann_file))
@@ -93,8 +116,40 @@ class RefCOCODataset(ImageChatDataset):
             while len(pairs) < self.num_rounds and any(depth < len(r['sentences']) for _, r in items):
                 pairs += [(r, r['sentences'][depth]['sent']) for _, r in items if depth < len(r['sentences'])]
                 depth += 1
-            infos.append(self._image_info(items[0][0], img, pairs[:self.num_rounds], anns))
+            info = self._image_info(items[0][0], img, pairs[:self.num_rounds], anns)
+            if self.rounds_mode == 'official':
+                objects: Dict[Any, List[str]] = {}  # ann_id -> sentences; a later ref of the same ann_id wins
+                for _, ref in items:
+                    objects[ref['ann_id']] = [str(st.get('raw') or st['sent']).lower() for st in ref['sentences']]
+                info['objects'] = [dict(key=str(a), sentences=v) for a, v in objects.items()]
+                info['masks'] = {str(a): anns[a].get('segmentation') for a in objects}
+            infos.append(info)
         return infos, problems, len(refs)
+
+    def prepare_data(self, idx: int, draws: Optional[Dict[str, List[int]]] = None) -> Any:
+        """The pipeline output of sample ``idx``; training samples in ``'official'`` mode draw their rounds."""
+        info = self.get_data_info(idx)
+        info['draws'] = self.sample_draws(idx, draws)
+        objects = info.pop('objects', None)
+        if objects is not None and not self.test_mode:
+            info['rounds'] = self._official_rounds(idx, objects, info['draws'])
+        return self.pipeline(info)
+
+    def _official_rounds(self, idx: int, objects: List[dict], draws: SeededDraws) -> List[dict]:
+        # The sentence of each object is fixed for the run (the released loader draws it once, at start-up).
+        per_run = draws if draws.replay is not None else SeededDraws(
+            rng=np.random.default_rng([self.draw_seed & 0xFFFFFFFF, int(idx)]), record=idx)
+        phrases = [o['sentences'][per_run.integer('sentences', 0, len(o['sentences']))] for o in objects]
+        if per_run is not draws:
+            draws.drawn['sentences'] = per_run.drawn['sentences']
+        rounds = []
+        for k in draws.integers('objects', 0, len(objects), self.num_rounds):
+            phrase = phrases[k][:-1] if phrases[k].endswith('.') else phrases[k]
+            question = SEG_QUESTION_TEMPLATES[draws.integer('questions', 0, len(SEG_QUESTION_TEMPLATES))]
+            answer = SEG_ANSWERS[draws.integer('answers', 0, len(SEG_ANSWERS))]
+            rounds.append(dict(question=question.format(exp=phrase).strip(), answer=answer,
+                               gt_keys=[[objects[k]['key']]], region_keys=[]))
+        return rounds
 
     def _image_info(self, index: int, img: dict, pairs, anns) -> dict:
         rounds = [dict(question=self.question.format(exp=sent.strip()), answer=self.answer,
