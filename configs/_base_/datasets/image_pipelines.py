@@ -27,8 +27,9 @@ image_vit = dynamic_tiles
 image_frames = dict(init=dict(type=ImageInit),
                     sample=dict(type=SampleFrames, interval=1, max_frames=1, min_frames=1, num_dense=1),
                     decode=dict(type=VideoDecode))
+# The released image training prompts (GCG, Osprey, LLaVA): '<img>...</img>\n' + context tokens + '\n' + question.
 image_tokenize = dict(type=ChatTokenize, tokenizer=tokenizer, template=template, num_image_tokens=256,
-                      context_tokens=context_tokens, context_sep='\n', max_length=8192)
+                      context_tokens=context_tokens, context_sep='\n', frames_sep='\n', max_length=8192)
 
 # Referring segmentation and grounded captions (RefCOCO/+/g, GCG): [SEG] ground truth on the image.
 image_seg_train_steps = dict(
@@ -41,8 +42,8 @@ image_seg_train_steps = dict(
     pack=dict(type=PackSAMAInputs),
 )
 image_seg_train_pipeline = _build(image_seg_train_steps)
-# RefCOCO has no newline after the context tokens (reference section 1.6).
-refcoco_train_steps = _edit(image_seg_train_steps, tokenize=dict(context_sep=''))
+# RefCOCO training has no newline after the image block nor after the context tokens (reference section 1.6).
+refcoco_train_steps = _edit(image_seg_train_steps, tokenize=dict(context_sep='', frames_sep=''))
 refcoco_train_pipeline = _build(refcoco_train_steps)
 # Osprey region chat: <mask> region prompts (boxes, on the thumbnail tile), no [SEG].
 image_region_train_steps = dict(
@@ -60,13 +61,13 @@ image_chat_train_pipeline = _build(image_chat_train_steps)
 
 # Evaluation: a generation prompt; SAM2 segments the image (one frame) for every generated [SEG]. The metrics
 # read the ground truth from the annotation files, so no mask is loaded here. The released inference (the HF
-# predict_forward that refcoco_eval.py and gcg_eval.py call) writes a newline after the context tokens for every
-# image, RefCOCO included (its training prompt has none; see refcoco_train_steps).
+# predict_forward that refcoco_eval.py and gcg_eval.py call) writes the context tokens right after the image block
+# and a newline after them for every image, RefCOCO included (its training prompt has none; refcoco_train_steps).
 refcoco_test_steps = dict(
     **image_frames,
     sam2_image=dict(type=SAM2ImageTransform, image_size=1024),
     vit_image=image_vit,
-    tokenize=dict(image_tokenize, context_sep='\n', generation=True),
+    tokenize=dict(image_tokenize, context_sep='\n', frames_sep='', generation=True),
     qformer=qformer if with_neck else None,
     pack=dict(type=PackSAMAInputs),
 )

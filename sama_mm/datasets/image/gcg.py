@@ -1,19 +1,33 @@
 """Grounded conversation generation (GLaMM GCG): the training files in their three layouts, and the evaluation
 split (one generation sample per image)."""
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ...registry import DATASETS
 from ...structures.tokens import PHRASE_END, PHRASE_START, SEG_TOKEN
+from ..draws import DrawsMixin
 from ..errors import DataError
 from ..io import load_json
 from .base import ImageChatDataset
 
 GCG_QUESTION = ('Could you please give me a brief description of the image? Please respond with interleaved '
                 'segmentation masks for the corresponding parts of the answer.')
+_MASKS_ANSWER = 'Please respond with interleaved segmentation masks for the corresponding parts of the answer.'
+_MASKS_PHRASES = 'Please output with interleaved segmentation masks for the corresponding phrases.'
+#: The released GCG training questions (one drawn per sample); the first is the evaluation question.
+GCG_TRAIN_QUESTIONS = (
+    GCG_QUESTION,
+    f'Can you provide a brief description of the this image? {_MASKS_PHRASES}',
+    f'Please briefly describe the contents of the image. {_MASKS_ANSWER}',
+    f'Could you give a brief explanation of what can be found within this picture? {_MASKS_PHRASES}',
+    'Could you give me an brief explanation of this picture? Please respond with interleaved segmentation masks '
+    'for the corresponding phrases.',
+    'Could you provide me with a briefly analysis of this photo? Please output with interleaved segmentation masks '
+    'for the corresponding parts of the answer.',
+)
 
 
 @DATASETS.register_module()
-class GCGDataset(ImageChatDataset):
+class GCGDataset(DrawsMixin, ImageChatDataset):
     """Grounded conversation generation (GLaMM GCG files): one round, the caption with ``<p> phrase </p> [SEG]``.
 
     Three released layouts, recognised by their keys:
@@ -29,15 +43,31 @@ class GCGDataset(ImageChatDataset):
 
     Args:
         ann_file (str): One GCG file, relative to ``data_root``.
-        question (str): The question. Defaults to the GLaMM evaluation prompt.
+        question (str | Sequence[str]): The question, or questions of which one is drawn per sample (draw
+            ``questions``). Defaults to :data:`GCG_TRAIN_QUESTIONS` (the released training).
+        draw_seed (int): Seed of the per-sample draws (:mod:`sama_mm.datasets.draws`). Defaults to 0.
         **kwargs: Passed to :class:`ImageChatDataset`.
     """
 
     METAINFO = dict(dataset_name='GCG')
 
-    def __init__(self, ann_file: str, question: str = GCG_QUESTION, **kwargs):
-        self.question = question
+    def __init__(self, ann_file: str, question: Union[str, Sequence[str]] = GCG_TRAIN_QUESTIONS,
+                 draw_seed: int = 0, **kwargs):
+        self.questions = (question, ) if isinstance(question, str) else tuple(question)
+        if not self.questions:
+            raise ValueError('GCGDataset needs at least one question')
+        self.question = self.questions[0]
+        self._init_draws(draw_seed)
         super().__init__(ann_file=ann_file, **kwargs)
+
+    def prepare_data(self, idx: int, draws: Optional[Dict[str, List[int]]] = None) -> Any:
+        """The pipeline output of sample ``idx``, its question drawn when there are several."""
+        info = self.get_data_info(idx)
+        info['draws'] = self.sample_draws(idx, draws)
+        if len(self.questions) > 1:
+            info['rounds'][0]['question'] = self.questions[info['draws'].integer('questions', 0,
+                                                                                  len(self.questions))]
+        return self.pipeline(info)
 
     def parse_annotations(self) -> Tuple[List[dict], List[DataError], int]:
         data = load_json(self.ann_file)
@@ -155,6 +185,9 @@ class GCGEvalDataset(GCGDataset):
     """
 
     METAINFO = dict(dataset_name='GCG-eval')
+
+    def __init__(self, ann_file: str, question: Union[str, Sequence[str]] = GCG_QUESTION, **kwargs):
+        super().__init__(ann_file=ann_file, question=question, **kwargs)
 
     def parse_annotations(self) -> Tuple[List[dict], List[DataError], int]:
         data = load_json(self.ann_file)
