@@ -94,6 +94,35 @@ def load_checkpoint(runner, checkpoint: str) -> None:
         raise SystemExit(f'error: {unreadable_checkpoint_error(checkpoint, exc)}') from None
 
 
+def format_metrics(metrics: dict) -> str:
+    """The metrics as a table; a benchmark reporting ``official/...`` numbers gets them beside ours.
+
+    SAMA-Bench-G/C report both definitions (docs/evaluation.md): ours under the plain names and the official
+    scripts' under ``<prefix>/official/<name>``; each row shows one name with both values (``-`` where only one
+    side has it).
+    """
+    rows, seen = [], set()
+    for key, value in metrics.items():
+        if '/official/' in key:
+            continue
+        prefix, _, name = key.rpartition('/')
+        twin = f'{prefix}/official/{name}' if prefix else f'official/{name}'
+        rows.append((key, value, metrics.get(twin, '-')))
+        seen.add(twin)
+    rows += [(key.replace('/official/', '/'), '-', value) for key, value in metrics.items()
+             if '/official/' in key and key not in seen]
+    if not any(other != '-' for _, _, other in rows):
+        return '\n'.join(f'{key}: {_fmt(value)}' for key, value, _ in rows)
+    width = max(len(key) for key, _, _ in rows)
+    lines = [f'{"metric":<{width}}  {"ours":>12}  {"official":>12}']
+    lines += [f'{key:<{width}}  {_fmt(mine):>12}  {_fmt(other):>12}' for key, mine, other in rows]
+    return '\n'.join(lines)
+
+
+def _fmt(value) -> str:
+    return f'{value:.6f}' if isinstance(value, float) else str(value)
+
+
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules(init_default_scope=False)
@@ -120,6 +149,8 @@ def main(argv=None):
     add_strict_load_hook(runner)
     load_checkpoint(runner, args.checkpoint)
     metrics = runner.test()  # the weights are loaded already (load_checkpoint)
+    if is_main_process() and metrics:
+        print(format_metrics(metrics))
     if args.out and not args.format_only and is_main_process():  # every rank holds the same metrics
         with open(args.out, 'w', encoding='utf-8') as f:
             json.dump(metrics, f, indent=1, default=float)

@@ -96,7 +96,11 @@ def test_bench_g_official_conventions(bench_g):
     assert out['sama_bench_g/mIoU'] == pytest.approx(0.4375)
     # q2 skipped: v1 2/2, v2 1/2 -> 0.75
     assert out['sama_bench_g/recall'] == pytest.approx(0.75)
-    assert set(out) == {'sama_bench_g/mIoU', 'sama_bench_g/recall'}
+    # the official protocol beside it (issue 21 item 5): same mIoU here, 2 videos averaged
+    assert set(out) == {'sama_bench_g/mIoU', 'sama_bench_g/recall', 'sama_bench_g/official/mIoU',
+                        'sama_bench_g/official/recall', 'sama_bench_g/official/videos'}
+    assert out['sama_bench_g/official/mIoU'] == pytest.approx(0.4375)
+    assert out['sama_bench_g/official/videos'] == 2
 
 
 def test_bench_g_errors(bench_g):
@@ -117,7 +121,7 @@ def test_bench_g_clair_failures_are_reported(bench_g, tmp_path):
     server = FakeServer()
     try:
         server.script = [('answer', '{"score": 80, "reason": "a"}'), ('answer', 'no json'),
-                         ('answer', '{"score": 40, "reason": "b"}')]
+                         ('answer', '{"score": 40, "reason": "b"}'), ('answer', 'still no json')]
         clair = dict(base_url=server.url, model='judge', api_key_env=None, max_attempts=1,
                      cache_dir=str(tmp_path / 'clair'))
         metric = METRICS.build(dict(type='SAMABenchGMetric', ann_file=ann, mask_file=mask_file,
@@ -127,7 +131,10 @@ def test_bench_g_clair_failures_are_reported(bench_g, tmp_path):
         assert out['sama_bench_g/CLAIR'] == pytest.approx(0.6)
         assert out['sama_bench_g/CLAIR_failures'] == 1
         assert 'sama_bench_g/recall' not in out  # no similarity configured
-        assert len(server.requests) == 3
+        # the official pass re-asks only the failed judgement (the others come from the cache) and scores a
+        # failure 0: per video (0.8 + 0) / 2 and 0.4 -> 0.4
+        assert len(server.requests) == 4
+        assert out['sama_bench_g/official/CLAIR'] == pytest.approx(0.4)
     finally:
         server.close()
 

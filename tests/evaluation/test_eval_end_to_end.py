@@ -60,9 +60,12 @@ def test_refcoco_end_to_end(workspace):
 @pytest.mark.slow
 def test_sama_bench_g_end_to_end(workspace):
     m = run_test(workspace, 'bench_g')
-    assert set(m) == {f'sama_bench_g/{k}' for k in ('mIoU', 'BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'ROUGE-L',
-                                                     'CIDEr')}
+    names = ('mIoU', 'BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'ROUGE-L', 'CIDEr')
+    assert set(m) == ({f'sama_bench_g/{k}' for k in names} | {f'sama_bench_g/official/{k}' for k in names}
+                      | {'sama_bench_g/official/videos'})
     assert all(m[f'sama_bench_g/{k}'] <= 1 for k in ('mIoU', 'BLEU-1', 'BLEU-4', 'ROUGE-L'))
     # Strict mIoU per question: q0 (one object, nothing predicted) 0, q1 (no object, nothing predicted) 1, q2 0;
     # per video m0 (q0, q1) 0.5 and 7 (q2) 0; over videos 0.25.
     assert m['sama_bench_g/mIoU'] == pytest.approx(0.25), EMPTY
+    # The official protocol (matched pairs only, 0 without predictions): 0 everywhere.
+    assert m['sama_bench_g/official/mIoU'] == 0.0, EMPTY

@@ -10,6 +10,7 @@ from ...datasets.io import load_json
 from ...datasets.mask_dict import load_mask_dict
 from ...registry import METRICS
 from ..functional.grounding import extract_phrases, question_miou, question_recall
+from ._official import official_scores
 from ._text import build_clair, build_similarity, split_masks_by_round, text_scores
 from ._utils import (as_bool_array, check_same_keys, coco_annotation_mask, decode_track, encode_track, get_field,
                      mask_dict_track)
@@ -131,13 +132,21 @@ class SAMABenchGMetric(_GroundedMetricBase):
         clair (dict, optional): CLAIR judge arguments.
         collect_device (str): See :class:`mmengine.evaluator.BaseMetric`.
         prefix (str, optional): Metric-name prefix (default ``sama_bench_g``).
+        official (bool): Also report the official protocol's numbers under ``official/...`` (see
+            :mod:`~sama_mm.evaluation.functional.bench_official`): per-video mIoU, recall, caption scores and
+            CLAIR exactly as the official scripts, averaged over videos.
+        official_video_filter (str, optional): Average the ``official/...`` numbers only over videos whose path
+            contains this substring; the shipped ``compute_sama_bench_g_final.py`` keeps ``'VidSTG'`` only
+            (a bug, see docs/evaluation.md); None (default) averages every video.
     """
 
     default_prefix = 'sama_bench_g'
 
     def __init__(self, ann_file: Union[str, Sequence[str]], mask_file: Optional[str] = None,
-                 mask_dicts: Optional[Dict[str, str]] = None, **kwargs):
+                 mask_dicts: Optional[Dict[str, str]] = None, official: bool = True,
+                 official_video_filter: Optional[str] = None, **kwargs):
         super().__init__(**kwargs)
+        self.official, self.official_video_filter = official, official_video_filter
         if (mask_file is None) == (mask_dicts is None):
             raise ValueError('give exactly one of mask_file (one mask dict) and mask_dicts (substring -> file)')
         self.ann_file = ann_file
@@ -181,7 +190,7 @@ class SAMABenchGMetric(_GroundedMetricBase):
                     mask_file = self._mask_file_of(str(rec.get('video', '')), path, index) if keys else None
                     out[str(qid)] = dict(video=video, answer=answer, keys=keys, num_frames=len(frames),
                                          shape=(int(h), int(w)) if h and w else None, record=index,
-                                         mask_file=mask_file)
+                                         mask_file=mask_file, path=str(rec.get('video') or video))
             self._questions = out
         return self._questions
 
@@ -241,10 +250,16 @@ class SAMABenchGMetric(_GroundedMetricBase):
             pred = (np.stack([decode_track(t, shape) for t in r['tracks']]) if r['tracks']
                     else np.zeros((0,) + gt_tracks.shape[1:], bool))
             questions.append(dict(group=q['video'], pred=pred, gt=gt_tracks, pred_phrases=extract_phrases(r['text']),
-                                  gt_phrases=extract_phrases(q['answer'])))
+                                  gt_phrases=extract_phrases(q['answer']), video=q['path'], pred_text=r['text'],
+                                  gt_text=q['answer']))
             refs[r['qid']] = [q['answer']]
             preds[r['qid']] = r['text']
-        return self._finish(questions, refs, preds)
+        out = self._finish(questions, refs, preds)
+        if self.official:
+            out.update(official_scores(questions, self.similarity, build_clair(self.clair_cfg), True,
+                                       self.caption_metrics, self.meteor, self.iou_thr, self.sim_thr,
+                                       self.official_video_filter))
+        return out
 
 
 @METRICS.register_module()
@@ -264,18 +279,22 @@ class SAMABenchCMetric(BaseMetric):
         clair (dict, optional): :class:`~sama_mm.evaluation.functional.clair.ClairJudge` arguments.
         collect_device (str): See :class:`mmengine.evaluator.BaseMetric`.
         prefix (str, optional): Metric-name prefix (default ``sama_bench_c``).
+        official (bool): Also report the official protocol's numbers under ``official/...``: caption scores and
+            CLAIR per video (the record's ``video`` path), then the mean over videos, as the official scripts.
     """
 
     default_prefix = 'sama_bench_c'
 
     def __init__(self, ann_file: Union[str, Sequence[str]], meteor: bool = True, clair: Any = None,
+                 official: bool = True,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.ann_file = ann_file
         self.meteor = meteor
         self.clair_cfg = clair
-        self._refs = None
+        self.official = official
+        self._refs, self._video_of = None, {}
 
     @property
     def references(self) -> Dict[str, str]:
@@ -291,6 +310,7 @@ class SAMABenchCMetric(BaseMetric):
                     if str(did) in out:
                         raise DataError('duplicate_id', path, f'description_id {did!r} appears twice', index)
                     out[str(did)] = texts[obj]
+                    self._video_of[str(did)] = str(rec.get('video') or rec.get('video_id') or path)
             self._refs = out
         return self._refs
 
@@ -305,8 +325,13 @@ class SAMABenchCMetric(BaseMetric):
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         refs = self.references
         check_same_keys(set(refs), [r['id'] for r in results], 'description', str(self.ann_file))
-        return text_scores({r['id']: [refs[r['id']]] for r in results}, {r['id']: r['text'] for r in results},
-                           True, self.meteor, build_clair(self.clair_cfg), type(self).__name__)
+        judge = build_clair(self.clair_cfg)
+        out = text_scores({r['id']: [refs[r['id']]] for r in results}, {r['id']: r['text'] for r in results},
+                          True, self.meteor, judge, type(self).__name__)
+        if self.official:
+            items = [dict(video=self._video_of[r['id']], pred_text=r['text'], gt_text=refs[r['id']]) for r in results]
+            out.update(official_scores(items, judge=judge, grounding=False, meteor=self.meteor))
+        return out
 
 
 @METRICS.register_module()
