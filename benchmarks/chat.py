@@ -2,11 +2,12 @@
 """Chat and SAM2 inference costs, in one run: KV-cache turn speed-up, long-video memory, multi-object cost.
 
 ``turn_speedup``: a 10-turn chat about a demo video (``data/demo/videos/bunny_a.mp4``) on the SAMA-1B
-architecture at its real widths with few layers: ``configs/sama/sama_1b_mixture.py`` with the tokenizer
-replaced by ``build_tiny_tokenizer(vocab_size=2048, template=...)``, the LLM (Qwen2.5-0.5B widths) and the
+architecture at its real widths with few layers: ``configs/sama/sama_1b_test_mevis_valid.py`` (the 1B model and
+its test pipeline, which chat runs) with the tokenizer replaced by ``build_tiny_tokenizer(vocab_size=2048,
+template=...)`` in the model and the pipeline, the LLM (Qwen2.5-0.5B widths) and the
 ViT (InternViT-300M widths, 448 px) cut to ``num_hidden_layers=2`` each, ``torch_dtype='float32'``, the
 real STAggregator neck and SAM2-Hiera-T (``configs/_base_/models/sam2_tiny.py`` seg_head); random weights.
-The aggregator's Q-Former prompts use the tiny Q-Former tokenizer (``build_qformer_tokenizer(tiny=True)``: no
+The pipeline's ``QFormerPrompts`` uses the tiny Q-Former tokenizer (``build_qformer_tokenizer(tiny=True)``: no
 BERT vocabulary offline). The session sees ``max_frames`` sparse frames (default 8) and 5 dense frames (1280
 visual tokens in turn 1). Every turn is text only (``segment=False``) with the same short teacher-forced answer,
 so both sides do the same work. *cached*: ``ChatSession.ask`` with the KV cache. *recompute*: before each ask
@@ -21,8 +22,10 @@ video, and the peak of tracked allocations on a 600- versus a 60-frame video) co
 (medians, spreads, per-configuration times and peaks) are merged into this script's JSON line. See that script
 for the method.
 
-Measured on 2 shared CPU cores (another job running; 8 sparse frames, 1833 context tokens after 10 turns):
-turn_speedup 5.58 (llm_turn_speedup 6.84; 1.00 s vs 3.41 s per turn).
+Measured on 2 shared CPU cores (other jobs running; 8 sparse frames, 1843 context tokens after 10 turns with the
+eval config's ``'\n'`` after the context tokens), two runs: turn_speedup 11.4 and 12.1 (llm_turn_speedup 21.2,
+21.3; 0.38 / 0.46 s vs 4.32 / 5.55 s per turn). The test pipeline's per-turn part (rounds, tokenization,
+Q-Former prompts, packing) took 2-21 ms of a cached turn (1.3 % over turns 2-10).
 
 Usage:
     python benchmarks/chat.py [--demo-root data/demo] [--turns 10] [--max-frames 8] [--repeats 3] [--skip-sam2]
@@ -49,14 +52,20 @@ def _build_1b_small():
     import torch
     from mmengine.config import Config
 
-    from sama_mm.tokenizers import build_tiny_tokenizer
+    from sama_mm.tokenizers import build_qformer_tokenizer, build_tiny_tokenizer
     from sama_mm.registry import MODELS
     from sama_mm.utils import register_all_modules
     register_all_modules()
     torch.manual_seed(0)
-    cfg = Config.fromfile(osp.join(REPO, 'configs/sama/sama_1b_mixture.py'))
+    cfg = Config.fromfile(osp.join(REPO, 'configs/sama/sama_1b_test_mevis_valid.py'))
     backbone = cfg.model.backbone
     backbone.tokenizer = build_tiny_tokenizer(vocab_size=2048, template=backbone.template)
+    for step in cfg.test_pipeline:  # chat builds its inputs with the test pipeline: the same tokenizers there
+        name = getattr(step['type'], '__name__', step['type'])
+        if name == 'ChatTokenize':
+            step['tokenizer'] = backbone.tokenizer
+        elif name == 'QFormerPrompts':
+            step['tokenizer'] = dict(type=build_qformer_tokenizer, tiny=True)
     backbone.torch_dtype = 'float32'
     backbone.llm.config.num_hidden_layers = 2
     backbone.vision.num_hidden_layers = 2
@@ -69,19 +78,11 @@ def run_chat(mode: str, video: str, turns: int, max_frames: int) -> dict:
     import torch
 
     from sama_mm.apis import SAMAInferencer
-    from sama_mm.structures.region_prompt import format_qformer_prompt
-    from sama_mm.tokenizers import build_qformer_tokenizer
     torch.set_num_threads(max(1, torch.get_num_threads()))
     model, cfg = _build_1b_small()
     inferencer = SAMAInferencer.from_model(
         model, cfg, max_frames=max_frames, min_frames=min(4, max_frames), num_dense=5, vit_image_size=448,
         num_image_tokens=256, context_tokens=True, max_length=8192, max_new_tokens=16)
-    qtok = build_qformer_tokenizer(tiny=True)
-
-    def turn_context(session, question, regions):
-        return dict(qformer_input_ids=qtok(format_qformer_prompt(question), return_tensors='pt')['input_ids'][0],
-                    regions=regions)
-
     backbone = model.backbone
     llm_time = [0.0]
     original = backbone.forward_llm
@@ -93,7 +94,7 @@ def run_chat(mode: str, video: str, turns: int, max_frames: int) -> dict:
         return out
 
     backbone.forward_llm = timed
-    session = inferencer.open(video, turn_context=turn_context)
+    session = inferencer.open(video)
     latencies, llm, tokens = [], [], []
     for k in range(turns):
         llm_time[0] = 0.0
