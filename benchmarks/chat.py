@@ -23,7 +23,7 @@ video, and the peak of tracked allocations on a 600- versus a 60-frame video) co
 for the method.
 
 Measured on 2 shared CPU cores (other jobs running; 8 sparse frames, 1843 context tokens after 10 turns with the
-eval config's ``'\n'`` after the context tokens), two runs: turn_speedup 11.4 and 12.1 (llm_turn_speedup 21.2,
+eval config's ``'\\n'`` after the context tokens), two runs: turn_speedup 11.4 and 12.1 (llm_turn_speedup 21.2,
 21.3; 0.38 / 0.46 s vs 4.32 / 5.55 s per turn). The test pipeline's per-turn part (rounds, tokenization,
 Q-Former prompts, packing) took 2-21 ms of a cached turn (1.3 % over turns 2-10).
 
