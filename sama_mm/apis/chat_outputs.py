@@ -160,14 +160,10 @@ def write_chat_outputs(out_dir: str, session, results: Sequence, fps: float = 10
         out_dir: Output folder.
         session: The :class:`~sama_mm.apis.ChatSession` (video path, frame count, size, frame choice).
         results: Its :class:`~sama_mm.apis.TurnResult` list.
-        fps: Frame rate of the overlay videos.
-        videos: Overlay file names; the extension picks the codec (see
-            :data:`sama_mm.visualization.overlay.FOURCC`).
-        gif: Also write ``overlay.gif``.
-        progress: Called with the number of frames written after each chunk of the overlay.
+        fps, videos, gif, progress: The overlay settings, as for :func:`write_overlays`.
 
     Returns:
-        ``{file name: path}`` of every file written.
+        ``{file name: path}`` of every file written (both functions' files).
     """
     written = write_turn_files(out_dir, session, results)
     written.update(write_overlays(out_dir, session, results, fps=fps, videos=videos, gif=gif, progress=progress))
