@@ -30,6 +30,16 @@ what needs the network or a model download:
 * ``compute_sama_bench_{g,c}_final.py`` are executed from their source with ``folder_path`` pointed at the
   written per-video files; the Bench-C script asserts exactly 522 files, so the expected count is set to the
   number of fake videos.
+
+With ``--samples`` it also records the official SAMA-Bench *test samples*: it writes a scaled-down fake of the
+bench layout into ``--out/data`` (MeViS, LV-VIS with a numeric folder, VidSTG with ``raw_filename`` frames; the
+four validation mask dicts, LV-VIS entries wrapped in ``segmentations``) and runs the two official inference
+dataset classes named ``GCGVideoInferenceDataset`` (Bench-G from ``video_gcg_eval_video_wise.py`` with
+``qa_per_item=1``, Bench-C from ``video_region_cap_eval_video_wise.py`` with ``description_per_item=1``, as their
+``main`` functions). Their class bodies are executed from the official files (by ``ast``, with their module's
+imports); their constructors open the mask dicts at fixed absolute paths, which a module-level ``open`` redirects
+to the fakes. Written: ``samples.json`` (ids, video, question, answer, ``mask_count``, ``sparse_len``) and
+``samples.npz`` (ground-truth tracks and the 16x16 / 112x112 region prompt masks of every frame, bit-packed).
 """
 import argparse
 import ast
@@ -44,6 +54,7 @@ import types
 
 import numpy as np
 
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 T, H, W = 3, 8, 8
 SEED = 21
 #: The stub judge's answer to every CLAIR prompt.
@@ -277,13 +288,156 @@ def record_c(root, demo, fns, videos, work):
     return per_video, _run_final(root, 'compute_sama_bench_c_final.py', folder, expect=len(videos))
 
 
+# ------------------------------------------------------------------------------------------------ test samples
+def make_bench_fakes(data):
+    """A scaled-down SAMA-Bench: three videos, questions with ids, descriptions with ids, four mask dicts."""
+    from tools.dev.record_official_video_recipe import _dump, _object_track, _rle, _write_frames
+    dicts = {k: {} for k in ('mevis', 'lvvis', 'ref_youtube', 'vidstg')}
+    records = []
+
+    def l_shaped(key, n):
+        """A moving L shape (not its own bounding box, so raw and boxed prompts differ); None every 3rd frame."""
+        track = []
+        for t in range(n):
+            if t % 3 == 2:
+                track.append(None)
+                continue
+            m = np.zeros((24, 32), np.uint8)
+            y0, x0 = (key + t) % 10, (2 * key + t) % 14
+            m[y0:y0 + 9, x0:x0 + 3] = 1
+            m[y0 + 6:y0 + 9, x0:x0 + 12] = 1
+            track.append(_rle(m))
+        return track
+
+    def add(source, video, folder, frames, n, anno_map, rounds, descriptions):
+        for k in anno_map:
+            track = l_shaped(int(k), n) if int(k) % 2 else _object_track(int(k), n, empty_every=3)
+            dicts[source][str(k)] = {'segmentations': track} if source == 'lvvis' else track
+        _write_frames(osp.join(data, folder), [osp.splitext(f['raw_filename'] if isinstance(f, dict) else f)[0]
+                                               for f in frames])
+        conv = [t for q, a, *_ in rounds for t in (q, a)]
+        records.append(dict(video=video, video_id=osp.basename(video), height=24, width=32, frames=frames,
+                            anno_map=anno_map, conversation=conv, obj_masks=[r[2] for r in rounds],
+                            groundtruth=[r[3] for r in rounds], description=descriptions,
+                            description_id={k: f'{osp.basename(video)}_{k}' for k in descriptions}))
+
+    def rnd(qid, question, answer, regions, gts):
+        return ({'from': 'human', 'value': question, 'question_id': qid}, {'from': 'gpt', 'value': answer},
+                regions, gts)
+
+    add('mevis', 'mevis/val_u/JPEGImages/bm0', 'mevis/val_u/JPEGImages/bm0', [f'{t:05d}' for t in range(10)], 10,
+        [11, 12, 13],
+        [rnd('g1', 'What is <mask> doing?', '<p> The cat </p> [SEG] is sleeping.', [11], [[11]]),
+         rnd('g2', 'Which animals are there?', '<p> A cat </p> [SEG] and <p> two dogs </p> [SEG].', [],
+             [[11], [12, 13]]),
+         rnd('g3', 'What colour is <mask>?', 'It is red.', [12], [])],
+        {'obj0': 'A grey cat sleeping.', 'obj2': ' A small brown dog. '})
+    add('lvvis', 'lvvis/val/JPEGImages/7', 'lvvis/val/JPEGImages/00007', [f'{t:05d}' for t in range(12)], 12,
+        [21, 22],
+        [rnd('g4', '<video>\nIs <mask> near <mask>?', '<p> Yes </p> [SEG], it is.', [21, 22], [[21, 22]])],
+        {'obj1': 'A red toy on the floor.'})
+    add('vidstg', 'VidSTG/val/2400000001', 'VidSTG/val/2400000001',
+        [{'raw_filename': f'frame_{4 * t}.jpg', 'frame_idx': 4 * t} for t in range(9)], 9, [41, 42],
+        [rnd('g5', 'What does <mask> hold?', '<p> A bat </p> [SEG].', [41], [[41]]),
+         rnd('g6', 'Show <mask> with interleaved segmentation masks.', '<p> It </p> [SEG].', [42], [[42]])],
+        {'obj0': 'A boy with a bat.', 'obj1': 'A girl in a red coat.'})
+    _dump(osp.join(data, 'bench.json'), records)
+    names = dict(mevis='Mevis_mask_dict_val.json', lvvis='LVVIS_mask_dict_val.json',
+                 ref_youtube='RefYoutube_mask_dict_val.json', vidstg='VidSTG_mask_dict_val_updated.json')
+    for source, name in names.items():
+        _dump(osp.join(data, name), dicts[source])
+    return {name: osp.join(data, name) for name in names.values()}
+
+
+def _official_dataset(path, mask_files):
+    """The official inference dataset class of one evaluation file, its module imports, redirected ``open``."""
+    import builtins
+    tree = ast.parse(open(path, encoding='utf-8').read())
+    keep = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) and not _is_dist_import(n)]
+    keep += [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == 'get_sparse_indices_uniform']
+    keep += [n for n in tree.body if isinstance(n, ast.Assign)
+             and any(getattr(t, 'id', '') == 'DETAILED_QUESTIONS' for t in n.targets)]
+    keep += [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == 'GCGVideoInferenceDataset']
+
+    def redirected(name, *args, **kwargs):
+        base = osp.basename(str(name))
+        if str(name).startswith('/SAMA/') and base in mask_files:
+            name = mask_files[base]
+        return builtins.open(name, *args, **kwargs)
+
+    ns = {'__name__': 'official_bench_dataset', 'open': redirected}
+    exec(compile(ast.Module(body=keep, type_ignores=[]), path, 'exec'), ns)
+    return ns['GCGVideoInferenceDataset']
+
+
+def _is_dist_import(node):
+    """Imports of the distributed runner and the model code, which the dataset classes do not use."""
+    mod = getattr(node, 'module', None) or ''
+    return mod.startswith(('xtuner', 'mmengine', 'projects')) or mod == 'utils'
+
+
+def record_samples(root, out):
+    import random
+
+    import torch
+    data = osp.join(out, 'data')
+    mask_files = make_bench_fakes(data)
+    ev = osp.join(root, 'projects/llava_sam2/evaluation')
+    arrays, samples = {}, []
+
+    def put(key, arr):
+        arr = np.asarray(arr).astype(bool)
+        arrays[key] = np.packbits(arr.ravel())
+        arrays[key + '_shape'] = np.array(arr.shape)
+
+    g_cls = _official_dataset(osp.join(ev, 'video_gcg_eval_video_wise.py'), mask_files)
+    with contextlib.redirect_stdout(sys.stderr):
+        g = g_cls(data, osp.join(data, 'bench.json'), qa_per_item=1, max_frames=32)
+    for i in range(len(g)):
+        random.seed(i)
+        d = g[i]
+        key = f'g/{d["video_id"]}'
+        samples.append(dict(task='grounding', key=key, question_id=d['video_id'], video=d['file_name'],
+                            num_frames=len(d['images']), question=d['text_prompts'][0],
+                            answer=d['qa_list'][0]['output'], mask_count=d['mask_count'],
+                            sparse_len=d['qa_list'][0]['input'].split('</img>')[-1].count('<IMG_CONTEXT>') - 2 *
+                            d['qa_list'][0]['input'].count('<vp>')))
+        put(key + '/gt', torch.stack([m.bool() for m in d['gt_masks']]) if d['gt_masks'] else
+            np.zeros((0, len(d['images']), 24, 32)))
+        if d['prompt_masks']:
+            put(key + '/prompt16', torch.stack(d['prompt_masks']))
+            put(key + '/prompt112', torch.stack(d['prompt_masks_112']))
+    c_cls = _official_dataset(osp.join(ev, 'video_region_cap_eval_video_wise.py'), mask_files)
+    with contextlib.redirect_stdout(sys.stderr):
+        c = c_cls(data, osp.join(data, 'bench.json'), description_per_item=1, max_frames=32)
+    for i in range(len(c)):
+        random.seed(i)
+        d = c[i]
+        key = f'c/{d["description_id"]}'
+        samples.append(dict(task='caption', key=key, description_id=d['description_id'], video=d['file_name'],
+                            num_frames=len(d['images']), question=d['text_prompts'][0],
+                            answer=d['qa_list'][0]['output'], mask_count=d['mask_count'],
+                            prompt=d['qa_list'][0]['input'].split('</img>')[-1]))
+        put(key + '/prompt16', torch.stack(d['prompt_masks']))
+        put(key + '/prompt112', torch.stack(d['prompt_masks_112']))
+    with open(osp.join(out, 'samples.json'), 'w') as f:
+        json.dump(dict(official_commit='7c75e44', samples=samples), f, indent=1)
+    np.savez_compressed(osp.join(out, 'samples.npz'), **arrays)
+    print(f'{len(samples)} bench samples recorded')
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--official', required=True, help='folder holding the official projects/ and scripts/')
     parser.add_argument('--out', required=True, help='fixture folder')
+    parser.add_argument('--samples', action='store_true', help='record only the bench test samples')
     args = parser.parse_args()
     root, out = osp.abspath(args.official), osp.abspath(args.out)
     os.makedirs(out, exist_ok=True)
+    if args.samples:
+        if REPO not in sys.path:
+            sys.path.insert(0, REPO)
+        return record_samples(root, out)
     sims = {}
     demo, g_fns, c_fns = load_official(root, sims)
     rng = np.random.default_rng(SEED)
