@@ -38,6 +38,11 @@ _IM = dict(system='<|im_start|>system\n{system}<|im_end|>\n',
 CHAT_TEMPLATES = {
     'qwen_chat': ChatTemplate('qwen_chat', stop_words=('<|im_end|>', '<|endoftext|>'), **_IM),
     'internlm2_chat': ChatTemplate('internlm2_chat', stop_words=('<|im_end|>', ), **_IM),
+    # The released RefCOCO training loader (ReferSegmDataset, its InternVL branch) replaces the user block of
+    # qwen_chat by '<|user|>\n{input}<|end|><|assistant|>\n' and writes no separator after an answer.
+    'qwen_chat_refcoco': ChatTemplate('qwen_chat_refcoco', system='', suffix='<|im_end|>', sep='',
+                                      instruction='<|user|>\n{input}<|end|><|assistant|>\n',
+                                      stop_words=('<|im_end|>', '<|endoftext|>')),
     'phi3_chat': ChatTemplate('phi3_chat', system='<|system|>\n{system}<|end|>\n',
                               instruction='<|user|>\n{input}<|end|>\n<|assistant|>\n', suffix='<|end|>', sep='\n',
                               stop_words=('<|end|>', )),

@@ -259,3 +259,44 @@ def test_refcoco_official_rounds_replay_and_seed(tmp_path):
     assert a == b and len(a['objects']) == 5  # seeded: reproducible
     again = ds.get_item_in_round(0, 1)['draws'].drawn
     assert again['sentences'] == a['sentences']  # the sentence of an object is fixed for the run
+
+
+# ------------------------------------------------------------------------------- RefCOCO golden samples
+def test_refcoco_samples_match_official():
+    """The official ReferSegmDataset's samples (recorded with their draws) replayed by ours: the text, ids and
+    labels, the ground-truth masks and every tile of the ViT input, exactly."""
+    import gzip
+
+    from transformers import AutoTokenizer
+
+    from sama_mm.datasets.transforms import (ChatTokenize, ImageInit, LoadImageMasks, SampleFrames,
+                                             VideoDecode)
+    from sama_mm.registry import DATASETS
+    with gzip.open(osp.join(FIXTURES, 'refcoco.json.gz'), 'rt') as f:
+        recs = json.load(f)['samples']
+    tokenizer = AutoTokenizer.from_pretrained(osp.join(FIXTURES, 'tokenizer'))
+    root = osp.join(FIXTURES, 'refcoco')
+    pipeline = [dict(type=ImageInit), dict(type=SampleFrames, interval=1, max_frames=1, min_frames=1, num_dense=1),
+                dict(type=VideoDecode), dict(type=LoadImageMasks, targets=('gt', )), dict(type=DynamicTiles),
+                dict(type=ChatTokenize, tokenizer=tokenizer, template='qwen_chat_refcoco', num_image_tokens=256,
+                     context_tokens=True, context_sep='', frames_sep='', max_length=8192)]
+    ds = DATASETS.build(dict(type='RefCOCODataset', data_root=root, ann_file='refs_unc.json',
+                             instances_file='instances.json', data_prefix=dict(img=osp.join(root, 'train2014')),
+                             split='train', pipeline=pipeline))
+    index_of = {ds.get_data_info(i)['image_id']: i for i in range(len(ds))}
+    assert sorted(index_of) == sorted({str(r['image_id']) for r in recs})
+    for rec in recs:
+        idx = index_of[str(rec['image_id'])]
+        info = ds.get_data_info(idx)
+        sentences = [o['sentences'].index(t) for o, t in zip(info['objects'], rec['texts'])]
+        out = ds.prepare_data(idx, draws=dict(rec['draws'], sentences=sentences))
+        assert [r['question'] for r in out['rounds']] == rec['prompts']
+        assert tokenizer.decode(out['input_ids']) == rec['text']
+        assert out['input_ids'] == rec['input_ids']
+        assert out['labels'] == rec['labels']
+        shape = rec['masks_shape']
+        masks = np.unpackbits(np.asarray(rec['masks'], np.uint8))[:int(np.prod(shape))].reshape(shape)
+        assert np.array_equal(out['gt_masks'][:, 0], masks)
+        tiles = [hashlib.sha256(np.ascontiguousarray(t.numpy().astype(np.float32)).tobytes()).hexdigest()
+                 for t in out['pixel_values']]
+        assert tiles == rec['tiles']

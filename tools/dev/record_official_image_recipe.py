@@ -13,16 +13,38 @@ the area rule of the grid choice) into ``--out/images`` as PNG, runs the officia
 models and are not run) with the released settings (1-12 tiles of 448, thumbnail) and the official per-tile
 transform (torchvision ``Resize((448, 448), BICUBIC)``, ``ToTensor``, ``Normalize`` with the ImageNet
 mean/std), and writes ``tiles.json``: per image, the tile count, the grid size of the resized image and, per
-tile, the SHA-256 of the ``float32`` ViT input and its sum. Nothing of the official checkout is copied.
+tile, the SHA-256 of the ``float32`` ViT input and its sum.
+
+It then writes a scaled-down RefCOCO layout into ``--out/refcoco`` (``instances.json``, ``refs_unc.json``, the
+JSON form of ``refs(unc).p``, which is written to a temporary folder only, and ``train2014`` images) and runs the
+official ``ReferSegmDataset`` (``projects/llava_sam2/datasets/RefCOCO_Dataset.py`` on
+``third_parts/mmdet/datasets/refcoco.py``, released settings: 5 phrases per sample, ``text_mode='random'``)
+with ``random``/``numpy`` seeded before construction and before every sample, recording into
+``refcoco.json.gz``: per sample the image, the sentence chosen per object at start-up, the drawn objects,
+questions and answers (indices into the official lists), ``input_ids``, ``labels``, the decoded text, the
+ground-truth masks (bit-packed) and the SHA-256 of every tile of the ViT input. The tokenizer is the tests'
+tiny byte-level BPE (as Qwen2, saved to ``--out/tokenizer``), the template xtuner's ``qwen_chat``.
+The package ``__init__`` files are not run (they import the models): the packages are empty modules pointing
+at the official folders. Nothing of the official checkout is copied.
 """
 import argparse
+import gzip
 import hashlib
 import importlib.util
 import json
 import os
 import os.path as osp
+import pickle
+import random
+import sys
+import tempfile
+import types
 
 import numpy as np
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
 
 #: name -> (width, height) of the fake images ('big_square': three grids fit exactly, the area rule picks 2x2).
 SHAPES = {'tiny': (32, 24), 'square': (448, 448), 'landscape': (1000, 300), 'portrait': (300, 1000),
@@ -47,6 +69,131 @@ def fake_image(width: int, height: int, seed: int) -> np.ndarray:
 def digest(t) -> dict:
     arr = np.ascontiguousarray(t.numpy().astype(np.float32))
     return dict(sha256=hashlib.sha256(arr.tobytes()).hexdigest(), sum=float(arr.astype(np.float64).sum()))
+
+
+# ------------------------------------------------------------------------------------------------ RefCOCO
+#: Fake RefCOCO images: id -> (width, height); objects: (ann id, image id, polygon box x0, y0, x1, y1).
+REF_IMAGES = {1: (64, 48), 2: (40, 72)}
+REF_OBJECTS = [(10, 1, 2, 2, 20, 30), (11, 1, 30, 10, 60, 40), (12, 2, 5, 5, 35, 30), (13, 2, 10, 40, 30, 70)]
+#: refs: (ref id, ann id, sentences); ann 12 has two refs (the later one's sentences count, as the released loader).
+REF_REFS = [(0, 10, ['The left box.', 'a small square']), (1, 11, ['Right Square', 'the big one.', 'box on right']),
+            (2, 12, ['top shape']), (3, 13, ['Bottom Bar.', 'the lower one']), (4, 12, ['Upper Shape.', 'first'])]
+
+
+def make_refcoco(root: str, tmp: str) -> None:
+    from PIL import Image
+    os.makedirs(osp.join(root, 'train2014'), exist_ok=True)
+    images = []
+    for img_id, (width, height) in REF_IMAGES.items():
+        name = f'COCO_train2014_{img_id:012d}.jpg'
+        Image.fromarray(fake_image(width, height, img_id)).save(osp.join(root, 'train2014', name), quality=90)
+        images.append(dict(id=img_id, file_name=name, width=width, height=height))
+    anns = [dict(id=a, image_id=i, category_id=1, iscrowd=0, area=float((x1 - x0) * (y1 - y0)),
+                 bbox=[x0, y0, x1 - x0, y1 - y0], segmentation=[[x0, y0, x1, y0, x1, y1, x0, y1]])
+            for a, i, x0, y0, x1, y1 in REF_OBJECTS]
+    with open(osp.join(root, 'instances.json'), 'w') as f:
+        json.dump(dict(images=images, annotations=anns, categories=[dict(id=1, name='thing')]), f)
+    image_of = {a: i for a, i, *_ in REF_OBJECTS}
+    refs = [dict(ref_id=r, ann_id=a, image_id=image_of[a], split='train', category_id=1,
+                 file_name=f'COCO_train2014_{image_of[a]:012d}_{a}.jpg', sent_ids=list(range(r * 10, r * 10 + len(s))),
+                 sentences=[dict(raw=t, sent=t.lower().strip('.'), sent_id=r * 10 + k, tokens=t.split())
+                            for k, t in enumerate(s)]) for r, a, s in REF_REFS]
+    with open(osp.join(root, 'refs_unc.json'), 'w') as f:
+        json.dump(refs, f)
+    with open(osp.join(tmp, 'refs(unc).p'), 'wb') as f:
+        pickle.dump(refs, f)
+
+
+def _package(name: str, path: str) -> None:
+    module = types.ModuleType(name)
+    module.__path__ = [path]
+    sys.modules[name] = module
+
+
+def _load(name: str, path: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def import_refcoco(official: str):
+    for name in ('projects', 'projects.glamm', 'projects.glamm.datasets', 'projects.glamm.datasets.utils',
+                 'projects.llava_sam2', 'projects.llava_sam2.datasets', 'third_parts', 'third_parts.mmdet',
+                 'third_parts.mmdet.datasets'):
+        _package(name, osp.join(official, *name.split('.')))
+    _load('projects.glamm.utils', osp.join(official, 'projects/glamm/utils.py'))
+    _load('projects.glamm.datasets.utils.utils', osp.join(official, 'projects/glamm/datasets/utils/utils.py'))
+    _load('projects.llava_sam2.datasets.utils', osp.join(official, 'projects/llava_sam2/datasets/utils.py'))
+    _load('third_parts.mmdet.datasets.refcoco', osp.join(official, 'third_parts/mmdet/datasets/refcoco.py'))
+    return _load('projects.llava_sam2.datasets.RefCOCO_Dataset',
+                 osp.join(official, 'projects/llava_sam2/datasets/RefCOCO_Dataset.py'))
+
+
+def tiny_tokenizer_dir(out: str) -> str:
+    from tests.datasets.tiny_tokenizer import make_tiny_tokenizer
+    tok_dir = osp.join(out, 'tokenizer')
+    make_tiny_tokenizer().save_pretrained(tok_dir)
+    config_file = osp.join(tok_dir, 'tokenizer_config.json')  # read as Qwen2 (no BOS), as SAMA-1B's LLM
+    with open(config_file) as f:
+        config = json.load(f)
+    config['tokenizer_class'] = 'Qwen2TokenizerFast'
+    with open(config_file, 'w') as f:
+        json.dump(config, f, indent=1)
+    return tok_dir
+
+
+def record_refcoco(official: str, out: str, seed: int = 21) -> None:
+    from transformers import AutoTokenizer
+    from xtuner.utils import PROMPT_TEMPLATE
+
+    root, tmp = osp.join(out, 'refcoco'), tempfile.mkdtemp(prefix='h9_refcoco_')
+    make_refcoco(root, tmp)
+    tok_dir = tiny_tokenizer_dir(out)
+    mod = import_refcoco(official)
+    picks, base_choice, base_np_choice = {}, random.choice, np.random.choice
+
+    def choice(seq):
+        value = base_choice(seq)
+        name = 'questions' if seq is mod.SEG_QUESTIONS else 'answers' if seq is mod.ANSWER_LIST else None
+        if name is None:
+            raise RuntimeError('random.choice on an unknown list')
+        picks.setdefault(name, []).append(seq.index(value))
+        return value
+
+    def np_choice(*args, **kwargs):
+        value = base_np_choice(*args, **kwargs)
+        picks.setdefault('objects', []).extend(int(v) for v in np.asarray(value).ravel())
+        return value
+
+    mod.random.choice, mod.np.random.choice = choice, np_choice
+    random.seed(seed)
+    np.random.seed(seed)
+    ds = mod.ReferSegmDataset(
+        data_root=root, ann_file='instances.json', split_file=osp.join(tmp, 'refs(unc).p'),
+        data_prefix=dict(img_path='train2014/'), special_tokens=['[SEG]'], prompt_template=PROMPT_TEMPLATE.qwen_chat,
+        tokenizer=dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=tok_dir),
+        num_classes_per_sample=5, max_length=8192)
+    tok = ds.tokenizer
+    samples = []
+    for i in range(len(ds)):
+        for repeat in range(2):
+            info = ds.get_data_info(i)
+            random.seed(seed * 1000 + 10 * i + repeat)
+            np.random.seed(seed * 1000 + 10 * i + repeat)
+            picks.clear()
+            s = ds.prepare_data(i)
+            masks = s['masks'].numpy().astype(np.uint8)
+            samples.append(dict(
+                image_id=int(info['img_id']), texts=list(info['text']), draws=dict(picks),
+                input_ids=[int(v) for v in s['input_ids']], labels=[int(v) for v in s['labels']],
+                text=tok.decode(s['input_ids']), prompts=list(s['prompts']), masks_shape=list(masks.shape),
+                masks=np.packbits(masks).tolist(), tiles=[digest(t)['sha256'] for t in s['pixel_values']]))
+    with open(osp.join(out, 'refcoco.json.gz'), 'wb') as raw:
+        with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as f:
+            f.write(json.dumps(dict(official_commit='7c75e44', samples=samples)).encode())
+    print('refcoco samples', len(samples))
 
 
 def main():
@@ -83,6 +230,7 @@ def main():
         json.dump(dict(source='sunye23/SAMA@7c75e44 projects/llava_sam2/datasets/utils.py dynamic_preprocess',
                        settings=dict(min_num=1, max_num=12, image_size=448, use_thumbnail=True),
                        images=records), f, indent=1)
+    record_refcoco(args.official, args.out)
 
 
 if __name__ == '__main__':

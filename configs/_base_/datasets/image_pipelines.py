@@ -42,8 +42,12 @@ image_seg_train_steps = dict(
     pack=dict(type=PackSAMAInputs),
 )
 image_seg_train_pipeline = _build(image_seg_train_steps)
-# RefCOCO training has no newline after the image block nor after the context tokens (reference section 1.6).
-refcoco_train_steps = _edit(image_seg_train_steps, tokenize=dict(context_sep='', frames_sep=''))
+# RefCOCO training has no newline after the image block nor after the context tokens (reference section 1.6),
+# and the released loader writes its own user block with no separator after answers (the 1B's qwen_chat becomes
+# qwen_chat_refcoco, golden test; other templates are kept as they are). refcoco_template = template: our option.
+refcoco_template = 'qwen_chat_refcoco' if template == 'qwen_chat' else template
+refcoco_train_steps = _edit(image_seg_train_steps,
+                            tokenize=dict(context_sep='', frames_sep='', template=refcoco_template))
 refcoco_train_pipeline = _build(refcoco_train_steps)
 # Osprey region chat: <mask> region prompts (boxes, on the thumbnail tile), no [SEG].
 image_region_train_steps = dict(
