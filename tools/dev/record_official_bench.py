@@ -31,7 +31,7 @@ what needs the network or a model download:
   written per-video files; the Bench-C script asserts exactly 522 files, so the expected count is set to the
   number of fake videos.
 
-With ``--samples`` it also records the official SAMA-Bench *test samples*: it writes a scaled-down fake of the
+With ``--samples`` it records the official SAMA-Bench *test samples* instead: it writes a scaled-down fake of the
 bench layout into ``--out/data`` (MeViS, LV-VIS with a numeric folder, VidSTG with ``raw_filename`` frames; the
 four validation mask dicts, LV-VIS entries wrapped in ``segmentations``) and runs the two official inference
 dataset classes named ``GCGVideoInferenceDataset`` (Bench-G from ``video_gcg_eval_video_wise.py`` with
