@@ -300,3 +300,39 @@ def test_refcoco_samples_match_official():
         tiles = [hashlib.sha256(np.ascontiguousarray(t.numpy().astype(np.float32)).tobytes()).hexdigest()
                  for t in out['pixel_values']]
         assert tiles == rec['tiles']
+
+
+# --------------------------------------------------------------------------------- GCG golden samples
+def test_grandf_gcg_samples_match_official():
+    """The official GranDfGCGDataset's samples replayed by ours (question drawn, '<img>...</img>\\n' + context
+    tokens + '\\n' + question): text, ids, labels, masks and tiles exactly."""
+    import gzip
+
+    from transformers import AutoTokenizer
+
+    from sama_mm.datasets.transforms import (ChatTokenize, ImageInit, LoadImageMasks, SampleFrames,
+                                             VideoDecode)
+    from sama_mm.registry import DATASETS
+    with gzip.open(osp.join(FIXTURES, 'grandf.json.gz'), 'rt') as f:
+        recs = json.load(f)['samples']
+    tokenizer = AutoTokenizer.from_pretrained(osp.join(FIXTURES, 'tokenizer'))
+    root = osp.join(FIXTURES, 'grandf')
+    pipeline = [dict(type=ImageInit), dict(type=SampleFrames, interval=1, max_frames=1, min_frames=1, num_dense=1),
+                dict(type=VideoDecode), dict(type=LoadImageMasks, targets=('gt', )), dict(type=DynamicTiles),
+                dict(type=ChatTokenize, tokenizer=tokenizer, template='qwen_chat', num_image_tokens=256,
+                     context_tokens=True, context_sep='\n', frames_sep='\n', max_length=8192)]
+    ds = DATASETS.build(dict(type='GCGDataset', data_root=root, ann_file='GranDf_HA_GCG_train.json',
+                             data_prefix=dict(img=osp.join(root, 'images')), pipeline=pipeline))
+    assert len(recs) == len(ds) == 2
+    for rec in recs:
+        out = ds.prepare_data(rec['index'], draws=rec['draws'])
+        assert out['img_path'].endswith(rec['file_name'])
+        assert tokenizer.decode(out['input_ids']) == rec['text']
+        assert out['input_ids'] == rec['input_ids']
+        assert out['labels'] == rec['labels']
+        shape = rec['masks_shape']
+        masks = np.unpackbits(np.asarray(rec['masks'], np.uint8))[:int(np.prod(shape))].reshape(shape)
+        assert np.array_equal(out['gt_masks'][:, 0], masks)
+        tiles = [hashlib.sha256(np.ascontiguousarray(t.numpy().astype(np.float32)).tobytes()).hexdigest()
+                 for t in out['pixel_values']]
+        assert tiles == rec['tiles']

@@ -196,6 +196,90 @@ def record_refcoco(official: str, out: str, seed: int = 21) -> None:
     print('refcoco samples', len(samples))
 
 
+# ------------------------------------------------------------------------------------------------ GranD-f
+#: (file, (width, height), caption, {phrase: (start, end, [box (x0, y0, x1, y1), ...])}); the positions count in
+#: the caption without its quotes, as the loaders read it.
+GRANDF = [
+    ('g1.jpg', (64, 48), 'A man rides a red bike near a tree.',
+     {'A man': (0, 5, [(2, 2, 20, 40)]), 'a red bike': (12, 22, [(22, 10, 40, 40), (44, 30, 60, 44)]),
+      'a tree': (28, 34, [(50, 0, 63, 20)])}),
+    ('g2.jpg', (40, 72), '"Two dogs play on the grass."', {'the grass': (16, 25, [(0, 50, 39, 71)]),
+                                                          'Two dogs': (0, 8, [(5, 5, 30, 30)])}),
+]
+
+
+def _rle_box(width, height, boxes):
+    from pycocotools import mask as mask_utils
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        m = np.zeros((height, width), np.uint8)
+        m[y0:y1, x0:x1] = 1
+        enc = mask_utils.encode(np.asfortranarray(m))
+        out.append(dict(size=[int(v) for v in enc['size']], counts=enc['counts'].decode('ascii')))
+    return out
+
+
+def make_grandf(root: str) -> None:
+    from PIL import Image
+    os.makedirs(osp.join(root, 'images'), exist_ok=True)
+    records = []
+    for k, (name, (width, height), caption, groundings) in enumerate(GRANDF):
+        Image.fromarray(fake_image(width, height, 40 + k)).save(osp.join(root, 'images', name), quality=90)
+        records.append(dict(file_name=name, height=height, width=width, image_id=name[:-4], caption=caption,
+                            groundings={p: dict(token_positives=[a, b], rle_masks=_rle_box(width, height, boxes))
+                                        for p, (a, b, boxes) in groundings.items()}))
+    with open(osp.join(root, 'GranDf_HA_GCG_train.json'), 'w') as f:
+        json.dump(records, f)
+
+
+def record_grandf(official: str, out: str, seed: int = 22) -> None:
+    from transformers import AutoTokenizer
+    from xtuner.dataset.map_fns import template_map_fn_factory
+    from xtuner.utils import PROMPT_TEMPLATE
+
+    root = osp.join(out, 'grandf')
+    make_grandf(root)
+    tok_dir = tiny_tokenizer_dir(out)
+    import_refcoco(official)  # the packages and utils
+    _load('projects.llava_sam2.datasets.encode_fn', osp.join(official, 'projects/llava_sam2/datasets/encode_fn.py'))
+    proc = _load('projects.llava_sam2.datasets.gcg_process',
+                 osp.join(official, 'projects/llava_sam2/datasets/gcg_process.py'))
+    mod = _load('projects.llava_sam2.datasets.GCG_Dataset', osp.join(official, 'projects/llava_sam2/datasets/GCG_Dataset.py'))
+    picks, base_choice = [], random.choice
+
+    def choice(seq):
+        if seq is not proc.GCG_QUESTIONS:
+            raise RuntimeError('random.choice on an unknown list')
+        value = base_choice(seq)
+        picks.append(seq.index(value))
+        return value
+
+    proc.random.choice = choice
+    template = PROMPT_TEMPLATE.qwen_chat
+    ds = mod.GranDfGCGDataset(
+        image_folder=osp.join(root, 'images'), data_path=osp.join(root, 'GranDf_HA_GCG_train.json'),
+        tokenizer=dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=tok_dir),
+        max_length=8192, special_tokens=['[SEG]', '<p>', '</p>', '<vp>', '</vp>'],
+        template_map_fn=dict(type=template_map_fn_factory, template=template))
+    tok = ds.tokenizer
+    samples = []
+    for i in range(len(ds)):
+        random.seed(seed * 1000 + i)
+        np.random.seed(seed * 1000 + i)
+        picks.clear()
+        s = ds[i]
+        masks = s['masks'].numpy().astype(np.uint8)
+        samples.append(dict(index=i, file_name=s['image'], draws=dict(questions=list(picks)),
+                            input_ids=[int(v) for v in s['input_ids']], labels=[int(v) for v in s['labels']],
+                            text=tok.decode(s['input_ids']), masks_shape=list(masks.shape),
+                            masks=np.packbits(masks).tolist(), tiles=[digest(t)['sha256'] for t in s['pixel_values']]))
+    random.choice = base_choice  # the module-wide wrapper goes
+    with open(osp.join(out, 'grandf.json.gz'), 'wb') as raw:
+        with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as f:
+            f.write(json.dumps(dict(official_commit='7c75e44', samples=samples)).encode())
+    print('grandf samples', len(samples))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--official', required=True, help='export of sunye23/SAMA at 7c75e44')
@@ -230,6 +314,7 @@ def main():
         json.dump(dict(source='sunye23/SAMA@7c75e44 projects/llava_sam2/datasets/utils.py dynamic_preprocess',
                        settings=dict(min_num=1, max_num=12, image_size=448, use_thumbnail=True),
                        images=records), f, indent=1)
+    record_grandf(args.official, args.out)  # first: the RefCOCO loader edits xtuner's shared qwen_chat template
     record_refcoco(args.official, args.out)
 
 
