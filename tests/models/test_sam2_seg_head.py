@@ -233,8 +233,10 @@ def test_contract_loss_reads_frames_and_targets_and_equals_the_batched_mask_loss
     expected = head.mask_losses(torch.cat(logits), torch.cat(targets))
     for name in ('loss_mask', 'loss_dice'):
         assert torch.equal(losses[name], expected[name])
-    with pytest.raises(ValueError, match='SAM2ImageTransform'):
+    with pytest.raises(ValueError, match="video 'v0': .* no sam2_pixel_values .*SAM2ImageTransform"):
         head.loss(hidden, {}, samples)
+    with pytest.raises(ValueError, match="video 'v2': .* no sam2_pixel_values"):
+        head.loss(hidden, dict(sam2_pixel_values=[video[:2], None, None]), samples)
     samples[0].gt_masks = samples[0].gt_masks[:1]
     with pytest.raises(ValueError, match="video 'v0': 2 \\[SEG\\] tokens but 1 ground-truth masks"):
         head.loss(hidden, inputs, samples)

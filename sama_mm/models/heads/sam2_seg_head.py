@@ -24,7 +24,7 @@ from torch import Tensor
 
 from sama_mm.datasets.transforms.image import check_resize_backend, resize_normalize
 from sama_mm.models.heads import sam2_adapter as adapter
-from sama_mm.models.heads.base_seg_head import BaseSegHead
+from sama_mm.models.heads.base_seg_head import BaseSegHead, describe_sample
 from sama_mm.models.heads.frame_access import FrameAccess, FrameSource
 from sama_mm.models.heads.sam2_adapter import sam2_state_dict_from_checkpoint
 from sama_mm.models.losses.mask_loss import point_sampled_mask_losses
@@ -235,13 +235,13 @@ class SAM2SegHead(BaseSegHead):
         """
         targets = self.match_targets(seg_hidden, data_samples)
         images = inputs.get('sam2_pixel_values')
-        if images is None and any(gt is not None for gt in targets):
-            raise ValueError('SAM2SegHead.loss needs inputs["sam2_pixel_values"]: put SAM2ImageTransform in the '
-                             'training pipeline')
         logits, masks = [], []
         for b, (hidden, gt) in enumerate(zip(seg_hidden, targets)):
             if gt is None:
                 continue
+            if images is None or images[b] is None:
+                raise ValueError(f'{describe_sample(data_samples[b])}: [SEG] tokens but no sam2_pixel_values (put '
+                                 'SAM2ImageTransform in its training pipeline)')
             pred = self.forward_train(images[b], self.project(hidden))  # [K, D, h, w]
             target = F.interpolate(gt.float(), size=pred.shape[-2:], mode='nearest')
             logits.append(pred.flatten(0, 1)[:, None])
