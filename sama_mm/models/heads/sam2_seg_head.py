@@ -186,10 +186,6 @@ class SAM2SegHead(BaseSegHead):
         return adapter.mask_from_box_or_points(self.sam2_model, image, box=box, points=points,
                                                point_labels=point_labels)
 
-    def mask_from_prompt(self, frame: np.ndarray, **prompt) -> np.ndarray:
-        """Old name of :meth:`prompt_from_region`, kept while the chat tests move to it."""
-        return self.prompt_from_region(frame, **prompt)
-
     def project(self, seg_hidden: Tensor) -> Tensor:
         """``[SEG]`` hidden states ``[K, H]`` → SAM2 language prompts ``[K, 256]``."""
         weight = self.text_hidden_fcs[0].weight
