@@ -38,6 +38,9 @@ _IM = dict(system='<|im_start|>system\n{system}<|im_end|>\n',
 CHAT_TEMPLATES = {
     'qwen_chat': ChatTemplate('qwen_chat', stop_words=('<|im_end|>', '<|endoftext|>'), **_IM),
     'internlm2_chat': ChatTemplate('internlm2_chat', stop_words=('<|im_end|>', ), **_IM),
+    # The released LLaVA training loader writes qwen_chat without the separator after an answer.
+    'qwen_chat_nosep': ChatTemplate('qwen_chat_nosep', stop_words=('<|im_end|>', '<|endoftext|>'),
+                                    **dict(_IM, sep='')),
     # The released RefCOCO training loader (ReferSegmDataset, its InternVL branch) replaces the user block of
     # qwen_chat by '<|user|>\n{input}<|end|><|assistant|>\n' and writes no separator after an answer.
     'qwen_chat_refcoco': ChatTemplate('qwen_chat_refcoco', system='', suffix='<|im_end|>', sep='',

@@ -336,3 +336,33 @@ def test_grandf_gcg_samples_match_official():
         tiles = [hashlib.sha256(np.ascontiguousarray(t.numpy().astype(np.float32)).tobytes()).hexdigest()
                  for t in out['pixel_values']]
         assert tiles == rec['tiles']
+
+
+# ------------------------------------------------------------------------------- LLaVA golden samples
+def test_llava_samples_match_official():
+    """The official LLaVADataset's samples (no answer separator, first question without newlines) by ours."""
+    import gzip
+
+    from transformers import AutoTokenizer
+
+    from sama_mm.datasets.transforms import ChatTokenize, ImageInit, SampleFrames, VideoDecode
+    from sama_mm.registry import DATASETS
+    with gzip.open(osp.join(FIXTURES, 'llava.json.gz'), 'rt') as f:
+        recs = json.load(f)['samples']
+    tokenizer = AutoTokenizer.from_pretrained(osp.join(FIXTURES, 'tokenizer'))
+    root = osp.join(FIXTURES, 'llava')
+    pipeline = [dict(type=ImageInit), dict(type=SampleFrames, interval=1, max_frames=1, min_frames=1, num_dense=1),
+                dict(type=VideoDecode), dict(type=DynamicTiles),
+                dict(type=ChatTokenize, tokenizer=tokenizer, template='qwen_chat_nosep', num_image_tokens=256,
+                     context_tokens=True, context_sep='\n', frames_sep='\n', max_length=8192)]
+    ds = DATASETS.build(dict(type='LLaVADataset', data_root=root, ann_file='llava_v1_5_mix665k.json',
+                             data_prefix=dict(img=root), pipeline=pipeline))
+    assert len(recs) == len(ds) == 2
+    for rec in recs:
+        out = ds[rec['index']]
+        assert tokenizer.decode(out['input_ids']) == rec['text']
+        assert out['input_ids'] == rec['input_ids']
+        assert out['labels'] == rec['labels']
+        tiles = [hashlib.sha256(np.ascontiguousarray(t.numpy().astype(np.float32)).tobytes()).hexdigest()
+                 for t in out['pixel_values']]
+        assert tiles == rec['tiles']

@@ -90,9 +90,12 @@ def test_pipelines_use_the_model_tokenizer_and_template(size):
     for source in cfg.train_dataloader.dataset.datasets:
         chat = [step for step in source.pipeline if transform_name(step) == 'ChatTokenize']
         assert len(chat) == 1
-        # The released RefCOCO loader writes its own user block for the 1B's qwen_chat (docs/training.md).
-        refcoco = 'RefCOCO' in str(source.type) and backbone.template == 'qwen_chat'
-        assert chat[0]['template'] == ('qwen_chat_refcoco' if refcoco else backbone.template)
+        # For the 1B's qwen_chat the released RefCOCO loader writes its own user block and the LLaVA loader no
+        # answer separator (docs/training.md).
+        released = dict(RefCOCODataset='qwen_chat_refcoco', LLaVADataset='qwen_chat_nosep')
+        name = getattr(source.type, '__name__', str(source.type))
+        qwen = backbone.template == 'qwen_chat'
+        assert chat[0]['template'] == (released[name] if qwen and name in released else backbone.template)
         assert chat[0]['tokenizer'] == backbone.tokenizer
 
 

@@ -280,6 +280,53 @@ def record_grandf(official: str, out: str, seed: int = 22) -> None:
     print('grandf samples', len(samples))
 
 
+# ------------------------------------------------------------------------------------------------ LLaVA
+def make_llava(root: str) -> None:
+    from PIL import Image
+    os.makedirs(osp.join(root, 'coco'), exist_ok=True)
+    Image.fromarray(fake_image(56, 40, 50)).save(osp.join(root, 'coco', 'l1.jpg'), quality=90)
+    Image.fromarray(fake_image(30, 90, 51)).save(osp.join(root, 'coco', 'l2.jpg'), quality=90)
+
+    def turn(who, text):
+        return {'from': who, 'value': text}
+
+    records = [dict(id='000001', image='coco/l1.jpg', conversations=[
+        turn('human', '<image>\nWhat colour is the box?'), turn('gpt', 'It is grey. '),
+        turn('human', 'And the\nbackground?'), turn('gpt', 'Also grey.')]),
+        dict(id='000002', image='coco/l2.jpg', conversations=[
+            turn('human', 'Describe the picture.\n<image>'), turn('gpt', 'A tall picture.')])]
+    with open(osp.join(root, 'llava_v1_5_mix665k.json'), 'w') as f:
+        json.dump(records, f)
+
+
+def record_llava(official: str, out: str, seed: int = 23) -> None:
+    from transformers import AutoTokenizer
+    from xtuner.utils import PROMPT_TEMPLATE
+
+    root = osp.join(out, 'llava')
+    make_llava(root)
+    tok_dir = tiny_tokenizer_dir(out)
+    import_refcoco(official)
+    mod = _load('projects.llava_sam2.datasets.vqa_dataset',
+                osp.join(official, 'projects/llava_sam2/datasets/vqa_dataset.py'))
+    ds = mod.LLaVADataset(
+        tokenizer=dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=tok_dir),
+        data_path=osp.join(root, 'llava_v1_5_mix665k.json'), prompt_template=PROMPT_TEMPLATE.qwen_chat,
+        special_tokens=['[SEG]', '<p>', '</p>', '<vp>', '</vp>'], image_folder=root, max_length=8192)
+    tok = ds.tokenizer
+    samples = []
+    for i in range(len(ds)):
+        random.seed(seed * 1000 + i)
+        np.random.seed(seed * 1000 + i)
+        s = ds[i]
+        samples.append(dict(index=i, input_ids=[int(v) for v in s['input_ids']], labels=[int(v) for v in s['labels']],
+                            text=tok.decode(s['input_ids']), tiles=[digest(t)['sha256'] for t in s['pixel_values']]))
+    with open(osp.join(out, 'llava.json.gz'), 'wb') as raw:
+        with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as f:
+            f.write(json.dumps(dict(official_commit='7c75e44', samples=samples)).encode())
+    print('llava samples', len(samples))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--official', required=True, help='export of sunye23/SAMA at 7c75e44')
@@ -314,6 +361,7 @@ def main():
         json.dump(dict(source='sunye23/SAMA@7c75e44 projects/llava_sam2/datasets/utils.py dynamic_preprocess',
                        settings=dict(min_num=1, max_num=12, image_size=448, use_thumbnail=True),
                        images=records), f, indent=1)
+    record_llava(args.official, args.out)
     record_grandf(args.official, args.out)  # first: the RefCOCO loader edits xtuner's shared qwen_chat template
     record_refcoco(args.official, args.out)
 

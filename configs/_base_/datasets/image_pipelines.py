@@ -59,8 +59,10 @@ image_region_train_steps = dict(
     pack=dict(type=PackSAMAInputs),
 )
 image_region_train_pipeline = _build(image_region_train_steps)
-# LLaVA visual chat: text answers only.
-image_chat_train_steps = _edit(image_region_train_steps, region_masks=None)
+# LLaVA visual chat: text answers only; the released loader writes no separator after an answer (the 1B's
+# qwen_chat becomes qwen_chat_nosep, golden test). llava_template = template: our option.
+llava_template = 'qwen_chat_nosep' if template == 'qwen_chat' else template
+image_chat_train_steps = _edit(image_region_train_steps, region_masks=None, tokenize=dict(template=llava_template))
 image_chat_train_pipeline = _build(image_chat_train_steps)
 
 # Evaluation: a generation prompt; SAM2 segments the image (one frame) for every generated [SEG]. The metrics

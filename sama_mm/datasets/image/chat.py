@@ -176,8 +176,9 @@ class OspreyDataset(DrawsMixin, ImageChatDataset):
 class LLaVADataset(ImageChatDataset):
     """LLaVA-665K visual chat (``llava_v1_5_mix665k.json``: ``{"id", "image", "conversations"}``).
 
-    ``<image>`` tags are removed from the text (the frame tokens are placed by the tokenizer step). Records
-    without ``image`` (text-only) are not loaded; ``check()`` counts them as ``text_only``.
+    ``<image>`` tags are removed from the text (the frame tokens are placed by the tokenizer step), the first
+    question also loses its newlines and answers are stripped, as the released loader does. Records without
+    ``image`` (text-only) are not loaded; ``check()`` counts them as ``text_only``.
 
     Args:
         ann_file (str): The JSON list, relative to ``data_root``.
@@ -207,8 +208,11 @@ class LLaVADataset(ImageChatDataset):
             pairs = pair_turns(rec.get('conversations'), bad)
             if not pairs:
                 continue
-            rounds = [dict(question=IMAGE_TAG.sub(' ', q).strip(), answer=a, gt_keys=[], region_keys=[])
-                      for q, a in pairs]
+            # As the released loader: '<image>' removed, the first question also loses its newlines; answers
+            # stripped.
+            rounds = [dict(question=(q.replace('<image>', '').replace('\n', '') if r == 0 else
+                                     q.replace('<image>', '')).strip(), answer=a.strip(), gt_keys=[], region_keys=[])
+                      for r, (q, a) in enumerate(pairs)]
             infos.append(self._info(index, rec['image'], rounds, {}, image_id=rec.get('id')))
         return infos, problems, len(records)
 
