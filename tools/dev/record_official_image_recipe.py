@@ -327,6 +327,89 @@ def record_llava(official: str, out: str, seed: int = 23) -> None:
     print('llava samples', len(samples))
 
 
+# ------------------------------------------------------------------------------------------------ Osprey
+OSPREY_PARTS = ('conversation', 'detail_description', 'part_level', 'short_form', 'lvis_positive_negative')
+OSPREY_FOLDERS = ('coco/train2014', 'coco/val2014', 'coco/train2017', 'coco/val2017')
+
+
+def make_osprey(root: str) -> None:
+    """The five Osprey-724K files in the released schema (``annotation``; ``description`` lists)."""
+    from PIL import Image
+    images = {'coco/val2014/COCO_val2014_000000000001.jpg': (48, 40), 'coco/train2017/000000000002.jpg': (36, 60)}
+    for path, (width, height) in images.items():
+        os.makedirs(osp.dirname(osp.join(root, path)), exist_ok=True)
+        Image.fromarray(fake_image(width, height, len(path))).save(osp.join(root, path), quality=90)
+
+    def anns(width, height):
+        return [dict(bbox=[2, 2, 18, 20], category_id=1, segmentation=[[2, 2, 20, 2, 20, 22, 2, 22]]),
+                dict(bbox=[20, 24, 10, 10], category_id=2, segmentation=_rle_box(width, height, [(20, 24, 30, 34)])[0])]
+
+    def turn(who, text):
+        return {'from': who, 'value': text}
+
+    conv = [turn('human', 'What is <region1> doing?'), turn('gpt', 'It <b>stands</b> still.'),
+            turn('human', 'And <region2>, next to\n<region1>?'), turn('gpt', 'Nothing.')]
+    recs = [dict(id=1, file_name='COCO_val2014_000000000001.jpg', height=40, width=48, annotation=anns(48, 40),
+                 conversations=conv),
+            dict(id=2, file_name='000000000002.jpg', height=60, width=36, annotation=anns(36, 60),
+                 conversations=conv[:2])]
+    os.makedirs(osp.join(root, 'Osprey-724K'), exist_ok=True)
+    for part in OSPREY_PARTS:
+        data = recs if part != 'detail_description' else [
+            {k: v for k, v in r.items() if k != 'conversations'} | dict(
+                description=['<region1>: A square in the corner.', '<region2>: A small bar.']) for r in recs]
+        with open(osp.join(root, 'Osprey-724K', f'osprey_{part}.json'), 'w') as f:
+            json.dump(data, f)
+
+
+def record_osprey(official: str, out: str, seed: int = 24) -> None:
+    from transformers import AutoTokenizer
+    from xtuner.dataset.map_fns import template_map_fn_factory
+    from xtuner.utils import PROMPT_TEMPLATE
+
+    root = osp.join(out, 'osprey')
+    make_osprey(root)
+    tok_dir = tiny_tokenizer_dir(out)
+    import_refcoco(official)
+    _load('projects.llava_sam2.datasets.encode_fn', osp.join(official, 'projects/llava_sam2/datasets/encode_fn.py'))
+    mod = _load('projects.llava_sam2.datasets.Osprey_Dataset',
+                osp.join(official, 'projects/llava_sam2/datasets/Osprey_Dataset.py'))
+    picks, base_choice = [], random.choice
+
+    def choice(seq):
+        if seq is not mod.DETAILED_QUESTIONS:
+            raise RuntimeError('random.choice on an unknown list')
+        value = base_choice(seq)
+        picks.append(seq.index(value))
+        return value
+
+    random.choice = choice
+    classes = dict(detail_description=mod.OspreyDescriptionDataset, short_form=mod.OspreyShortDescriptionDataset)
+    result = {}
+    for part in OSPREY_PARTS:
+        ds = classes.get(part, mod.OspreyDataset)(
+            image_folder=[osp.join(root, d) for d in OSPREY_FOLDERS],
+            data_path=osp.join(root, 'Osprey-724K', f'osprey_{part}.json'),
+            tokenizer=dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=tok_dir),
+            max_length=8192, special_tokens=['[SEG]', '<p>', '</p>', '<vp>', '</vp>'],
+            template_map_fn=dict(type=template_map_fn_factory, template=PROMPT_TEMPLATE.qwen_chat))
+        samples = []
+        for i in range(len(ds)):
+            random.seed(seed * 1000 + i)
+            picks.clear()
+            s = ds[i]
+            samples.append(dict(index=i, draws=dict(questions=list(picks)), prompts=list(s['prompts']),
+                                outputs=[t['output'] for t in s['conversation']],
+                                num_regions=int(len(s['prompt_masks'])),
+                                tiles=[digest(t)['sha256'] for t in s['pixel_values']]))
+        result[part] = samples
+    random.choice = base_choice
+    with open(osp.join(out, 'osprey.json.gz'), 'wb') as raw:
+        with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as f:
+            f.write(json.dumps(dict(official_commit='7c75e44', samples=result)).encode())
+    print('osprey samples', {k: len(v) for k, v in result.items()})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--official', required=True, help='export of sunye23/SAMA at 7c75e44')
@@ -362,6 +445,7 @@ def main():
                        settings=dict(min_num=1, max_num=12, image_size=448, use_thumbnail=True),
                        images=records), f, indent=1)
     record_llava(args.official, args.out)
+    record_osprey(args.official, args.out)
     record_grandf(args.official, args.out)  # first: the RefCOCO loader edits xtuner's shared qwen_chat template
     record_refcoco(args.official, args.out)
 
