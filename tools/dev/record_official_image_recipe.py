@@ -1,5 +1,5 @@
-"""Record golden InternVL dynamic tiles from the official SAMA image code (fixtures of
-tests/datasets/test_official_recipe_image.py).
+"""Record golden image samples (dynamic tiles, RefCOCO, GranD-f GCG, LLaVA, Osprey) from the official SAMA image
+code (fixtures of tests/datasets/test_official_recipe_image.py).
 
 Usage::
 
@@ -24,6 +24,12 @@ with ``random``/``numpy`` seeded before construction and before every sample, re
 questions and answers (indices into the official lists), ``input_ids``, ``labels``, the decoded text, the
 ground-truth masks (bit-packed) and the SHA-256 of every tile of the ViT input. The tokenizer is the tests'
 tiny byte-level BPE (as Qwen2, saved to ``--out/tokenizer``), the template xtuner's ``qwen_chat``.
+Likewise for GranD-f (``GranDfGCGDataset``, ``grandf.json.gz``: question draws, ids, labels, text, masks, tiles),
+LLaVA (``LLaVADataset``, ``llava.json.gz``: ids, labels, text, tiles) and the five Osprey-724K files in the
+released schema (``OspreyDataset``, ``OspreyDescriptionDataset``, ``OspreyShortDescriptionDataset``,
+``osprey.json.gz``: question draws, prompts, answers, region count, tiles); their fakes are written under
+``--out/grandf``, ``--out/llava`` and ``--out/osprey``. ``random.choice`` is wrapped to log the draws as indices
+into the official lists.
 The package ``__init__`` files are not run (they import the models): the packages are empty modules pointing
 at the official folders. Nothing of the official checkout is copied.
 """
