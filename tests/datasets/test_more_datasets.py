@@ -109,7 +109,7 @@ def test_gcg_three_layouts(tmp_path, tok):
     fakes.make_gcg(str(root), str(images))
     answers = {}
     for name in ('GranDf_HA_GCG_train.json', 'RefCOCOg_GCG_train.json', 'flickr_mergedGT_GCG_train.json'):
-        ds = DATASETS.build(dict(type='GCGDataset', data_root=str(root), ann_file=name,
+        ds = DATASETS.build(dict(type='GCGDataset', data_root=str(root), ann_file=name, flickr_min_size=0,
                                  data_prefix=dict(img=str(images)), pipeline=image_pipeline(tok)))
         assert len(ds) == 1 and ds.check().ok, ds.check().format()
         packed = ds[0]

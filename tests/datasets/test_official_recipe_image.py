@@ -398,3 +398,29 @@ def test_osprey_samples_match_official(part):
         tiles = [hashlib.sha256(np.ascontiguousarray(t.numpy().astype(np.float32)).tobytes()).hexdigest()
                  for t in out['pixel_values']]
         assert tiles == rec['tiles']
+
+
+def test_gcg_release_layout_rules(tmp_path):
+    """RefCOCOg-GCG records wrapped as {id: record} and trimmed as the released parser; Flickr filters."""
+    from sama_mm.registry import DATASETS
+    from tests.datasets import fakes
+    fakes.write_image(str(tmp_path / 'r1.jpg'))
+    refs = [dict(sentence='the man', bbox=[0, 0, 5, 5], segmentation=fakes.polygon(5, 10, 0, 5)),
+            dict(sentence='man in red', bbox=[0, 0, 5, 5], segmentation=fakes.polygon(0, 5, 0, 5)),
+            dict(sentence='a bike', bbox=[0, 0, 5, 5], segmentation=fakes.polygon(10, 20, 0, 30))]
+    fakes.write_json(str(tmp_path / 'RefCOCOg_GCG_train.json'), [
+        {'abc': dict(img_file_name='r1.jpg', caption='The man in red rides a bike.', refs=refs)}])
+    ds = DATASETS.build(dict(type='GCGDataset', data_root=str(tmp_path), ann_file='RefCOCOg_GCG_train.json',
+                             data_prefix=dict(img=str(tmp_path)), pipeline=[]))
+    info = ds.get_data_info(0)
+    assert info['image_id'] == 'abc'
+    # 'the man' [0, 7] reaches 'man in red' [4, 14]: it ends at 3 (the released parser gives this same answer).
+    assert info['rounds'][0]['answer'] == '<p> the </p> [SEG] <p> man in red </p> [SEG] rides <p> a bike </p> [SEG].'
+    assert len(info['masks']) == 3
+    coco = dict(images=[dict(id=1, file_name='f1.jpg', height=24, width=32, caption='Two kids play.'),
+                        dict(id=2, file_name='f2.jpg', height=40, width=40, caption='Hi there')],
+                annotations=[dict(id=1, image_id=1, bbox=[0, 0, 4, 4], area=16, tokens_positive=[[0, 8]],
+                                  sam_mask=fakes.rle(fakes.box(0, 8, 0, 8)))])
+    fakes.write_json(str(tmp_path / 'flickr.json'), coco)
+    with pytest.raises(Exception, match='no sample'):  # 24 px side and a 2-word caption: both left out
+        DATASETS.build(dict(type='GCGDataset', data_root=str(tmp_path), ann_file='flickr.json', pipeline=[]))

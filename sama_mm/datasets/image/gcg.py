@@ -39,20 +39,27 @@ class GCGDataset(DrawsMixin, ImageChatDataset):
     * Flickr (``flickr_mergedGT_GCG_train.json``): COCO-style ``images`` (``file_name``, ``caption``, ``height``,
       ``width``) and ``annotations`` (``image_id``, ``tokens_positive``, ``sam_mask`` RLE).
 
-    Overlapping phrases keep the earlier one.
+    The released RefCOCOg-GCG file wraps each record as ``{id: record}`` (read as well); its phrases are trimmed
+    as the released parser does (taken in ref order, a phrase reaching a later one ends one character before it).
+    Flickr images with a caption under 3 words or a side under ``flickr_min_size``, and boxes that are empty, outside the
+    image or flagged ``ignore``, are left out as by the released loader. Remaining overlapping phrases keep the
+    earlier one.
 
     Args:
         ann_file (str): One GCG file, relative to ``data_root``.
         question (str | Sequence[str]): The question, or questions of which one is drawn per sample (draw
             ``questions``). Defaults to :data:`GCG_TRAIN_QUESTIONS` (the released training).
         draw_seed (int): Seed of the per-sample draws (:mod:`sama_mm.datasets.draws`). Defaults to 0.
+        flickr_min_size (int): Flickr images with a side under this many pixels are left out. Defaults to 32 (the
+            released loader's value).
         **kwargs: Passed to :class:`ImageChatDataset`.
     """
 
     METAINFO = dict(dataset_name='GCG')
 
     def __init__(self, ann_file: str, question: Union[str, Sequence[str]] = GCG_TRAIN_QUESTIONS,
-                 draw_seed: int = 0, **kwargs):
+                 draw_seed: int = 0, flickr_min_size: int = 32, **kwargs):
+        self.flickr_min_size = int(flickr_min_size)
         self.questions = (question, ) if isinstance(question, str) else tuple(question)
         if not self.questions:
             raise ValueError('GCGDataset needs at least one question')
@@ -73,9 +80,11 @@ class GCGDataset(DrawsMixin, ImageChatDataset):
         data = load_json(self.ann_file)
         problems: List[DataError] = []
         if isinstance(data, dict) and 'images' in data:
-            records = self._flickr_records(data)
+            records = self._flickr_records(data, self.flickr_min_size)
         elif isinstance(data, list):
-            records = data
+            # The released RefCOCOg-GCG file wraps every record as {id: record}.
+            records = [dict(next(iter(r.values())), id=next(iter(r))) if isinstance(r, dict) and len(r) == 1
+                       and isinstance(next(iter(r.values())), dict) else r for r in data]
         else:
             raise DataError('schema', self.ann_file, 'expected a GCG list of records or COCO-style {"images": ...}')
         infos = []
@@ -104,11 +113,20 @@ class GCGDataset(DrawsMixin, ImageChatDataset):
                     spans.append((tp[0], tp[1], list(g.get('rle_masks') or [])))
             elif 'refs' in rec:
                 caption = caption.lower()
+                found = []  # [start, end, segmentations] in ref order
                 for ref in rec['refs'] if isinstance(rec['refs'], list) else []:
                     phrase = str(ref.get('sentence', '')).lower() if isinstance(ref, dict) else ''
                     start = caption.find(phrase) if phrase else -1
                     if start >= 0:
-                        spans.append((start, start + len(phrase), [ref.get('segmentation')]))
+                        found.append([start, start + len(phrase), [ref.get('segmentation')]])
+                # As the released parser: taken in ref order, a phrase reaching the start of a later one ends
+                # one character before it (an emptied phrase is then dropped by the overlap rule below).
+                for i, span in enumerate(found):
+                    for later in found[i + 1:]:
+                        if span[1] >= later[0]:
+                            span[1] = later[0] - 1
+                            break
+                spans = [tuple(f) for f in found if f[1] > f[0]]
             elif 'spans' in rec:  # produced by _flickr_records
                 spans = rec['spans']
             else:
@@ -125,15 +143,24 @@ class GCGDataset(DrawsMixin, ImageChatDataset):
         return infos, problems, len(records)
 
     @staticmethod
-    def _flickr_records(data: dict) -> List[dict]:
+    def _flickr_records(data: dict, min_size: int = 32) -> List[dict]:
         anns: Dict[Any, List[dict]] = {}
         for ann in data.get('annotations', []):
             if isinstance(ann, dict):
                 anns.setdefault(ann.get('image_id'), []).append(ann)
         records = []
         for img in data['images']:
+            # As the released loader: images with a caption of fewer than 3 words or a side under 32 px are left
+            # out, and boxes outside the image, empty or thinner than a pixel, or flagged 'ignore' too.
+            width, height = int(img.get('width') or 0), int(img.get('height') or 0)
+            if len(str(img.get('caption', '')).split(' ')) < 3 or min(width, height) < min_size:
+                continue
             spans = []
             for ann in anns.get(img.get('id'), []):
+                x, y, w, h = (ann.get('bbox') or [0, 0, 0, 0])[:4]
+                inside = max(0, min(x + w, width) - max(x, 0)) * max(0, min(y + h, height) - max(y, 0))
+                if ann.get('ignore', False) or inside == 0 or ann.get('area', 1) <= 0 or w < 1 or h < 1:
+                    continue
                 tp = ann.get('tokens_positive')
                 if isinstance(tp, list) and tp and isinstance(tp[0], list) and len(tp[0]) == 2:
                     spans.append((int(tp[0][0]), int(tp[0][1]), [ann.get('sam_mask')]))
