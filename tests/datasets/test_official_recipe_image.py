@@ -303,9 +303,11 @@ def test_refcoco_samples_match_official():
 
 
 # --------------------------------------------------------------------------------- GCG golden samples
-def test_grandf_gcg_samples_match_official():
-    """The official GranDfGCGDataset's samples replayed by ours (question drawn, '<img>...</img>\\n' + context
-    tokens + '\\n' + question): text, ids, labels, masks and tiles exactly."""
+@pytest.mark.parametrize('ann_file', ['GranDf_HA_GCG_train.json', 'OpenPsgGCG_train.json',
+                                      'RefCOCOg_GCG_train.json', 'flickr_mergedGT_GCG_train.json'])
+def test_gcg_samples_match_official(ann_file):
+    """The official GCG datasets' samples (GranD-f, OpenPSG, RefCOCOg-GCG, Flickr) replayed by ours (question
+    drawn, '<img>...</img>\\n' + context tokens + '\\n' + question): text, ids, labels, masks, tiles exactly."""
     import gzip
 
     from transformers import AutoTokenizer
@@ -314,16 +316,16 @@ def test_grandf_gcg_samples_match_official():
                                              VideoDecode)
     from sama_mm.registry import DATASETS
     with gzip.open(osp.join(FIXTURES, 'grandf.json.gz'), 'rt') as f:
-        recs = json.load(f)['samples']
+        recs = [r for r in json.load(f)['samples'] if r['ann_file'] == ann_file]
     tokenizer = AutoTokenizer.from_pretrained(osp.join(FIXTURES, 'tokenizer'))
     root = osp.join(FIXTURES, 'grandf')
     pipeline = [dict(type=ImageInit), dict(type=SampleFrames, interval=1, max_frames=1, min_frames=1, num_dense=1),
                 dict(type=VideoDecode), dict(type=LoadImageMasks, targets=('gt', )), dict(type=DynamicTiles),
                 dict(type=ChatTokenize, tokenizer=tokenizer, template='qwen_chat', num_image_tokens=256,
                      context_tokens=True, context_sep='\n', frames_sep='\n', max_length=8192)]
-    ds = DATASETS.build(dict(type='GCGDataset', data_root=root, ann_file='GranDf_HA_GCG_train.json',
+    ds = DATASETS.build(dict(type='GCGDataset', data_root=root, ann_file=ann_file,
                              data_prefix=dict(img=osp.join(root, 'images')), pipeline=pipeline))
-    assert len(recs) == len(ds) == 2
+    assert len(recs) == len(ds) >= 1
     for rec in recs:
         out = ds.prepare_data(rec['index'], draws=rec['draws'])
         assert out['img_path'].endswith(rec['file_name'])

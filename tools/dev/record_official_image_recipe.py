@@ -1,4 +1,4 @@
-"""Record golden image samples (dynamic tiles, RefCOCO, GranD-f GCG, LLaVA, Osprey) from the official SAMA image
+"""Record golden image samples (dynamic tiles, RefCOCO, GCG, LLaVA, Osprey) from the official SAMA image
 code (fixtures of tests/datasets/test_official_recipe_image.py).
 
 Usage::
@@ -24,7 +24,8 @@ with ``random``/``numpy`` seeded before construction and before every sample, re
 questions and answers (indices into the official lists), ``input_ids``, ``labels``, the decoded text, the
 ground-truth masks (bit-packed) and the SHA-256 of every tile of the ViT input. The tokenizer is the tests'
 tiny byte-level BPE (as Qwen2, saved to ``--out/tokenizer``), the template xtuner's ``qwen_chat``.
-Likewise for GranD-f (``GranDfGCGDataset``, ``grandf.json.gz``: question draws, ids, labels, text, masks, tiles),
+Likewise for the four GCG sources (``GranDfGCGDataset``, ``OpenPsgGCGDataset``, ``RefCOCOgGCGDataset``,
+``FlickrGCGDataset``; ``grandf.json.gz``: question draws, ids, labels, text, masks, tiles),
 LLaVA (``LLaVADataset``, ``llava.json.gz``: ids, labels, text, tiles) and the five Osprey-724K files in the
 released schema (``OspreyDataset``, ``OspreyDescriptionDataset``, ``OspreyShortDescriptionDataset``,
 ``osprey.json.gz``: question draws, prompts, answers, region count, tiles); their fakes are written under
@@ -209,7 +210,7 @@ GRANDF = [
     ('g1.jpg', (64, 48), 'A man rides a red bike near a tree.',
      {'A man': (0, 5, [(2, 2, 20, 40)]), 'a red bike': (12, 22, [(22, 10, 40, 40), (44, 30, 60, 44)]),
       'a tree': (28, 34, [(50, 0, 63, 20)])}),
-    ('g2.jpg', (40, 72), '"Two dogs play on the grass."', {'the grass': (16, 25, [(0, 50, 39, 71)]),
+    ('g2.jpg', (40, 72), '"Two dogs play on the grass."', {'the grass': (17, 26, [(0, 50, 39, 71)]),
                                                           'Two dogs': (0, 8, [(5, 5, 30, 30)])}),
 ]
 
@@ -223,6 +224,46 @@ def _rle_box(width, height, boxes):
         enc = mask_utils.encode(np.asfortranarray(m))
         out.append(dict(size=[int(v) for v in enc['size']], counts=enc['counts'].decode('ascii')))
     return out
+
+
+def make_other_gcg(root: str) -> None:
+    """OpenPSG (GranD-f's layout), RefCOCOg-GCG (``{id: record}`` items, polygons) and Flickr (COCO-style)."""
+    from PIL import Image
+    for k, (name, size) in enumerate((('p1.jpg', (48, 36)), ('r1.jpg', (60, 40)), ('f1.jpg', (64, 48)),
+                                      ('f2.jpg', (20, 48)))):
+        Image.fromarray(fake_image(*size, 60 + k)).save(osp.join(root, 'images', name), quality=90)
+    openpsg = [dict(file_name='p1.jpg', height=36, width=48, image_id='p1', caption='A cat sleeps on a sofa.',
+                    groundings={'A cat': dict(token_positives=[0, 5], rle_masks=_rle_box(48, 36, [(2, 2, 20, 20)])),
+                                'a sofa': dict(token_positives=[16, 22],
+                                               rle_masks=_rle_box(48, 36, [(0, 20, 47, 35)]))})]
+
+    def poly(x0, y0, x1, y1):
+        return [[x0, y0, x1, y0, x1, y1, x0, y1]]
+
+    refcocog = [{'r1-0': dict(img_file_name='r1.jpg', caption='"The man in red rides a bike."', refs=[
+        dict(sentence='the man', bbox=[0, 0, 5, 5], segmentation=poly(2, 2, 20, 30)),
+        dict(sentence='man in red', bbox=[0, 0, 5, 5], segmentation=poly(10, 5, 30, 38)),
+        dict(sentence='a bike', bbox=[0, 0, 5, 5], segmentation=poly(30, 20, 58, 39)),
+        dict(sentence='a car', bbox=[0, 0, 5, 5], segmentation=poly(0, 0, 5, 5))])}]
+    flickr = dict(images=[dict(id=7, file_name='flickr_f1.jpg', height=48, width=64,
+                               caption='Two kids play with a red ball.'),
+                          dict(id=8, file_name='f2.jpg', height=48, width=20, caption='A narrow picture here.'),
+                          dict(id=9, file_name='f1.jpg', height=48, width=64, caption='Short caption')],
+                  annotations=[dict(id=1, image_id=7, bbox=[0, 0, 20, 20], area=400, tokens_positive=[[0, 8]],
+                                    sam_mask=_rle_box(64, 48, [(0, 0, 20, 20)])[0], category_id=1, iscrowd=0),
+                               dict(id=2, image_id=7, bbox=[30, 30, 10, 10], area=100, tokens_positive=[[21, 29]],
+                                    sam_mask=_rle_box(64, 48, [(30, 30, 40, 40)])[0], category_id=1, iscrowd=0),
+                               dict(id=3, image_id=7, bbox=[70, 0, 5, 5], area=25, tokens_positive=[[9, 13]],
+                                    sam_mask=_rle_box(64, 48, [(0, 0, 1, 1)])[0], category_id=1, iscrowd=0),
+                               dict(id=4, image_id=8, bbox=[0, 0, 5, 5], area=25, tokens_positive=[[0, 8]],
+                                    sam_mask=_rle_box(20, 48, [(0, 0, 5, 5)])[0], category_id=1, iscrowd=0)],
+                  categories=[dict(id=1, name='thing')])
+    os.makedirs(osp.join(root, 'flickr'), exist_ok=True)
+    os.replace(osp.join(root, 'images', 'f1.jpg'), osp.join(root, 'images', 'flickr_f1.jpg'))
+    for name, data in (('OpenPsgGCG_train.json', openpsg), ('RefCOCOg_GCG_train.json', refcocog),
+                       ('flickr_mergedGT_GCG_train.json', flickr)):
+        with open(osp.join(root, name), 'w') as f:
+            json.dump(data, f)
 
 
 def make_grandf(root: str) -> None:
@@ -245,6 +286,7 @@ def record_grandf(official: str, out: str, seed: int = 22) -> None:
 
     root = osp.join(out, 'grandf')
     make_grandf(root)
+    make_other_gcg(root)
     tok_dir = tiny_tokenizer_dir(out)
     import_refcoco(official)  # the packages and utils
     _load('projects.llava_sam2.datasets.encode_fn', osp.join(official, 'projects/llava_sam2/datasets/encode_fn.py'))
@@ -262,23 +304,26 @@ def record_grandf(official: str, out: str, seed: int = 22) -> None:
 
     proc.random.choice = choice
     template = PROMPT_TEMPLATE.qwen_chat
-    ds = mod.GranDfGCGDataset(
-        image_folder=osp.join(root, 'images'), data_path=osp.join(root, 'GranDf_HA_GCG_train.json'),
-        tokenizer=dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=tok_dir),
-        max_length=8192, special_tokens=['[SEG]', '<p>', '</p>', '<vp>', '</vp>'],
-        template_map_fn=dict(type=template_map_fn_factory, template=template))
-    tok = ds.tokenizer
     samples = []
-    for i in range(len(ds)):
-        random.seed(seed * 1000 + i)
-        np.random.seed(seed * 1000 + i)
-        picks.clear()
-        s = ds[i]
-        masks = s['masks'].numpy().astype(np.uint8)
-        samples.append(dict(index=i, file_name=s['image'], draws=dict(questions=list(picks)),
-                            input_ids=[int(v) for v in s['input_ids']], labels=[int(v) for v in s['labels']],
-                            text=tok.decode(s['input_ids']), masks_shape=list(masks.shape),
-                            masks=np.packbits(masks).tolist(), tiles=[digest(t)['sha256'] for t in s['pixel_values']]))
+    for ann, cls in (('GranDf_HA_GCG_train.json', mod.GranDfGCGDataset), ('OpenPsgGCG_train.json',
+                     mod.OpenPsgGCGDataset), ('RefCOCOg_GCG_train.json', mod.RefCOCOgGCGDataset),
+                     ('flickr_mergedGT_GCG_train.json', mod.FlickrGCGDataset)):
+        ds = cls(image_folder=osp.join(root, 'images'), data_path=osp.join(root, ann),
+                 tokenizer=dict(type=AutoTokenizer.from_pretrained, pretrained_model_name_or_path=tok_dir),
+                 max_length=8192, special_tokens=['[SEG]', '<p>', '</p>', '<vp>', '</vp>'],
+                 template_map_fn=dict(type=template_map_fn_factory, template=template))
+        tok = ds.tokenizer
+        for i in range(len(ds)):
+            random.seed(seed * 1000 + i)
+            np.random.seed(seed * 1000 + i)
+            picks.clear()
+            s = ds[i]
+            masks = s['masks'].numpy().astype(np.uint8)
+            samples.append(dict(ann_file=ann, index=i, file_name=s['image'], draws=dict(questions=list(picks)),
+                                input_ids=[int(v) for v in s['input_ids']], labels=[int(v) for v in s['labels']],
+                                text=tok.decode(s['input_ids']), masks_shape=list(masks.shape),
+                                masks=np.packbits(masks).tolist(),
+                                tiles=[digest(t)['sha256'] for t in s['pixel_values']]))
     random.choice = base_choice  # the module-wide wrapper goes
     with open(osp.join(out, 'grandf.json.gz'), 'wb') as raw:
         with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as f:
