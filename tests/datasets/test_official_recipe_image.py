@@ -95,6 +95,7 @@ def tiny():
     return cfg, MODELS.build(cfg.model)
 
 
+@pytest.mark.slow
 def test_tiled_refcoco_sample_trains_and_predicts(tmp_path, tiny):
     import time
 
