@@ -15,4 +15,5 @@ with read_base():
     from .._base_.schedules.sama_1epoch import *  # noqa: F401,F403
 
 model = dict(type=SAMA, backbone=backbone, neck=neck, seg_head=seg_head,  # noqa: F405
-             data_preprocessor=dict(type=SAMADataPreprocessor, pixel_dtype='bfloat16'), max_new_tokens=512)
+             data_preprocessor=dict(type=SAMADataPreprocessor, pixel_dtype='bfloat16'),
+             max_new_tokens=2048)  # the released inference's limit: long grounded captions are not cut

@@ -25,7 +25,8 @@ mixture.update({field: [value for value, name in zip(mixture[field], mixture['na
                 for field in ('datasets', 'repeats', 'official_lengths', 'names')})
 
 model = dict(type=SAMA, backbone=backbone, neck=neck, seg_head=seg_head,  # noqa: F405
-             data_preprocessor=dict(type=SAMADataPreprocessor, pixel_dtype='bfloat16'), max_new_tokens=512)
+             data_preprocessor=dict(type=SAMADataPreprocessor, pixel_dtype='bfloat16'),
+             max_new_tokens=2048)  # the released inference's limit: long grounded captions are not cut
 
 # The pipelines default to the 1B tokenizer and template: bind this model's to every ChatTokenize of the config
 # (.build(): the function itself, as imports are lazy while MMEngine reads a config).

@@ -1,6 +1,7 @@
 """tools/browse_dataset.py, tools/check_dataset.py on the new datasets, and the mixture config."""
 import json
 import os
+import os.path as osp
 
 from mmengine.config import Config
 
@@ -124,9 +125,14 @@ def test_mixture_image_sources_resolve_to_the_data_layout():
         if 'img' in source.get('data_prefix', {}):
             dataset = DATASETS.build(dict(source, lazy_init=True, pipeline=[]))
             resolved[name] = (dataset.data_prefix['img'], dataset.ann_file)
+        elif source.get('img_dirs'):  # Osprey: COCO 2014/2017 folders searched in order
+            dataset = DATASETS.build(dict(source, lazy_init=True, pipeline=[]))
+            resolved[name] = (tuple(osp.join(dataset.data_root, d) for d in dataset.img_dirs), dataset.ann_file)
     assert resolved['refcoco'] == ('data/coco2014/train2014', 'data/ref_seg/refcoco/refs_unc.json')
     assert resolved['refcocog'] == ('data/coco2014/train2014', 'data/ref_seg/refcocog/refs_umd.json')
     assert resolved['gcg_grandf'] == ('data/grandf/train', 'data/glamm_data/annotations/GranDf_HA_GCG_train.json')
     assert resolved['gcg_flickr'][0] == 'data/flickr30k/Flickr30K'
-    assert resolved['osprey_conversation'] == ('data/coco2017/train2017', 'data/Osprey-724K/osprey_conversation.json')
+    assert resolved['osprey_conversation'] == (
+        ('data/coco2014/train2014', 'data/coco2014/val2014', 'data/coco2017/train2017', 'data/coco2017/val2017'),
+        'data/Osprey-724K/osprey_conversation.json')
     assert resolved['llava665k'] == ('data/llava_data/llava_images', 'data/llava_data/llava_v1_5_mix665k.json')

@@ -107,7 +107,10 @@ gcg_sources = [
 osprey_parts = ('conversation', 'detail_description', 'part_level', 'short_form', 'lvis_positive_negative')
 osprey_sources = [
     dict(type=OspreyDataset, data_root=data_root, ann_file=f'{osprey_dir}osprey_{part}.json',
-         data_prefix=dict(img='coco2017/train2017'), skip_bad=skip_bad, pipeline=image_region_train_pipeline)
+         # The released Osprey-724K records name COCO images of 2014 and 2017: each is looked up in these
+         # folders (below data_root) in order.
+         img_dirs=('coco2014/train2014', 'coco2014/val2014', 'coco2017/train2017', 'coco2017/val2017'),
+         skip_bad=skip_bad, pipeline=image_region_train_pipeline)
     for part in osprey_parts]
 # SAMA-239K as the official training: every record cut into samples of <= 4 rounds (a malformed round dropped
 # alone, a sample without [SEG] dropped) and of <= 3 descriptions; SA-V videos keep every 4th frame.
