@@ -22,7 +22,11 @@ def test_demo_data_has_no_problems(demo_root, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary == {'datasets': 5, 'problems': 0}
-    assert 'records: 4   videos: 4   objects: 11' in proc.stdout
+    manifest = json.loads((demo_root / 'manifest.json').read_text())
+    train = [c for c in manifest['clips'].values() if c['split'] == 'train']
+    from data_converters.build_demo_data import RECORDS_PER_CLIP
+    objects = RECORDS_PER_CLIP * sum(len(c['objects']) for c in train)  # counted per record
+    assert f'records: {RECORDS_PER_CLIP * len(train)}   videos: {len(train)}   objects: {objects}' in proc.stdout
 
 
 def test_ann_mode_on_demo_data(demo_root):
@@ -33,7 +37,10 @@ def test_ann_mode_on_demo_data(demo_root):
                     '--video-root', demo_root / 'rvos/train/JPEGImages', '--mask-dir',
                     demo_root / 'rvos/train/Annotations')
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert 'expressions: 22' in proc.stdout
+    # two single-object expressions per object of the training clips (appearance, motion)
+    manifest = json.loads((demo_root / 'manifest.json').read_text())
+    singles = sum(2 * len(c['objects']) for c in manifest['clips'].values() if c['split'] == 'train')
+    assert f'expressions: {singles}' in proc.stdout
 
 
 @pytest.fixture
