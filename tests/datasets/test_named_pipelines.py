@@ -85,7 +85,7 @@ def test_derived_pipelines_differ_only_where_they_say():
     changed = {transform_name(g): {k: c[k] for k in c if c[k] != g.get(k)} for g, c in zip(bench_g, bench_c)
                if g != c}
     assert changed == {'SAMA239KToRounds': {'task': 'description'}, 'ChatTokenize': {'context_sep': '\n'},
-                       'LoadRegionMasks': {'box': False}}
+                       'LoadRegionMasks': {'box': False}, 'QFormerPrompts': {'box': False}}  # raw masks (Bench-C)
     conversation, description = cfg.sama239k_train_pipeline, cfg.sama239k_description_train_pipeline
     assert _types(conversation) == _types(description)
     changed = {transform_name(a): sorted(k for k in {*a, *b} if a.get(k) != b.get(k))
