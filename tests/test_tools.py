@@ -87,4 +87,6 @@ def test_demo_model_trains_evaluates_and_writes_a_submission(demo_root, tmp_path
     with zipfile.ZipFile(f'{submission}.zip') as zf:
         names = zf.namelist()
     # Ref-YouTube-VOS layout: Annotations/<video>/<expression>/<frame>.png for every frame of every expression.
-    assert len(names) == 10 * 24 and all(n.startswith('Annotations/') and n.endswith('.png') for n in names)
+    meta = json.loads((demo_root / 'mevis' / 'valid_u' / 'meta_expressions.json').read_text())['videos']
+    expected = sum(len(v['expressions']) * len(v['frames']) for v in meta.values())
+    assert len(names) == expected and all(n.startswith('Annotations/') and n.endswith('.png') for n in names)

@@ -58,6 +58,7 @@ val_cfg = None
 train_dataloader = None
 train_cfg = None
 optim_wrapper = None
+param_scheduler = None  # a test-only run: MMEngine refuses a scheduler without an optimizer
 
 # Helpers and what the tiny loaders replace: not config values (and the Runner dumps the config, slowly).
 del _sizes, _tiny_step, _tiny
