@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from data_converters.build_demo_data import (NUM_FRAMES, _palette_png, _the, _write_mp4,  # noqa: E402
+from data_converters.build_demo_data import (NUM_FRAMES, ClipSpec, _palette_png, _the, _write_mp4,  # noqa: E402
                                              composite, read_source_frames, sample_objects, source_video_dir,
                                              visible_masks)
 
@@ -49,7 +49,8 @@ def make(out_dir: str, num_videos: int = 4, seed: int = 1, num_frames: int = 12)
         name = f'clip{i:02d}'
         objects = sample_objects(rng, width, height)
         # The shapes' paths span NUM_FRAMES frames; a shorter clip keeps the first part of them.
-        frames = read_source_frames(osp.join(source_video_dir(), source), first, SIZE)[:num_frames]
+        clip = ClipSpec(name=name, source=source, first=first, size=SIZE, split='train')  # centred, every 2nd frame
+        frames = read_source_frames(osp.join(source_video_dir(), source), clip)[:num_frames]
         frames = [composite(f, objects, t) for t, f in enumerate(frames)]
         _write_mp4(osp.join(out_dir, 'videos', name + '.mp4'), frames)
         for t in range(num_frames):
