@@ -35,3 +35,21 @@ def make_tiny_tokenizer(bos: bool = False) -> PreTrainedTokenizerFast:
     fast.add_special_tokens(dict(additional_special_tokens=list(CHAT_SPECIALS)))
     fast.add_tokens(list(INTERNVL_SPECIAL_TOKENS) + list(SAMA_SPECIAL_TOKENS), special_tokens=True)
     return fast
+
+
+def save_as_qwen2_tokenizer(tok_dir: str) -> str:
+    """Save the tiny tokenizer to ``tok_dir`` declared as a Qwen2 fast tokenizer and return ``tok_dir``.
+
+    The official recorders (``tools/dev/record_official_*``) load it with ``AutoTokenizer``: as Qwen2, xtuner
+    treats it as the released SAMA-1B's (no BOS, EOS ``<|im_end|>``).
+    """
+    import json
+    import os.path as osp
+    make_tiny_tokenizer().save_pretrained(tok_dir)
+    config_file = osp.join(tok_dir, 'tokenizer_config.json')
+    with open(config_file) as f:
+        config = json.load(f)
+    config['tokenizer_class'] = 'Qwen2TokenizerFast'
+    with open(config_file, 'w') as f:
+        json.dump(config, f, indent=1)
+    return tok_dir

@@ -307,16 +307,8 @@ def main() -> None:
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     sys.path.insert(0, osp.join(REPO, 'tests', 'datasets'))
-    from tiny_tokenizer import make_tiny_tokenizer
-    tok_dir = osp.join(args.out, 'tokenizer')
-    make_tiny_tokenizer().save_pretrained(tok_dir)
-    # Loaded as a Qwen2 tokenizer, so that xtuner treats it as the released Qwen models' (no BOS, EOS <|im_end|>).
-    config_file = osp.join(tok_dir, 'tokenizer_config.json')
-    with open(config_file) as f:
-        config = json.load(f)
-    config['tokenizer_class'] = 'Qwen2TokenizerFast'
-    with open(config_file, 'w') as f:
-        json.dump(config, f, indent=1)
+    from tiny_tokenizer import save_as_qwen2_tokenizer
+    tok_dir = save_as_qwen2_tokenizer(osp.join(args.out, 'tokenizer'))
     write_ref_sav(osp.join(args.out, 'ref_sav'))
     write_chatunivi(osp.join(args.out, 'chat_univi'))
     resam2, chatunivi, DirectResize = load_official(osp.abspath(args.official))

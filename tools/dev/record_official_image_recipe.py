@@ -139,16 +139,8 @@ def import_refcoco(official: str):
 
 
 def tiny_tokenizer_dir(out: str) -> str:
-    from tests.datasets.tiny_tokenizer import make_tiny_tokenizer
-    tok_dir = osp.join(out, 'tokenizer')
-    make_tiny_tokenizer().save_pretrained(tok_dir)
-    config_file = osp.join(tok_dir, 'tokenizer_config.json')  # read as Qwen2 (no BOS), as SAMA-1B's LLM
-    with open(config_file) as f:
-        config = json.load(f)
-    config['tokenizer_class'] = 'Qwen2TokenizerFast'
-    with open(config_file, 'w') as f:
-        json.dump(config, f, indent=1)
-    return tok_dir
+    from tests.datasets.tiny_tokenizer import save_as_qwen2_tokenizer
+    return save_as_qwen2_tokenizer(osp.join(out, 'tokenizer'))
 
 
 def record_refcoco(official: str, out: str, seed: int = 21) -> None:

@@ -351,18 +351,10 @@ def record(official: str, out: str) -> None:
     from xtuner.dataset.map_fns import template_map_fn_factory
     from xtuner.utils import PROMPT_TEMPLATE
 
-    from tests.datasets.tiny_tokenizer import make_tiny_tokenizer
+    from tests.datasets.tiny_tokenizer import save_as_qwen2_tokenizer
     data = osp.join(out, 'data')
     tmp = tempfile.mkdtemp(prefix='h5_official_')
-    tok_dir = osp.join(out, 'tokenizer')
-    make_tiny_tokenizer().save_pretrained(tok_dir)
-    # Load it as a Qwen2 fast tokenizer (xtuner gives Qwen no BOS, as SAMA-1B's Qwen2 LLM).
-    config_file = osp.join(tok_dir, 'tokenizer_config.json')
-    with open(config_file) as f:
-        config = json.load(f)
-    config['tokenizer_class'] = 'Qwen2TokenizerFast'
-    with open(config_file, 'w') as f:
-        json.dump(config, f, indent=1)
+    tok_dir = save_as_qwen2_tokenizer(osp.join(out, 'tokenizer'))
     rvos = make_rvos(data, tmp)
     sama = make_sama239k(data, tmp)
     mods = import_official(official)
